@@ -1,0 +1,206 @@
+"""A child process that never outlives its owner, with a pid file for crash recovery.
+
+Each service runs in its own session (process group), so stopping it stops every process it
+spawned. Two guards keep orphans away:
+
+* the kernel sends the child SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), which covers
+  an owner killed with SIGKILL;
+* a pid file names the process and a marker (its own directory); :func:`reap_stale` kills a
+  process left over from an earlier run, but only if its command line still carries the marker,
+  so a recycled pid is never touched.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ServiceError(RuntimeError):
+    """A backing service failed to start, stop or answer; the message says why."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A group whose members are all zombies still "exists"; look for a live one.
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid and pid_alive(int(entry.name)):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def terminate_group(pgid: int, timeout: float = 30.0) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after ``timeout`` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.1)
+
+
+def reap_stale(pid_file: Path) -> bool:
+    """Kill the process a leftover pid file names, if it is still ours; remove the file.
+
+    Returns True if a live process was found and stopped.
+    """
+    try:
+        record = json.loads(pid_file.read_text())
+        pid, marker = int(record["pid"]), str(record["marker"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid_file.unlink(missing_ok=True)
+        return False
+    killed = False
+    if pid_alive(pid) and marker in _cmdline(pid) + " " + record.get("cwd", ""):
+        terminate_group(pid, timeout=15.0)
+        killed = True
+    pid_file.unlink(missing_ok=True)
+    return killed
+
+
+class ManagedProcess:
+    """One service process: started detached from the terminal, logged to a file, stoppable."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        log_path: Path,
+        pid_file: Path,
+        marker: str,
+        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+        die_with_parent: bool = True,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.log_path = log_path
+        self.pid_file = pid_file
+        self.marker = marker
+        self.env = dict(env if env is not None else os.environ)
+        self.user = user
+        self.die_with_parent = die_with_parent
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def start(self) -> None:
+        """Start the process; a stale process from an earlier run of the same pid file is reaped."""
+        if self.running():
+            raise ServiceError(f"{self.name} is already running (pid {self.pid})")
+        reap_stale(self.pid_file)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    user=self.user,
+                    group=self.user,
+                    extra_groups=[] if self.user else None,
+                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                )
+            except OSError as exc:
+                raise ServiceError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc
+        record = {"pid": self._popen.pid, "name": self.name, "marker": self.marker,
+                  "cwd": str(self.cwd), "started": time.time()}
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.pid_file)
+
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self._popen.poll() if self._popen else None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout``."""
+        if self._popen is not None:
+            terminate_group(self._popen.pid, timeout)
+            try:
+                self._popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_path, lines)
+
+
+_PROBLEM = re.compile(r"\b(ERROR|FATAL|SEVERE)\b|^\S*(Exception|Error)\b")
+
+
+def problems(path: Path, limit: int = 5) -> list[str]:
+    """The last few distinct error lines of a log (stack frames skipped), oldest first."""
+    found: list[str] = []
+    for line in tail(path, 2000).splitlines():
+        if _PROBLEM.search(line) and not line.startswith(("\t", " ")) and line not in found:
+            found.append(line[:500])
+    return found[-limit:]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a text file ('' if it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            data = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])

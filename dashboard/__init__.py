@@ -1,0 +1,1 @@
+"""The Flask dashboard. Planned; see README.md."""

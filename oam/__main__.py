@@ -1,0 +1,4 @@
+"""``python -m oam`` runs the ``oam`` command."""
+from .cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""``oam``: one command, a subcommand per piece of the suite.
+
+Each piece registers its own click command or group in :data:`COMMANDS`.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from backing_services.process import ServiceError, tail
+
+from . import __version__
+from .config import ConfigError, Settings, load
+from .stack import LocalStack, down, read_state, status
+
+
+class Context:
+    """What every subcommand gets: the settings, loaded once."""
+
+    def __init__(self, config: Path | None, data_dir: Path | None) -> None:
+        self.settings: Settings = load(config)
+        if data_dir is not None:
+            self.settings.data_dir = data_dir
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="oam")
+@click.option("--config", type=click.Path(path_type=Path), help="TOML settings file (default: ./oam.toml, /etc/oam/oam.toml).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where services keep data, logs and pid files.")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
+    """OAM: metrics, logs, traces, errors, CMDB and deploys for a small team's web service.
+
+    \b
+    Quick start:
+      oam up            start the suite on this machine (Ctrl-C stops it)
+      oam status        health of every piece
+      oam down          stop a suite started elsewhere (or with --detach)
+    """
+    ctx.obj = Context(config, data_dir)
+
+
+@cli.command()
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each service to be healthy.")
+@click.option("--detach", is_flag=True, help="Run in the background; `oam down` stops it.")
+@click.pass_obj
+def up(obj: Context, timeout: float, detach: bool) -> None:
+    """Start Elasticsearch and ZooKeeper on loopback and keep them running until Ctrl-C."""
+    settings = obj.settings
+    if detach:
+        sys.exit(_detach(settings, timeout))
+    stack = LocalStack(settings, say=lambda line: click.echo(line, err=True))
+    signal.signal(signal.SIGTERM, _interrupt)  # `oam down` and service managers send SIGTERM
+    running = False
+    try:
+        stack.start(timeout=timeout)
+        running = True
+        _print_table(status(settings))
+        click.echo(f"data in {settings.data_dir}; press Ctrl-C to stop (or run `oam down`).", err=True)
+        code = stack.wait()
+    except KeyboardInterrupt:
+        code = 0 if running else 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    click.echo("stopped.", err=True)
+    sys.exit(code)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _detach(settings: Settings, timeout: float) -> int:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.run_dir / "up.log"
+    argv = [sys.executable, "-m", "oam", "--data-dir", str(settings.data_dir)]
+    if settings.source:
+        argv += ["--config", str(settings.source)]
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen([*argv, "up", "--timeout", str(timeout)], stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 2 * timeout + 10
+    while time.monotonic() < deadline:
+        state = read_state(settings)
+        if state and state.get("pid") == child.pid and state.get("phase") == "running":
+            _print_table(status(settings))
+            click.echo(f"running in the background (pid {child.pid}, log {log_path}); `oam down` stops it.")
+            return 0
+        if child.poll() is not None:
+            click.echo(f"oam up failed (exit {child.returncode}); last lines of {log_path}:\n{tail(log_path, 30)}",
+                       err=True)
+            return 1
+        time.sleep(0.5)
+    click.echo(f"oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
+    return 1
+
+
+def _print_table(rows: list) -> None:
+    width = max(len(row.address) for row in rows)
+    for row in rows:
+        mark = "healthy" if row.healthy else "DOWN"
+        click.echo(f"{row.name:<14} {row.address:<{width}}  {mark:<8} {row.detail}")
+
+
+@cli.command("status")
+@click.pass_obj
+def status_command(obj: Context) -> None:
+    """Health of each piece. Exit code 0 if all are healthy, 1 otherwise."""
+    rows = status(obj.settings)
+    _print_table(rows)
+    sys.exit(0 if all(row.healthy for row in rows) else 1)
+
+
+@cli.command("down")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop before killing.")
+@click.pass_obj
+def down_command(obj: Context, timeout: float) -> None:
+    """Stop the suite that `oam up` started, and anything an earlier crash left behind."""
+    stopped = down(obj.settings, timeout)
+    click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running.")
+
+
+# Each piece of the suite adds its command group here.
+COMMANDS: list[click.Command] = []
+for command in COMMANDS:
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point: configuration and service errors end in one clear line, not a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (ConfigError, ServiceError, FileNotFoundError, PermissionError) as exc:
+        click.echo(f"oam: error: {exc}", err=True)
+        sys.exit(1)

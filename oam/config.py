@@ -1,0 +1,126 @@
+"""Settings for a local suite: defaults, overridden by a TOML file, overridden by the command line.
+
+The file is the first of ``--config PATH``, ``$OAM_CONFIG``, ``./oam.toml``, ``/etc/oam/oam.toml``
+that exists. Example::
+
+    data_dir = "/var/lib/oam"
+    host = "127.0.0.1"
+
+    [elasticsearch]
+    port = 9200
+    heap_mb = 512
+    security = false
+
+    [zookeeper]
+    port = 2181
+
+    [ports]
+    collector = 4318
+    dashboard = 8080
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backing_services.elasticsearch import DEFAULT_PASSWORD
+
+SEARCH_PATHS = (Path("oam.toml"), Path("/etc/oam/oam.toml"))
+
+
+class ConfigError(ValueError):
+    """The configuration is unreadable or names an unknown key or a value of the wrong type."""
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("OAM_DATA_DIR"):
+        return Path(os.environ["OAM_DATA_DIR"])
+    return Path("/var/lib/oam") if os.geteuid() == 0 else Path.home() / ".local" / "share" / "oam" / "data"
+
+
+@dataclass
+class ElasticsearchSettings:
+    port: int = 9200
+    heap_mb: int = 512
+    security: bool = False
+    password: str = DEFAULT_PASSWORD
+
+
+@dataclass
+class ZooKeeperSettings:
+    port: int = 2181
+
+
+@dataclass
+class PortSettings:
+    """Ports of the suite's own pieces (each piece reads its own)."""
+
+    collector: int = 4318
+    dashboard: int = 8080
+    gateway: int = 8000
+    backend: int = 8001
+    redis: int = 6379
+    agent_metrics: int = 9110
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    zookeeper: ZooKeeperSettings = field(default_factory=ZooKeeperSettings)
+    ports: PortSettings = field(default_factory=PortSettings)
+    source: Path | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def _apply(target: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in dataclasses.fields(target) if f.name != "source"}
+    for key, value in values.items():
+        name = f"{where}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown setting {name!r} (known: {', '.join(sorted(known))})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"setting {name!r} must be a table")
+            _apply(current, value, f"{name}.")
+        elif isinstance(current, Path):
+            if not isinstance(value, str):
+                raise ConfigError(f"setting {name!r} must be a path string")
+            setattr(target, key, Path(value))
+        elif type(value) is not type(current):
+            raise ConfigError(f"setting {name!r} must be {type(current).__name__}, not {type(value).__name__}")
+        else:
+            setattr(target, key, value)
+
+
+def find_config(explicit: Path | None = None) -> Path | None:
+    if explicit is not None:
+        if not explicit.exists():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    if os.environ.get("OAM_CONFIG"):
+        return find_config(Path(os.environ["OAM_CONFIG"]))
+    return next((path for path in SEARCH_PATHS if path.exists()), None)
+
+
+def load(path: Path | None = None) -> Settings:
+    """Defaults, then the config file if there is one."""
+    settings = Settings()
+    source = find_config(path)
+    if source is not None:
+        try:
+            values = tomllib.loads(source.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {source}: {exc}") from exc
+        _apply(settings, values, "")
+        settings.source = source
+    return settings

@@ -1,0 +1,149 @@
+"""GTX and LTX: the trace id that follows a request across services, and the unit of work in one.
+
+* GTX = W3C trace-context trace id (``trace.id``, 32 lowercase hex), carried in the
+  ``traceparent`` header on HTTP and in the same field inside queued jobs.
+* LTX = ``transaction.id`` (16 hex): the id of the local root span of one request or job.
+
+Both live in :mod:`contextvars` through the OpenTelemetry context, so whatever runs inside a
+transaction (a log line, a span, an error) can read them without being handed them::
+
+    with transaction("GET /users/{id}", headers=request.headers) as ids:
+        log.info("loading")                     # the formatter calls current_ids()
+        call_backend(headers=outgoing_headers())
+
+A missing, malformed or all-zero ``traceparent`` starts a new GTX; nothing here raises on bad
+input from the wire.
+"""
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+TRACEPARENT = "traceparent"
+INSTRUMENTATION_NAME = "oam.telemetry"
+
+_propagator = TraceContextTextMapPropagator()
+_fallback_provider = TracerProvider(sampler=ALWAYS_ON)
+_transaction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("oam_ltx", default=None)
+
+
+@dataclass(frozen=True)
+class TraceIds:
+    """The ids every document emitted inside a transaction carries."""
+
+    trace_id: str
+    transaction_id: str | None
+    span_id: str
+    parent_id: str | None = None
+
+    def as_fields(self) -> dict[str, str]:
+        """ECS dotted fields: ``trace.id``, ``transaction.id``, ``span.id`` (and ``parent.id``)."""
+        fields = {"trace.id": self.trace_id, "span.id": self.span_id}
+        if self.transaction_id:
+            fields["transaction.id"] = self.transaction_id
+        if self.parent_id:
+            fields["parent.id"] = self.parent_id
+        return fields
+
+
+def tracer_provider() -> TracerProvider:
+    """The SDK provider in use: the global one if an SDK provider was installed, else our own."""
+    provider = trace.get_tracer_provider()
+    return provider if isinstance(provider, TracerProvider) else _fallback_provider
+
+
+def _tracer() -> trace.Tracer:
+    return tracer_provider().get_tracer(INSTRUMENTATION_NAME)
+
+
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+def parse_traceparent(value: str | None) -> SpanContext | None:
+    """The remote span context in a ``traceparent`` value, or None if it is absent or invalid."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        ctx = _propagator.extract({TRACEPARENT: value.strip()})
+    except Exception:  # the propagator is lenient, but wire input must never raise here
+        return None
+    span_context = trace.get_current_span(ctx).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str:
+    """A ``traceparent`` header value for the given ids."""
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=flags))
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier[TRACEPARENT]
+
+
+def _header(headers: Mapping[str, str] | None) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == TRACEPARENT:
+            return value
+    return None
+
+
+@contextmanager
+def transaction(
+    name: str,
+    headers: Mapping[str, str] | None = None,
+    traceparent: str | None = None,
+    kind: SpanKind = SpanKind.SERVER,
+) -> Iterator[TraceIds]:
+    """Run a unit of work (LTX) that continues the caller's GTX, or starts one.
+
+    ``headers`` (any mapping; the lookup ignores case) or ``traceparent`` carry the caller's
+    context; a job passes the ``traceparent`` it was enqueued with.
+    """
+    remote = parse_traceparent(traceparent or _header(headers))
+    parent_ctx = trace.set_span_in_context(NonRecordingSpan(remote)) if remote else otel_context.Context()
+    with _tracer().start_as_current_span(name, context=parent_ctx, kind=kind) as span:
+        ids = span.get_span_context()
+        token = _transaction_id.set(_hex(ids.span_id, 16))
+        try:
+            yield TraceIds(_hex(ids.trace_id, 32), _hex(ids.span_id, 16), _hex(ids.span_id, 16),
+                           _hex(remote.span_id, 16) if remote else None)
+        finally:
+            _transaction_id.reset(token)
+
+
+@contextmanager
+def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> Iterator[TraceIds]:
+    """A child span of whatever is current (a new GTX if nothing is)."""
+    parent = trace.get_current_span().get_span_context()
+    with _tracer().start_as_current_span(name, kind=kind) as current:
+        ids = current.get_span_context()
+        yield TraceIds(_hex(ids.trace_id, 32), _transaction_id.get(), _hex(ids.span_id, 16),
+                       _hex(parent.span_id, 16) if parent.is_valid else None)
+
+
+def current_ids() -> TraceIds | None:
+    """The ids of the current span and transaction, or None outside any."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return TraceIds(_hex(span_context.trace_id, 32), _transaction_id.get(), _hex(span_context.span_id, 16))
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Headers (``traceparent``) to put on an outgoing call or queued job; empty outside a transaction."""
+    carrier: dict[str, str] = {}
+    if current_ids() is not None:
+        _propagator.inject(carrier)
+    return carrier

@@ -1,0 +1,91 @@
+"""Session fixtures: the real Elasticsearch and ZooKeeper, started once on free ports.
+
+Every run keeps its services under ``$OAM_TEST_ROOT/<pytest pid>`` (default ``/tmp/oam-tests``).
+A run that was killed leaves that directory behind; the next run stops whatever still lives
+there (pid files name it) and deletes it, so stale data dirs, pid files and ports never break a
+new run. Services also die with the pytest process that started them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backing_services.elasticsearch import ElasticsearchServer
+from backing_services.ports import free_port
+from backing_services.process import pid_alive, reap_stale
+from backing_services.zookeeper import ZooKeeperEnsemble, ZooKeeperServer
+
+TEST_ROOT = Path(os.environ.get("OAM_TEST_ROOT", "/tmp/oam-tests"))
+
+
+def reap_stale_runs(root: Path) -> list[Path]:
+    """Stop the services of earlier runs whose pytest is gone, and delete their directories."""
+    cleaned = []
+    if not root.exists():
+        return cleaned
+    for run_dir in root.iterdir():
+        if not run_dir.name.isdigit() or pid_alive(int(run_dir.name)):
+            continue
+        for pid_file in run_dir.rglob("*.pid"):
+            reap_stale(pid_file)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cleaned.append(run_dir)
+    return cleaned
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Iterator[Path]:
+    """This run's own directory for service data; removed at the end."""
+    reap_stale_runs(TEST_ROOT)
+    TEST_ROOT.mkdir(parents=True, exist_ok=True)
+    os.chmod(TEST_ROOT, 0o755)
+    path = TEST_ROOT / str(os.getpid())
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch(run_dir: Path) -> Iterator[ElasticsearchServer]:
+    """A real single-node Elasticsearch (security off) for the whole session."""
+    server = ElasticsearchServer(run_dir / "elasticsearch", http_port=free_port(), heap_mb=512)
+    server.start(timeout=180)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def es_client(elasticsearch: ElasticsearchServer):
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(elasticsearch.url, request_timeout=30)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def zookeeper(run_dir: Path) -> Iterator[ZooKeeperServer]:
+    """A real standalone ZooKeeper for the whole session."""
+    server = ZooKeeperServer(run_dir / "zookeeper", client_port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def zookeeper_ensemble(run_dir: Path) -> Iterator[ZooKeeperEnsemble]:
+    """A real 3-node ZooKeeper ensemble on loopback. Tests that stop a node must start it again."""
+    ensemble = ZooKeeperEnsemble(run_dir / "zookeeper-ensemble", size=3)
+    ensemble.start()
+    yield ensemble
+    ensemble.stop()

@@ -1,0 +1,137 @@
+"""`oam up`, `oam status`, `oam down` as a user runs them, on free ports in a scratch data dir."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backing_services.distribution import ES_VERSION
+from backing_services.ports import free_port, port_in_use
+from backing_services.zookeeper import four_letter_word
+
+
+def processes_under(path: Path) -> list[int]:
+    """Pids whose command line names ``path`` (the services keep their config there)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(path) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def running(data_dir: Path) -> bool:
+    """True once `oam up` has started everything (its state file says so)."""
+    try:
+        return json.loads((data_dir / "run" / "stack.json").read_text())["phase"] == "running"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.3)
+    return condition()
+
+
+@pytest.fixture
+def suite(run_dir: Path, request):
+    """A config with free ports and a data dir of its own; `oam` runs against it."""
+    data_dir = run_dir / f"suite-{request.node.name[:30]}"
+    config = run_dir / f"{request.node.name[:30]}.toml"
+    es_port, zk_port = free_port(), free_port()
+    config.write_text(f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {es_port}\nheap_mb = 384\n'
+                      f'[zookeeper]\nport = {zk_port}\n')
+
+    def oam(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
+                              capture_output=True, text=True, timeout=300, **kwargs)
+
+    def popen_up() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "oam", "--config", str(config), "up"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    oam.popen_up = popen_up
+    oam.es_port, oam.zk_port, oam.data_dir = es_port, zk_port, data_dir
+    yield oam
+    oam("down")
+    for pid in processes_under(data_dir):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
+    started = suite("up", "--detach")
+    assert started.returncode == 0, started.stderr + started.stdout
+    assert "running in the background" in started.stdout
+
+    status = suite("status")
+    assert status.returncode == 0, status.stdout
+    assert f"version {ES_VERSION}" in status.stdout
+    assert "ruok -> imok" in status.stdout
+    assert four_letter_word(suite.zk_port, "ruok") == "imok"
+
+    again = suite("up", "--detach")
+    assert again.returncode == 1 and "already running" in again.stdout + again.stderr
+
+    stopped = suite("down")
+    assert stopped.returncode == 0 and "stopped: oam up" in stopped.stdout
+    assert wait_until(lambda: not processes_under(suite.data_dir), 30)
+    assert not port_in_use(suite.es_port) and not port_in_use(suite.zk_port)
+    assert suite("status").returncode == 1
+    assert suite("down").stdout.strip() == "nothing was running."
+
+
+def test_ctrl_c_stops_everything(suite):
+    up = suite.popen_up()
+    try:
+        assert wait_until(lambda: running(suite.data_dir), 180), "suite did not start"
+        assert suite("status").returncode == 0
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=90)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0, output
+    assert "stopped." in output
+    assert not processes_under(suite.data_dir)
+
+
+def test_a_killed_up_takes_its_services_with_it_and_the_next_up_recovers(suite):
+    up = suite.popen_up()
+    assert wait_until(lambda: running(suite.data_dir), 180), "suite did not start"
+    up.kill()  # SIGKILL: no clean-up code runs
+    up.wait()
+    assert wait_until(lambda: not processes_under(suite.data_dir), 60), "services outlived oam up"
+
+    # Stale state file, pid files and data dir are all still there; a new run copes.
+    restarted = suite("up", "--detach")
+    assert restarted.returncode == 0, restarted.stderr + restarted.stdout
+    assert suite("status").returncode == 0
+    assert suite("down").returncode == 0
+
+
+def test_a_port_taken_by_another_program_is_named(suite):
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", suite.zk_port))
+    blocker.listen()
+    try:
+        result = suite("up")
+    finally:
+        blocker.close()
+    assert result.returncode == 1
+    assert f"zookeeper port {suite.zk_port}" in result.stderr
+    assert result.stderr.count("\n") == 1  # one line, no traceback

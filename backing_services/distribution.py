@@ -67,7 +67,8 @@ def fetch() -> tuple[Path, bool]:
     artifact = f"{ES_GROUP}:{ES_ARTIFACT}:{ES_VERSION}:zip"
     print(f"downloading Elasticsearch {ES_VERSION} ({artifact}) through Maven ...", flush=True)
     cmd = ["mvn", "--batch-mode", "--strict-checksums", "--no-transfer-progress",
-           "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"]
+           "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false",
+           f"-Dmaven.repo.local={maven_repository()}"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0 or not zip_path.exists():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])

@@ -55,8 +55,19 @@ class TraceIds:
         return fields
 
 
+_installed_provider: TracerProvider | None = None
+
+
+def use_tracer_provider(provider: TracerProvider | None) -> None:
+    """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets."""
+    global _installed_provider
+    _installed_provider = provider
+
+
 def tracer_provider() -> TracerProvider:
-    """The SDK provider in use: the global one if an SDK provider was installed, else our own."""
+    """The SDK provider in use: one installed here, else the global SDK one, else a bare default."""
+    if _installed_provider is not None:
+        return _installed_provider
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else _fallback_provider
 
@@ -139,6 +150,11 @@ def current_ids() -> TraceIds | None:
     if not span_context.is_valid:
         return None
     return TraceIds(_hex(span_context.trace_id, 32), _transaction_id.get(), _hex(span_context.span_id, 16))
+
+
+def current_transaction_id() -> str | None:
+    """The LTX of the unit of work in progress, or None."""
+    return _transaction_id.get()
 
 
 def outgoing_headers() -> dict[str, str]:

@@ -1,0 +1,29 @@
+"""The Prometheus metrics an instrumented service exposes on ``/metrics``."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class AppMetrics:
+    """One registry per service instance, so tests and several apps in one process stay apart."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("http_requests", "HTTP requests handled", ["route", "method", "status"], registry=r)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["route", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r)
+        self.cache = Counter("cache_requests", "Cache lookups by result", ["result"], registry=r)
+        self.shard_ops = Counter("shard_operations", "Operations per shard", ["shard", "operation"], registry=r)
+        self.shard_records = Gauge("shard_records", "Records stored per shard", ["shard"], registry=r)
+        self.queue_depth = Gauge("queue_depth", "Jobs waiting per queue", ["queue"], registry=r)
+        self.job_latency = Histogram("job_duration_seconds", "Job run time", ["job", "outcome"],
+                                     buckets=LATENCY_BUCKETS, registry=r)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text to serve on ``/metrics`` and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -128,7 +128,10 @@ def down_command(obj: Context, timeout: float) -> None:
 
 
 # Each piece of the suite adds its command group here.
-COMMANDS: list[click.Command] = []
+from order_service.cli import load as load_command  # noqa: E402
+from order_service.cli import sample as sample_group  # noqa: E402
+
+COMMANDS: list[click.Command] = [sample_group, load_command]
 for command in COMMANDS:
     cli.add_command(command)
 

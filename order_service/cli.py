@@ -1,0 +1,150 @@
+"""``oam sample gateway|backend|worker`` runs one process of the order service; ``oam load`` drives it."""
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from agents.app import AppAgent
+from telemetry.ecs import ServiceInfo
+
+from .load import ZipfKeys, run_load
+from .settings import LiveSettings
+
+_common = [
+    click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
+    click.option("--redis-url", default="redis://127.0.0.1:6379/0", show_default=True),
+    click.option("--data-dir", type=click.Path(path_type=Path), default=Path("order-data"), show_default=True,
+                 help="Where the shard files live."),
+    click.option("--telemetry-dir", type=click.Path(path_type=Path), default=Path("telemetry"), show_default=True,
+                 help="Where the ECS log and span files go (the host agent ships them)."),
+    click.option("--sentry-dsn", envvar="OAM_SENTRY_DSN", default=None, help="The collector's Sentry DSN."),
+    click.option("--release", "version", default="1.0.0", show_default=True, help="The version this process reports."),
+    click.option("--environment", default="development", show_default=True),
+]
+
+
+def common_options(func):
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None) -> AppAgent:
+    return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
+                    sentry_dsn=sentry_dsn).start()
+
+
+def _serve(app, host: str, port: int, agent: AppAgent) -> None:
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=8, ident=None)
+    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    click.echo(f"{agent.service.name} {agent.service.version} listening on http://{host}:{port}", err=True)
+    try:
+        server.run()
+    except (KeyboardInterrupt, OSError):
+        pass
+    finally:
+        agent.shutdown()
+
+
+@click.group("sample")
+def sample() -> None:
+    """Run the sample order service: gateway -> backend (shards, Redis cache) -> queue -> worker."""
+
+
+@sample.command()
+@common_options
+@click.option("--port", default=8001, show_default=True)
+def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment) -> None:
+    """The backend: orders on SQLite shards behind a Redis cache."""
+    import redis
+
+    from .backend import create_backend
+
+    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn)
+    app = create_backend(agent, LiveSettings(), redis.Redis.from_url(redis_url), data_dir)
+    _serve(app, host, port, agent)
+
+
+@sample.command()
+@common_options
+@click.option("--port", default=8000, show_default=True)
+@click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
+def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, backend_url) -> None:
+    """The public API, relaying to the backend with the GTX attached."""
+    from .gateway import create_gateway
+
+    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn)
+    _serve(create_gateway(agent, backend_url), host, port, agent)
+
+
+@sample.command()
+@common_options
+def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment) -> None:
+    """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
+    import redis
+
+    from .shards import ShardedStore
+    from .worker import Worker
+
+    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn)
+    settings = LiveSettings()
+    store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("worker running", err=True)
+    try:
+        Worker(agent, redis.Redis.from_url(redis_url), store).run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        agent.shutdown()
+
+
+@click.command("load")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The gateway.")
+@click.option("--rate", default=20.0, show_default=True, help="Requests per second.")
+@click.option("--duration", default=30.0, show_default=True, help="Seconds to run.")
+@click.option("--keys", default=200, show_default=True, help="Distinct order ids.")
+@click.option("--zipf", "exponent", default=1.1, show_default=True, help="Zipf exponent: higher = hotter hot keys.")
+@click.option("--write-ratio", default=0.1, show_default=True, help="Share of requests that write.")
+@click.option("--prefill/--no-prefill", default=True, show_default=True, help="Write every key once first.")
+@click.option("--seed", default=None, type=int, help="Random seed for repeatable key sequences.")
+def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed) -> None:
+    """Send steady load with Zipf-distributed keys; print progress and a latency summary."""
+    if rate <= 0 or duration <= 0 or keys < 1 or exponent <= 0 or not 0 <= write_ratio <= 1:
+        raise click.UsageError("rate, duration, keys and --zipf must be positive; --write-ratio within 0..1")
+    import requests
+
+    if prefill:
+        click.echo(f"prefilling {keys} orders ...", err=True)
+        with requests.Session() as session:
+            for index in range(1, keys + 1):
+                body = {"customer": "load", "items": [{"sku": "sku-1", "qty": 1, "price": 10}]}
+                try:
+                    session.put(f"{url.rstrip('/')}/api/orders/order-{index}", json=body, timeout=10)
+                except requests.RequestException as exc:
+                    raise click.ClickException(f"cannot reach {url}: {exc}") from exc
+
+    def progress(elapsed: float, result) -> None:
+        summary = result.summary()
+        click.echo(f"  {elapsed:5.1f}s  {summary['requests']:6d} requests  p50 {summary['p50']:.1f} ms  "
+                   f"p99 {summary['p99']:.1f} ms", err=True)
+
+    began = time.monotonic()
+    result = run_load(url, rate, duration, ZipfKeys(keys, exponent, seed), write_ratio, progress=progress)
+    took = time.monotonic() - began
+    summary = result.summary()
+    click.echo(f"{summary['requests']} requests in {took:.1f}s ({summary['requests'] / took:.1f}/s)")
+    click.echo("status codes: " + ", ".join(f"{code}: {count}" for code, count in sorted(result.statuses.items())))
+    click.echo(f"latency ms: p50 {summary['p50']:.1f}  p90 {summary['p90']:.1f}  p99 {summary['p99']:.1f}  "
+               f"max {summary['max']:.1f}")
+    if any(not code.isdigit() or code.startswith("5") for code in result.statuses):
+        sys.exit(1)

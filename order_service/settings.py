@@ -1,0 +1,57 @@
+"""Live settings of the order service: shard map, cache TTL, feature flags.
+
+Values can change while the service runs (the CMDB pushes them); readers always call
+:meth:`LiveSettings.get` instead of keeping a copy, so a change takes effect at once.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "shards": {"count": 4, "directory": "shards"},   # SQLite files shard-0.db .. shard-3.db
+    "cache": {"ttl_seconds": 30},
+    "features": {"recompute_on_write": True},
+    "slow_endpoint_seconds": 0.5,
+}
+
+
+class LiveSettings:
+    """Thread-safe settings that a watcher updates in place."""
+
+    def __init__(self, initial: Mapping[str, Any] | None = None) -> None:
+        self._values = copy.deepcopy(DEFAULTS)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, Any], None]] = []
+        for key, value in (initial or {}).items():
+            self.update(key, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A value by dotted key (``cache.ttl_seconds``)."""
+        with self._lock:
+            node: Any = self._values
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    return default
+                node = node[part]
+            return copy.deepcopy(node)
+
+    def update(self, key: str, value: Any) -> None:
+        """Set a top-level section or a dotted key; listeners hear about it."""
+        with self._lock:
+            *parents, leaf = key.split(".")
+            node = self._values
+            for part in parents:
+                node = node.setdefault(part, {})
+            if isinstance(node.get(leaf), dict) and isinstance(value, Mapping):
+                node[leaf] = {**node[leaf], **copy.deepcopy(dict(value))}
+            else:
+                node[leaf] = copy.deepcopy(value)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(key, value)
+
+    def on_change(self, listener: Callable[[str, Any], None]) -> None:
+        self._listeners.append(listener)

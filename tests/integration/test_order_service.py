@@ -1,0 +1,154 @@
+"""The sample order service as real processes (gateway, backend, worker) on real Redis."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from backing_services.ports import free_port
+from telemetry.ecs import flatten
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url} exited: {process.stdout.read()}")
+        try:
+            if requests.get(url + "/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} not healthy within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def service(run_dir: Path, redis_server):
+    base = run_dir / "order-service"
+    telemetry = base / "telemetry"
+    common = ["--redis-url", redis_server.url, "--data-dir", str(base / "data"), "--telemetry-dir", str(telemetry)]
+    backend_port, gateway_port = free_port(), free_port()
+    processes = {
+        "backend": [*common, "--port", str(backend_port)],
+        "gateway": [*common, "--port", str(gateway_port), "--backend-url", f"http://127.0.0.1:{backend_port}"],
+        "worker": common,
+    }
+    running = {name: subprocess.Popen([sys.executable, "-m", "oam", "sample", name, *args],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for name, args in processes.items()}
+    try:
+        wait_healthy(f"http://127.0.0.1:{backend_port}", running["backend"])
+        wait_healthy(f"http://127.0.0.1:{gateway_port}", running["gateway"])
+        yield {"gateway": f"http://127.0.0.1:{gateway_port}", "backend": f"http://127.0.0.1:{backend_port}",
+               "telemetry": telemetry, "processes": running}
+    finally:
+        for process in running.values():
+            process.terminate()
+        for process in running.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def read_docs(telemetry: Path, trace_id: str) -> list[dict]:
+    docs = []
+    for path in telemetry.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            doc = flatten(json.loads(line))
+            if doc.get("trace.id") == trace_id:
+                docs.append(doc)
+    return docs
+
+
+def wait_for(condition, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    return condition()
+
+
+ORDER = {"customer": "ada", "items": [{"sku": "book", "qty": 2, "price": 12.5}]}
+
+
+def test_one_write_is_one_trace_across_gateway_backend_and_worker(service):
+    response = requests.put(f"{service['gateway']}/api/orders/trace-1", json=ORDER, timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.json()["total"] == 25.0
+    gtx = response.headers["X-Trace-Id"]
+
+    def complete():
+        docs = read_docs(service["telemetry"], gtx)
+        return docs if any(d.get("transaction.name") == "job recompute" for d in docs) and \
+            sum(1 for d in docs if d.get("span.name", "").startswith("shard-")) >= 3 else None
+
+    docs = wait_for(complete, 20)
+    assert docs, "the worker's transaction never arrived"
+    transactions = {d["service.name"]: d for d in docs if d["_kind"] == "transactions"}
+    assert set(transactions) == {"gateway", "backend", "worker"}
+    spans = {d["span.id"]: d for d in docs if d["_kind"] == "spans"}
+    ltxs = {d["transaction.id"] for d in transactions.values()}
+    assert len(ltxs) == 3  # each unit of work has its own LTX
+
+    # The parent links form the tree gateway -> HTTP call -> backend -> queue push -> worker.
+    call = next(s for s in spans.values() if s["span.type"] == "external")
+    assert call["parent.id"] == transactions["gateway"]["transaction.id"]
+    assert transactions["backend"]["parent.id"] == call["span.id"]
+    push = next(s for s in spans.values() if s["span.type"] == "queue")
+    assert push["transaction.id"] == transactions["backend"]["transaction.id"]
+    assert transactions["worker"]["parent.id"] == push["span.id"]
+    kinds = {(s["service.name"], s["span.type"]) for s in spans.values()}
+    assert {("backend", "db"), ("backend", "cache"), ("backend", "queue"), ("worker", "db")} <= kinds
+    logs = [d for d in docs if d["_kind"] == "logs"]
+    assert {d["service.name"] for d in logs} >= {"backend", "worker"}
+    assert all(d["transaction.id"] in ltxs for d in logs)
+
+
+def test_reads_go_through_the_cache(service):
+    requests.put(f"{service['gateway']}/api/orders/cached-1", json=ORDER, timeout=10)
+    first = requests.get(f"{service['gateway']}/api/orders/cached-1", timeout=10).json()
+    second = requests.get(f"{service['gateway']}/api/orders/cached-1", timeout=10).json()
+    assert (first["cache"], second["cache"]) == ("miss", "hit")
+    requests.put(f"{service['gateway']}/api/orders/cached-1", json=ORDER, timeout=10)  # invalidates
+    assert requests.get(f"{service['gateway']}/api/orders/cached-1", timeout=10).json()["cache"] == "miss"
+    metrics = requests.get(f"{service['backend']}/metrics", timeout=10).text
+    assert 'cache_requests_total{result="hit"}' in metrics
+    assert "shard_operations_total" in metrics and "shard_records" in metrics
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("PUT", "/api/orders/o1", "not json", 400, "body must be JSON"),
+    ("PUT", "/api/orders/o1", [], 400, "JSON object"),
+    ("PUT", "/api/orders/o1", {"customer": "x", "items": []}, 400, "'items'"),
+    ("PUT", "/api/orders/o1", {"customer": "x", "items": [{"sku": "a", "qty": 0, "price": 1}]}, 400, "qty"),
+    ("PUT", "/api/orders/o1", {"customer": "x", "items": [{"sku": "a", "qty": 1, "price": "free"}]}, 400, "price"),
+    ("GET", "/api/orders/bad%20id!", None, 400, "order id"),
+    ("GET", "/api/orders/" + "x" * 65, None, 400, "order id"),
+    ("GET", "/api/orders/never-written", None, 404, "no order"),
+    ("POST", "/api/orders/o1", None, 405, ""),
+])
+def test_client_mistakes_get_a_4xx_json_error(service, method, path, body, status, message):
+    kwargs = {"data": body} if isinstance(body, str) else {"json": body} if body is not None else {}
+    if isinstance(body, str):
+        kwargs["headers"] = {"Content-Type": "application/json"}
+    response = requests.request(method, service["gateway"] + path, timeout=10, **kwargs)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_the_failing_endpoint_answers_500_with_its_gtx(service):
+    response = requests.get(f"{service['gateway']}/api/fail", timeout=10)
+    assert response.status_code == 500
+    gtx = response.headers["X-Trace-Id"]
+    assert response.json()["trace_id"] == gtx
+    errors = wait_for(lambda: [d for d in read_docs(service["telemetry"], gtx)
+                               if d.get("error.type") == "RuntimeError"])
+    assert errors and errors[0]["service.name"] == "backend"

@@ -6,6 +6,7 @@ show up in the service's metrics.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import threading
 import time
@@ -39,8 +40,8 @@ class ZipfKeys:
 def percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return 0.0
-    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+    rank = math.ceil(pct / 100 * len(sorted_values))  # nearest-rank method
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
 
 
 @dataclass

@@ -152,3 +152,22 @@ def test_the_failing_endpoint_answers_500_with_its_gtx(service):
     errors = wait_for(lambda: [d for d in read_docs(service["telemetry"], gtx)
                                if d.get("error.type") == "RuntimeError"])
     assert errors and errors[0]["service.name"] == "backend"
+
+
+def test_oam_load_shows_cache_hits_and_shard_skew_in_metrics(service):
+    result = subprocess.run(
+        [sys.executable, "-m", "oam", "load", "--url", service["gateway"], "--rate", "60", "--duration", "4",
+         "--keys", "40", "--zipf", "1.3", "--seed", "3"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "status codes: 200:" in result.stdout and "latency ms: p50" in result.stdout
+    metrics = requests.get(f"{service['backend']}/metrics", timeout=10).text
+
+    def value(prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+    assert value('cache_requests_total{result="hit"}') > value('cache_requests_total{result="miss"}')
+    selects = {line.split('shard="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+               for line in metrics.splitlines()
+               if line.startswith("shard_operations_total") and 'operation="SELECT"' in line}
+    assert len(selects) == 4 and max(selects.values()) > min(selects.values())

@@ -26,6 +26,8 @@ _common = [
     click.option("--sentry-dsn", envvar="OAM_SENTRY_DSN", default=None, help="The collector's Sentry DSN."),
     click.option("--release", "version", default="1.0.0", show_default=True, help="The version this process reports."),
     click.option("--environment", default="development", show_default=True),
+    click.option("--agent/--no-agent", "agent_on", default=True, show_default=True,
+                 help="Instrument with the app agent (off: no spans, logs or Sentry; for comparisons)."),
 ]
 
 
@@ -35,23 +37,29 @@ def common_options(func):
     return func
 
 
-def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None) -> AppAgent:
+def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None,
+           enabled: bool = True) -> AppAgent:
     return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
-                    sentry_dsn=sentry_dsn).start()
+                    sentry_dsn=sentry_dsn, enabled=enabled).start()
 
 
 def _serve(app, host: str, port: int, agent: AppAgent) -> None:
     from waitress import create_server
 
     server = create_server(app, host=host, port=port, threads=8, ident=None)
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"{agent.service.name} {agent.service.version} listening on http://{host}:{port}", err=True)
     try:
         server.run()
-    except (KeyboardInterrupt, OSError):
+    except KeyboardInterrupt:
         pass
     finally:
+        server.close()
         agent.shutdown()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.group("sample")
@@ -62,13 +70,13 @@ def sample() -> None:
 @sample.command()
 @common_options
 @click.option("--port", default=8001, show_default=True)
-def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment) -> None:
+def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
 
     from .backend import create_backend
 
-    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn)
+    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on)
     app = create_backend(agent, LiveSettings(), redis.Redis.from_url(redis_url), data_dir)
     _serve(app, host, port, agent)
 
@@ -77,24 +85,25 @@ def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 @common_options
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
-def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, backend_url) -> None:
+def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on,
+            backend_url) -> None:
     """The public API, relaying to the backend with the GTX attached."""
     from .gateway import create_gateway
 
-    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn)
+    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on)
     _serve(create_gateway(agent, backend_url), host, port, agent)
 
 
 @sample.command()
 @common_options
-def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment) -> None:
+def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on) -> None:
     """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
     import redis
 
     from .shards import ShardedStore
     from .worker import Worker
 
-    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn)
+    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on)
     settings = LiveSettings()
     store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
     stop = threading.Event()

@@ -55,16 +55,16 @@ class TraceIds:
         return fields
 
 
-_installed_provider: TracerProvider | None = None
+_installed_provider: trace.TracerProvider | None = None
 
 
-def use_tracer_provider(provider: TracerProvider | None) -> None:
+def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
     """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets."""
     global _installed_provider
     _installed_provider = provider
 
 
-def tracer_provider() -> TracerProvider:
+def tracer_provider() -> trace.TracerProvider:
     """The SDK provider in use: one installed here, else the global SDK one, else a bare default."""
     if _installed_provider is not None:
         return _installed_provider
@@ -72,8 +72,16 @@ def tracer_provider() -> TracerProvider:
     return provider if isinstance(provider, TracerProvider) else _fallback_provider
 
 
+_tracers: dict[int, tuple[trace.TracerProvider, trace.Tracer]] = {}
+
+
 def _tracer() -> trace.Tracer:
-    return tracer_provider().get_tracer(INSTRUMENTATION_NAME)
+    """The tracer of the provider in use, made once per provider (``get_tracer`` is not cheap)."""
+    provider = tracer_provider()
+    cached = _tracers.get(id(provider))
+    if cached is None or cached[0] is not provider:
+        cached = _tracers[id(provider)] = (provider, provider.get_tracer(INSTRUMENTATION_NAME))
+    return cached[1]
 
 
 def _hex(value: int, width: int) -> str:

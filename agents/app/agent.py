@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+from logging.handlers import QueueListener
 from pathlib import Path
 
 from flask import Flask
@@ -9,13 +11,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import NoOpTracerProvider
 
 from telemetry import context
 from telemetry.ecs import ServiceInfo
 
 from . import flask as flask_instrumentation
 from .errors import init_sentry
-from .logs import EcsJsonFormatter
+from .logs import ContextQueueHandler, EcsJsonFormatter
 from .metrics import AppMetrics
 from .spans import EcsFileSpanExporter, TransactionIdProcessor
 
@@ -24,14 +27,16 @@ class AppAgent:
     """Instruments one service: ``<telemetry_dir>/<service>.spans.jsonl`` and ``.log.jsonl``."""
 
     def __init__(self, service: ServiceInfo, telemetry_dir: Path, sentry_dsn: str | None = None,
-                 log_level: int = logging.INFO) -> None:
+                 log_level: int = logging.INFO, enabled: bool = True) -> None:
         self.service = service
+        self.enabled = enabled
         self.telemetry_dir = Path(telemetry_dir)
         self.sentry_dsn = sentry_dsn
         self.log_level = log_level
         self.metrics = AppMetrics()
         self.provider: TracerProvider | None = None
         self._log_handler: logging.Handler | None = None
+        self._log_listener: QueueListener | None = None
 
     @property
     def span_file(self) -> Path:
@@ -42,7 +47,14 @@ class AppAgent:
         return self.telemetry_dir / f"{self.service.name}.log.jsonl"
 
     def start(self) -> "AppAgent":
-        """Install the span pipeline, the ECS log handler and (with a DSN) Sentry."""
+        """Install the span pipeline, the ECS log handler and (with a DSN) Sentry.
+
+        A disabled agent records nothing (spans go to a no-op tracer): the service runs as if
+        uninstrumented, which is what the overhead benchmark compares against.
+        """
+        if not self.enabled:
+            context.use_tracer_provider(NoOpTracerProvider())
+            return self
         resource = Resource.create({"service.name": self.service.name, "service.version": self.service.version})
         self.provider = TracerProvider(resource=resource, sampler=ALWAYS_ON)
         self.provider.add_span_processor(TransactionIdProcessor())
@@ -50,32 +62,44 @@ class AppAgent:
                                                             schedule_delay_millis=500))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(self.log_file, encoding="utf-8")
-        handler.setFormatter(EcsJsonFormatter(self.service))
+        # The request thread only queues the record; formatting and the file write happen on the
+        # listener's thread. The formatter reads the ids when the record is queued (see logs.py).
+        file_handler = logging.FileHandler(self.log_file, encoding="utf-8")
+        file_handler.setFormatter(EcsJsonFormatter(self.service))
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._log_listener = QueueListener(records, file_handler)
+        self._log_listener.start()
+        handler = ContextQueueHandler(records)
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(min(root.level or logging.WARNING, self.log_level))
         self._log_handler = handler
+        self._file_handler = file_handler
         if self.sentry_dsn:
             init_sentry(self.sentry_dsn, self.service)
         return self
 
     def instrument_flask(self, app: Flask) -> Flask:
-        flask_instrumentation.instrument(app, self.metrics)
+        if self.enabled:
+            flask_instrumentation.instrument(app, self.metrics)
         return app
 
     def flush(self) -> None:
         """Write out every finished span and log line now (tests, shutdown)."""
         if self.provider is not None:
             self.provider.force_flush()
-        if self._log_handler is not None:
-            self._log_handler.flush()
+        if self._log_listener is not None:
+            self._log_listener.stop()  # drains the queue
+            self._log_listener.start()
 
     def shutdown(self) -> None:
         self.flush()
         if self.provider is not None:
             self.provider.shutdown()
-            context.use_tracer_provider(None)
+        context.use_tracer_provider(None)
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
-            self._log_handler.close()
+        if self._log_listener is not None:
+            self._log_listener.stop()
+            self._file_handler.close()
+            self._log_listener = None

@@ -111,7 +111,10 @@ def main() -> int:
         finally:
             for process, _ in backends.values():
                 process.terminate()
-                process.wait(timeout=15)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             redis.stop()
 
     on, off = statistics.median(results[True]), statistics.median(results[False])

@@ -48,19 +48,25 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
 @cli.command()
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each service to be healthy.")
 @click.option("--detach", is_flag=True, help="Run in the background; `oam down` stops it.")
+@click.option("--sample/--no-sample", default=True, show_default=True,
+              help="Also run the sample order service (Redis, backend, worker, gateway) under gentle load.")
 @click.pass_obj
-def up(obj: Context, timeout: float, detach: bool) -> None:
-    """Start Elasticsearch and ZooKeeper on loopback and keep them running until Ctrl-C."""
+def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
+    """Start the suite on loopback and keep it running until Ctrl-C.
+
+    ZooKeeper and Elasticsearch, then (unless --no-sample) Redis and the sample order service
+    with a gentle load, so there is something to watch.
+    """
     settings = obj.settings
     if detach:
-        sys.exit(_detach(settings, timeout))
-    stack = LocalStack(settings, say=lambda line: click.echo(line, err=True))
+        sys.exit(_detach(settings, timeout, sample))
+    stack = LocalStack(settings, say=lambda line: click.echo(line, err=True), with_sample=sample)
     signal.signal(signal.SIGTERM, _interrupt)  # `oam down` and service managers send SIGTERM
     running = False
     try:
         stack.start(timeout=timeout)
         running = True
-        _print_table(status(settings))
+        _print_table(stack.status())
         click.echo(f"data in {settings.data_dir}; press Ctrl-C to stop (or run `oam down`).", err=True)
         code = stack.wait()
     except KeyboardInterrupt:
@@ -77,14 +83,15 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _detach(settings: Settings, timeout: float) -> int:
+def _detach(settings: Settings, timeout: float, sample: bool) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "up.log"
     argv = [sys.executable, "-m", "oam", "--data-dir", str(settings.data_dir)]
     if settings.source:
         argv += ["--config", str(settings.source)]
     with open(log_path, "ab") as log:
-        child = subprocess.Popen([*argv, "up", "--timeout", str(timeout)], stdin=subprocess.DEVNULL,
+        child = subprocess.Popen([*argv, "up", "--timeout", str(timeout), "--sample" if sample else "--no-sample"],
+                                 stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 2 * timeout + 10
     while time.monotonic() < deadline:
@@ -131,7 +138,9 @@ def down_command(obj: Context, timeout: float) -> None:
 from order_service.cli import load as load_command  # noqa: E402
 from order_service.cli import sample as sample_group  # noqa: E402
 
-COMMANDS: list[click.Command] = [sample_group, load_command]
+from collector.cli import collector_group, trace_command  # noqa: E402
+
+COMMANDS: list[click.Command] = [sample_group, load_command, collector_group, trace_command]
 for command in COMMANDS:
     cli.add_command(command)
 

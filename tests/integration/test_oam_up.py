@@ -51,9 +51,10 @@ def suite(run_dir: Path, request):
     """A config with free ports and a data dir of its own; `oam` runs against it."""
     data_dir = run_dir / f"suite-{request.node.name[:30]}"
     config = run_dir / f"{request.node.name[:30]}.toml"
-    es_port, zk_port = free_port(), free_port()
+    es_port, zk_port, redis_port, gateway_port, backend_port = (free_port() for _ in range(5))
     config.write_text(f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {es_port}\nheap_mb = 384\n'
-                      f'[zookeeper]\nport = {zk_port}\n')
+                      f'[zookeeper]\nport = {zk_port}\n'
+                      f'[ports]\nredis = {redis_port}\ngateway = {gateway_port}\nbackend = {backend_port}\n')
 
     def oam(*args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
@@ -64,7 +65,7 @@ def suite(run_dir: Path, request):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     oam.popen_up = popen_up
-    oam.es_port, oam.zk_port, oam.data_dir = es_port, zk_port, data_dir
+    oam.es_port, oam.zk_port, oam.gateway_port, oam.data_dir = es_port, zk_port, gateway_port, data_dir
     yield oam
     oam("down")
     for pid in processes_under(data_dir):
@@ -81,6 +82,13 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert f"version {ES_VERSION}" in status.stdout
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
+    for piece in ("redis", "backend", "worker", "gateway", "load"):
+        assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
+    # The sample service answers through the gateway, under the gentle load oam up started.
+    import requests
+    order = {"customer": "tour", "items": [{"sku": "a", "qty": 1, "price": 2}]}
+    reply = requests.put(f"http://127.0.0.1:{suite.gateway_port}/api/orders/up-1", json=order, timeout=10)
+    assert reply.status_code in (200, 201) and len(reply.headers["X-Trace-Id"]) == 32
 
     again = suite("up", "--detach")
     assert again.returncode == 1 and "already running" in again.stdout + again.stderr

@@ -1,0 +1,214 @@
+"""The pieces ``oam up`` runs, each behind one small interface: start, stop, probe.
+
+A component's ``probe`` asks the running service itself (HTTP, ``ruok``, ``PING``, or its pid
+file for a process without a port), so ``oam status`` works from any other process.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from backing_services.elasticsearch import ElasticsearchServer
+from backing_services.process import ManagedProcess, ServiceError, pid_alive
+from backing_services.redis import RedisServer, ping
+from backing_services.zookeeper import ZooKeeperServer, four_letter_word
+
+from .config import Settings
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    address: str
+    healthy: bool
+    detail: str
+
+
+class Component(ABC):
+    name: str
+    port: int | None
+
+    @abstractmethod
+    def start(self, timeout: float) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def running(self) -> bool: ...
+
+    @abstractmethod
+    def probe(self) -> ServiceStatus: ...
+
+    @property
+    @abstractmethod
+    def process(self) -> ManagedProcess: ...
+
+
+class ElasticsearchComponent(Component):
+    name = "elasticsearch"
+
+    def __init__(self, settings: Settings) -> None:
+        es = settings.elasticsearch
+        self.port = es.port
+        self.server = ElasticsearchServer(settings.data_dir / "elasticsearch", http_port=es.port, heap_mb=es.heap_mb,
+                                          security=es.security, password=es.password, host=settings.host)
+
+    def start(self, timeout: float) -> None:
+        self.server.start(timeout=timeout)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def running(self) -> bool:
+        return self.server.running()
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self.server.process
+
+    def probe(self) -> ServiceStatus:
+        try:
+            health = self.server.request("GET", "/_cluster/health", timeout=3)
+            nodes = self.server.request("GET", "/_nodes/_local/info/http", timeout=3)["nodes"]
+            version = next(iter(nodes.values()))["version"]
+            return ServiceStatus(self.name, self.server.url, health["status"] in ("green", "yellow"),
+                                 f"{health['status']}, version {version}")
+        except (OSError, ValueError, KeyError, StopIteration) as exc:
+            return ServiceStatus(self.name, self.server.url, False, f"not answering ({exc})")
+
+
+class ZooKeeperComponent(Component):
+    name = "zookeeper"
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = settings.zookeeper.port
+        self.server = ZooKeeperServer(settings.data_dir / "zookeeper", self.port, settings.host)
+
+    def start(self, timeout: float) -> None:
+        self.server.start(timeout=timeout)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def running(self) -> bool:
+        return self.server.running()
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self.server.process
+
+    def probe(self) -> ServiceStatus:
+        answer = four_letter_word(self.port, "ruok", self.server.host)
+        return ServiceStatus(self.name, self.server.connection_string, answer == "imok",
+                             f"ruok -> {answer}" if answer else "not answering")
+
+
+class RedisComponent(Component):
+    name = "redis"
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = settings.ports.redis
+        self.server = RedisServer(settings.data_dir / "redis", self.port, settings.host)
+
+    def start(self, timeout: float) -> None:
+        self.server.start(timeout=timeout)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def running(self) -> bool:
+        return self.server.running()
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self.server.process
+
+    def probe(self) -> ServiceStatus:
+        healthy = ping(self.port, self.server.host)
+        return ServiceStatus(self.name, self.server.url, healthy, "PING -> PONG" if healthy else "not answering")
+
+
+class ProgramComponent(Component):
+    """One of the suite's own processes (``python -m oam ...``), healthy when ``/health`` says so."""
+
+    def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None) -> None:
+        self.name = name
+        self.port = port
+        self.host = host
+        self._process = ManagedProcess(
+            name, [sys.executable, "-m", "oam", *args], cwd=base_dir, log_path=base_dir / "logs" / f"{name}.log",
+            pid_file=base_dir / "run" / f"{name}.pid", marker=f"{base_dir}",
+        )
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self._process
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.port else "(no port)"
+
+    def _health(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{self.address}/health", timeout=2) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, timeout: float) -> None:
+        self._process.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._process.running():
+                raise ServiceError(f"{self.name} exited with code {self._process.exit_code()}\n"
+                                   f"{self._process.log_tail(20)}")
+            if self.port is None or self._health() is not None:
+                return
+            time.sleep(0.2)
+        self._process.stop(timeout=5)
+        raise ServiceError(f"{self.name} not healthy on {self.address} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        self._process.stop(timeout=15)
+
+    def running(self) -> bool:
+        return self._process.running()
+
+    def probe(self) -> ServiceStatus:
+        if self.port is None:
+            try:
+                alive = pid_alive(int(json.loads(self._process.pid_file.read_text())["pid"]))
+            except (OSError, ValueError, KeyError):
+                alive = False
+            return ServiceStatus(self.name, self.address, alive, "running" if alive else "not running")
+        health = self._health()
+        if health is None:
+            return ServiceStatus(self.name, self.address, False, "not answering")
+        return ServiceStatus(self.name, self.address, health.get("status") == "ok",
+                             f"version {health.get('version', '?')}")
+
+
+def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
+    """Everything ``oam up`` runs, in start order (stopped in reverse)."""
+    components: list[Component] = [ZooKeeperComponent(settings), ElasticsearchComponent(settings)]
+    if with_sample:
+        ports, host, base = settings.ports, settings.host, settings.data_dir / "sample"
+        common = ["--host", host, "--redis-url", f"redis://{host}:{ports.redis}/0", "--data-dir", str(base / "data"),
+                  "--telemetry-dir", str(base / "telemetry")]
+        components += [
+            RedisComponent(settings),
+            ProgramComponent("backend", ["sample", "backend", *common, "--port", str(ports.backend)], base, host,
+                             ports.backend),
+            ProgramComponent("worker", ["sample", "worker", *common], base, host),
+            ProgramComponent("gateway", ["sample", "gateway", *common, "--port", str(ports.gateway),
+                                         "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway),
+            ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
+                                      "--duration", str(10 * 365 * 86400), "--keys", "100"], base, host),
+        ]
+    return components

@@ -1,0 +1,1 @@
+"""The host agent: one per server; tails log and span files, collects metrics, ships to collectors."""

@@ -1,0 +1,203 @@
+"""``oam agent run``: the loop that tails, collects, batches and ships, one host at a time.
+
+Log lines are acknowledged (their checkpoints move) only after a collector took them; while
+none does, tailing pauses — the log files are the buffer, so no line is ever dropped. Metrics
+wait in a bounded disk buffer instead, oldest dropped first when it is full.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from oam import __version__
+from telemetry.ecs import ServiceInfo, metric_document, stable_id
+
+from .buffer import DiskBuffer
+from .checkpoints import CheckpointStore
+from .config import AgentConfig
+from .documents import DocumentMaker, Event, MultilineJoiner
+from .scrape import scrape
+from .shipper import Refused, Shipper, Unavailable, backoff_delay
+from .system import SystemMetrics
+from .tailer import Tailer
+
+log = logging.getLogger("oam.agent")
+
+
+class AgentMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.lines = Counter("oam_agent_lines_read", "Log lines read", registry=r)
+        self.shipped = Counter("oam_agent_documents_shipped", "Documents a collector accepted", ["kind"], registry=r)
+        self.rejected = Counter("oam_agent_documents_rejected", "Documents a collector refused", registry=r)
+        self.batches = Counter("oam_agent_batches_sent", "Batches sent", registry=r)
+        self.bytes = Counter("oam_agent_bytes_sent", "Compressed bytes sent", registry=r)
+        self.send_failures = Counter("oam_agent_send_failures", "Batches no collector took", registry=r)
+        self.buffer_bytes = Gauge("oam_agent_buffer_bytes", "Metric batches waiting on disk", registry=r)
+        self.metrics_dropped = Counter("oam_agent_metric_batches_dropped", "Metric batches dropped", registry=r)
+        self.lag = Gauge("oam_agent_file_lag_bytes", "Unread bytes per file", ["path"], registry=r)
+        self.scrape_errors = Counter("oam_agent_scrape_errors", "Failed scrapes", ["target"], registry=r)
+
+
+class HostAgent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.service = ServiceInfo("oam-agent", __version__, config.environment, socket.gethostname(),
+                                   config.agent_id)
+        data = config.data_dir
+        self.store = CheckpointStore(data / "checkpoints.json")
+        self.tailer = Tailer(config.log_paths, self.store)
+        self.joiner = MultilineJoiner(config.multiline_start)
+        self.maker = DocumentMaker(self.service)
+        self.shipper = Shipper(config.collector_urls, config.token)
+        self.buffer = DiskBuffer(data / "buffer", config.buffer_max_bytes)
+        self.system = SystemMetrics()
+        self.metrics = AgentMetrics()
+        self.batch: list[Event] = []
+        self.batch_started = 0.0
+        self.pending: list[Event] | None = None
+        self.attempt = 0
+        self.next_try = 0.0
+        self.next_scan = 0.0
+        self.next_metrics = 0.0
+        self.last_data = time.monotonic()
+        self.stop = threading.Event()
+        self._bytes_counted = 0
+        self._dropped_counted = 0
+
+    # -- logs -----------------------------------------------------------------------------
+    def _fill_batch(self, now: float) -> None:
+        room = self.config.batch_max_lines - len(self.batch)
+        if room <= 0:
+            return
+        lines = self.tailer.read(self.config.batch_max_bytes)
+        if lines:
+            self.metrics.lines.inc(len(lines))
+            self.last_data = now
+        events = self.joiner.feed(lines)
+        if not lines and now - self.last_data >= self.config.flush_seconds:
+            events += self.joiner.flush()
+        if events and not self.batch:
+            self.batch_started = now
+        self.batch.extend(events)
+
+    def _ship_logs(self, now: float) -> None:
+        if self.pending is None and self.batch and (
+                len(self.batch) >= self.config.batch_max_lines or now - self.batch_started >= self.config.flush_seconds):
+            self.pending, self.batch = self.batch, []
+        if self.pending is None or now < self.next_try:
+            return
+        try:
+            delivery = self.shipper.send([self.maker.ndjson(event) for event in self.pending])
+        except Unavailable as exc:
+            self._failed(now, str(exc))
+            return
+        except Refused as exc:
+            log.error("%s; will retry", exc)
+            self._failed(now, str(exc))
+            return
+        if delivery.failed:
+            self.metrics.rejected.inc(len(delivery.failed))
+            log.warning("collector refused %d line(s), first: %s", len(delivery.failed), delivery.failed[0])
+        for event in self.pending:
+            self.tailer.ack(event.file_id, event.end)
+        self.store.save()
+        self.metrics.shipped.labels("logs").inc(delivery.accepted)
+        self._sent()
+        self.pending = None
+
+    def _failed(self, now: float, why: str) -> None:
+        self.metrics.send_failures.inc()
+        self.attempt += 1
+        self.next_try = now + backoff_delay(self.attempt)
+        if self.attempt in (1, 5) or self.attempt % 20 == 0:
+            log.warning("shipping paused (attempt %d): %s", self.attempt, why)
+
+    def _sent(self) -> None:
+        self.metrics.batches.inc()
+        self.metrics.bytes.inc(self.shipper.bytes_sent - self._bytes_counted)
+        self._bytes_counted = self.shipper.bytes_sent
+        if self.attempt:
+            log.info("shipping resumed after %d failed attempt(s)", self.attempt)
+        self.attempt = 0
+        self.next_try = 0.0
+
+    # -- metrics --------------------------------------------------------------------------
+    def _metric_lines(self) -> list[str]:
+        at = datetime.now(timezone.utc)
+        lines = []
+        for dataset, fields, labels in self.system.collect():
+            lines.append(self._metric(dataset, fields, labels, at))
+        for url in self.config.scrape_urls:
+            result = scrape(url)
+            if not result.up:
+                self.metrics.scrape_errors.labels(url).inc()
+                log.warning("scrape of %s failed: %s", url, result.error)
+            lines.append(self._metric("prometheus.collector", {"prometheus.up": 1 if result.up else 0,
+                                                               "prometheus.scrape.error": result.error or None,
+                                                               "prometheus.scrape.seconds": result.seconds},
+                                      {"target": url}, at))
+            for sample in result.samples:
+                fields = {f"prometheus.metrics.{sample.name}": sample.value}
+                fields.update({f"prometheus.labels.{key}": value for key, value in sample.labels.items()})
+                lines.append(self._metric("prometheus.collector", fields, {"target": url}, at))
+        return lines
+
+    def _metric(self, dataset: str, fields: dict, labels: dict, at: datetime) -> str:
+        doc = metric_document(self.service, {k: v for k, v in fields.items() if v is not None}, at=at,
+                              labels=labels, dataset=dataset)
+        doc["_kind"] = "metrics"
+        doc["_id"] = stable_id(self.service.agent_id, dataset, json.dumps(fields, sort_keys=True, default=str),
+                               json.dumps(labels, sort_keys=True), doc["@timestamp"])
+        return json.dumps(doc, separators=(",", ":"), default=str)
+
+    def _ship_metrics(self, now: float) -> None:
+        if now >= self.next_metrics:
+            self.next_metrics = now + self.config.interval
+            self.buffer.put(self._metric_lines())
+            self.metrics.metrics_dropped.inc(self.buffer.dropped_batches - self._dropped_counted)
+            self._dropped_counted = self.buffer.dropped_batches
+        while self.attempt == 0 and (item := self.buffer.oldest()) is not None:
+            path, lines = item
+            try:
+                delivery = self.shipper.send(lines)
+            except (Unavailable, Refused) as exc:
+                self._failed(now, str(exc))
+                break
+            self.buffer.remove(path)
+            self.metrics.shipped.labels("metrics").inc(delivery.accepted)
+            self._sent()
+        self.metrics.buffer_bytes.set(self.buffer.size())
+
+    # -- loop -----------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One turn of the loop; True if it did any work."""
+        now = time.monotonic()
+        if now >= self.next_scan:
+            self.tailer.scan()
+            self.next_scan = now + 1.0
+            for path, lag in self.tailer.lag().items():
+                self.metrics.lag.labels(path).set(lag)
+        before = (len(self.batch), self.pending is None)
+        if self.pending is None:
+            self._fill_batch(now)
+        self._ship_logs(now)
+        self._ship_metrics(now)
+        return (len(self.batch), self.pending is None) != before
+
+    def run(self) -> None:
+        if self.config.metrics_port:
+            start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.metrics.registry)
+        log.info("agent %s shipping %s to %s", self.service.agent_id, self.config.log_paths or "no logs",
+                 ", ".join(self.config.collector_urls))
+        while not self.stop.is_set():
+            if not self.step():
+                self.stop.wait(0.05)
+        self.store.save()
+        self.tailer.close()

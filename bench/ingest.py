@@ -1,0 +1,204 @@
+"""Sustained ingest through the collector vs a raw ``parallel_bulk`` into the same Elasticsearch.
+
+Run: ``python bench/ingest.py [--docs 100000] [--senders 4] [--batch 1000]``
+
+Starts its own Elasticsearch (temp dir under /tmp, free port) and a collector (``oam collector
+run`` in a subprocess), then indexes the same documents into the same node in four phases, A-B-B-A:
+straight through ``elasticsearch.helpers.parallel_bulk`` (the reference), twice as gzip NDJSON
+batches from concurrent senders through the collector (acknowledged only when indexed), and the
+reference again. Prints each phase, both rates, the ratio (target >= 0.8), and the collector's CPU
+seconds and peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from elasticsearch import Elasticsearch  # noqa: E402
+from elasticsearch.helpers import parallel_bulk  # noqa: E402
+
+from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
+from backing_services.ports import free_port  # noqa: E402
+from collector.auth import TokenStore  # noqa: E402
+from collector.indices import install  # noqa: E402
+from telemetry.ecs import ServiceInfo, document_id, log_document, timestamp  # noqa: E402
+from telemetry.templates import index_name  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def make_documents(count: int, days_ago: int = 0) -> list[dict]:
+    """Access-log documents; ``days_ago`` puts a phase in its own daily index."""
+    service = ServiceInfo("bench-web", "1.0.0", "bench", host_name="bench-host", agent_id="bench-agent")
+    at = timestamp(datetime.now(timezone.utc) - timedelta(days=days_ago))
+    return [log_document(service, f"GET /items/{n} 200 in {n % 97} ms", "info", "access", at=at,
+                         file_path="/var/log/bench/access.log", offset=n * 120, ids=None,
+                         labels={"status": 200, "route": "/items/{id}"})
+            for n in range(count)]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def count(client: Elasticsearch, pattern: str) -> int:
+    client.indices.refresh(index=pattern)
+    return client.count(index=pattern)["count"]
+
+
+def raw_parallel_bulk(client: Elasticsearch, docs: list[dict], prefix: str, threads: int, batch: int) -> float:
+    install(client, prefix)
+    index = index_name("logs", prefix=prefix)
+    actions = [{"_op_type": "create", "_index": index, "_id": document_id("logs", doc), "_source": doc}
+               for doc in docs]  # built before the clock starts, like the collector's request bodies
+    started = time.perf_counter()
+    for ok, item in parallel_bulk(client, actions, thread_count=threads, chunk_size=batch, queue_size=threads * 2):
+        if not ok:
+            raise RuntimeError(f"raw bulk failed: {item}")
+    return time.perf_counter() - started
+
+
+def collector_bodies(docs: list[dict], batch: int) -> list[bytes]:
+    """What agents send: gzip NDJSON with kind and id per line (built before the clock starts)."""
+    bodies = []
+    for start in range(0, len(docs), batch):
+        lines = [json.dumps({"_kind": "logs", "_id": document_id("logs", doc), **doc})
+                 for doc in docs[start:start + batch]]
+        bodies.append(gzip.compress("\n".join(lines).encode(), compresslevel=1))
+    return bodies
+
+
+def through_collector(url: str, token: str, bodies: list[bytes], senders: int) -> float:
+    session_local = threading.local()
+
+    def send(body: bytes) -> None:
+        session = getattr(session_local, "session", None)
+        if session is None:
+            session = session_local.session = requests.Session()
+        while True:
+            response = session.post(f"{url}/v1/ingest", data=body, timeout=120,
+                                    headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"})
+            if response.status_code == 200:
+                return
+            if response.status_code != 503:
+                raise RuntimeError(f"collector answered {response.status_code}: {response.text[:200]}")
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(send, bodies))
+    return time.perf_counter() - started
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"collector exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/health", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("collector not healthy")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100_000, help="documents per phase (4 phases)")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent senders (and parallel_bulk threads)")
+    parser.add_argument("--batch", type=int, default=1000, help="documents per batch / bulk chunk")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="oam-bench-ingest-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    es = ElasticsearchServer(work / "es", http_port=free_port(), heap_mb=1024)
+    collector: subprocess.Popen | None = None
+    try:
+        print(f"starting Elasticsearch on {es.url} ...", flush=True)
+        es.start(timeout=180)
+        client = Elasticsearch(es.url, request_timeout=120)
+        docs = make_documents(args.docs)
+
+        port = free_port()
+        config = work / "collector.toml"
+        config.write_text(f'port = {port}\ntokens_file = "{work / "tokens.json"}"\nspool_dir = "{work / "spool"}"\n'
+                          f'index_prefix = "benchcol"\nbulk_chunk_size = {args.batch}\nthreads = {args.senders * 2}\n'
+                          f'[elasticsearch]\nhosts = ["{es.url}"]\n')
+        token = TokenStore(work / "tokens.json").issue("bench")
+        log = open(work / "collector.log", "wb")
+        collector = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),
+                                      "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, collector)
+
+        # Warm both paths a little (JIT of Elasticsearch, index creation), then measure.
+        raw_parallel_bulk(client, docs[:2000], "benchwarm", args.senders, args.batch)
+        through_collector(url, token, collector_bodies(make_documents(2000), args.batch)[:2], args.senders)
+
+        # A-B-B-A: raw, collector, collector, raw, so drift on a shared machine weighs on both alike.
+        raw_seconds = col_seconds = cpu_used = 0.0
+        for phase, path in enumerate(("raw", "collector", "collector", "raw"), start=1):
+            if path == "raw":
+                seconds = raw_parallel_bulk(client, docs, f"benchraw{phase}", args.senders, args.batch)
+                assert count(client, f"benchraw{phase}-logs-*") == args.docs
+                raw_seconds += seconds
+            else:
+                bodies = collector_bodies(make_documents(args.docs, days_ago=phase), args.batch)
+                cpu_before = cpu_seconds(collector.pid)
+                seconds = through_collector(url, token, bodies, args.senders)
+                cpu_used += cpu_seconds(collector.pid) - cpu_before
+                day = datetime.now(timezone.utc) - timedelta(days=phase)
+                indexed = count(client, index_name("logs", day, prefix="benchcol"))
+                assert indexed == args.docs, f"collector path indexed {indexed} of {args.docs}"
+                col_seconds += seconds
+            print(f"  phase {phase} {path:<9} {args.docs / seconds:10.0f} docs/s", flush=True)
+
+        total = 2 * args.docs
+        raw_rate, col_rate = total / raw_seconds, total / col_seconds
+        print(f"documents:                 {args.docs} per phase ({args.senders} senders/threads, "
+              f"batches of {args.batch})")
+        print(f"raw parallel_bulk:         {raw_rate:10.0f} docs/s  ({raw_seconds:.1f} s for {total})")
+        print(f"through the collector:     {col_rate:10.0f} docs/s  ({col_seconds:.1f} s for {total})")
+        print(f"ratio collector/raw:       {col_rate / raw_rate:10.2f}   (target >= 0.8)")
+        print(f"collector CPU seconds:     {cpu_used:10.1f}   ({cpu_used / total * 1e6:.0f} us/doc)")
+        print(f"collector peak RSS:        {peak_rss_mb(collector.pid):10.1f} MB")
+        return 0
+    finally:
+        if collector is not None:
+            collector.terminate()
+            try:
+                collector.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                collector.kill()
+                collector.wait()
+        es.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The collector's HTTP API: a Flask app factory with one blueprint per area.
+
+* ``POST /v1/ingest``                     agent batches (gzip NDJSON, bearer token)
+* ``POST /api/<project>/envelope/``       Sentry envelopes; ``/api/<project>/store/`` legacy events
+* ``POST /v1/traces``, ``POST /v1/logs``  OTLP/HTTP, protobuf or JSON (bearer token)
+* ``GET /api/traces/<gtx>``               every document of one GTX as a tree (bearer token)
+* ``GET /health``, ``GET /metrics``       liveness and Prometheus metrics
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from .auth import bearer_token
+from .decode import Action, BodyError, decode_batch
+from .otlp import OtlpError, log_request_actions, trace_request_actions
+from .sentry import SentryError, decompress, envelope_actions, sentry_key, store_action
+from .service import Collector
+from .spool import SpoolFull
+from .traces import TraceNotFound, fetch_trace, valid_gtx
+
+log = logging.getLogger(__name__)
+EXTENSION = "oam_collector"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+def collector() -> Collector:
+    return current_app.extensions[EXTENSION]
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def authenticate() -> str:
+    """The token's name, or a 401 naming what is missing."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise HttpError(401, "missing bearer token (Authorization: Bearer <token>)",
+                        {"WWW-Authenticate": 'Bearer realm="oam-collector"'})
+    name = collector().tokens.verify(token)
+    if name is None:
+        raise HttpError(401, "invalid or revoked token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.token_name = name
+    return name
+
+
+def read_body() -> bytes:
+    """The raw request body, or 413 above ``max_body_bytes``."""
+    limit = collector().config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise HttpError(413, f"body of {request.content_length} bytes is over the limit of {limit} bytes")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise HttpError(413, f"body is over the limit of {limit} bytes")
+    return data
+
+
+def deliver(actions: list[Action]) -> None:
+    """Durable or 503: the sender must retry the batch (its ids keep the retry single)."""
+    app_collector = collector()
+    try:
+        app_collector.sink.deliver(actions)
+    except SpoolFull:
+        seconds = app_collector.config.retry_after_seconds
+        raise HttpError(503, "Elasticsearch is unavailable and the spool is full; retry later",
+                        {"Retry-After": str(seconds)}) from None
+
+
+# -- agent ingest ---------------------------------------------------------------------------
+ingest = Blueprint("ingest", __name__)
+
+
+@ingest.post("/v1/ingest")
+def ingest_batch() -> Response:
+    authenticate()
+    app_collector = collector()
+    body = read_body()
+    try:
+        actions, errors = decode_batch(body, app_collector.config.max_decompressed_bytes,
+                                       app_collector.config.index_prefix)
+    except BodyError as exc:
+        raise HttpError(exc.status, str(exc)) from None
+    app_collector.metrics.received.labels("agent").inc(len(actions) + len(errors))
+    if errors:
+        app_collector.metrics.rejected.labels("agent").inc(len(errors))
+    deliver(actions)
+    failed = [error.as_dict() for error in errors]
+    if errors:
+        first = errors[0]
+        return _error(400, f"line {first.line}: {first.error}", accepted=len(actions), failed=failed)
+    return jsonify({"accepted": len(actions), "failed": []})
+
+
+# -- Sentry ---------------------------------------------------------------------------------
+sentry = Blueprint("sentry", __name__)
+
+
+def _sentry_body(project: str) -> bytes:
+    app_collector = collector()
+    key = sentry_key(request.headers.get("X-Sentry-Auth"), request.args.get("sentry_key"))
+    if key is None:
+        raise HttpError(401, "missing Sentry key (X-Sentry-Auth: Sentry sentry_key=...)")
+    if app_collector.tokens.verify(key) is None:
+        raise HttpError(401, "unknown or revoked Sentry key (the DSN's public key must be a collector token)")
+    if not project.isalnum():
+        raise HttpError(400, f"invalid project id {project!r}")
+    try:
+        return decompress(read_body(), request.headers.get("Content-Encoding"),
+                          app_collector.config.max_decompressed_bytes)
+    except SentryError as exc:
+        raise HttpError(exc.status, str(exc)) from None
+
+
+@sentry.post("/api/<project>/envelope/")
+def sentry_envelope(project: str) -> Response:
+    data = _sentry_body(project)
+    try:
+        actions, event_id = envelope_actions(data, project, collector().config.index_prefix)
+    except SentryError as exc:
+        collector().metrics.rejected.labels("sentry").inc()
+        raise HttpError(exc.status, str(exc)) from None
+    collector().metrics.received.labels("sentry").inc(len(actions))
+    deliver(actions)
+    return jsonify({"id": event_id})
+
+
+@sentry.post("/api/<project>/store/")
+def sentry_store(project: str) -> Response:
+    data = _sentry_body(project)
+    try:
+        action, event_id = store_action(data, project, collector().config.index_prefix)
+    except SentryError as exc:
+        collector().metrics.rejected.labels("sentry").inc()
+        raise HttpError(exc.status, str(exc)) from None
+    collector().metrics.received.labels("sentry").inc()
+    deliver([action])
+    return jsonify({"id": event_id})
+
+
+# -- OTLP/HTTP ------------------------------------------------------------------------------
+otlp = Blueprint("otlp", __name__)
+
+
+def _otlp(convert: Any) -> Response:
+    authenticate()
+    app_collector = collector()
+    try:
+        data = decompress(read_body(), request.headers.get("Content-Encoding"),
+                          app_collector.config.max_decompressed_bytes)
+        actions = convert(data, request.headers.get("Content-Type"), app_collector.config.index_prefix)
+    except (SentryError, OtlpError) as exc:
+        app_collector.metrics.rejected.labels("otlp").inc()
+        raise HttpError(exc.status, str(exc)) from None
+    except ValueError as exc:
+        app_collector.metrics.rejected.labels("otlp").inc()
+        raise HttpError(400, str(exc)) from None
+    app_collector.metrics.received.labels("otlp").inc(len(actions))
+    deliver(actions)
+    media = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media == "application/json":
+        return jsonify({})
+    return Response(b"", status=200, content_type="application/x-protobuf")  # an empty Export*ServiceResponse
+
+
+@otlp.post("/v1/traces")
+def otlp_traces() -> Response:
+    return _otlp(trace_request_actions)
+
+
+@otlp.post("/v1/logs")
+def otlp_logs() -> Response:
+    return _otlp(log_request_actions)
+
+
+# -- query ----------------------------------------------------------------------------------
+query = Blueprint("query", __name__)
+
+
+@query.get("/api/traces/<gtx>")
+def get_trace(gtx: str) -> Response:
+    authenticate()
+    if not valid_gtx(gtx):
+        raise HttpError(400, f"malformed GTX {gtx!r}: expected 32 lowercase hex digits (a W3C trace id)")
+    try:
+        return jsonify(fetch_trace(collector().client, gtx, collector().config.index_prefix))
+    except TraceNotFound:
+        raise HttpError(404, f"no transaction, span, log or error with GTX {gtx}") from None
+    except (ApiError, TransportError) as exc:
+        raise HttpError(503, f"Elasticsearch query failed: {exc}") from None
+
+
+# -- operations -----------------------------------------------------------------------------
+ops = Blueprint("ops", __name__)
+
+
+@ops.get("/health")
+def health() -> Response:
+    app_collector = collector()
+    return jsonify({"status": "ok", "spool": {"bytes": app_collector.spool.bytes,
+                                              "segments": len(app_collector.spool)},
+                    "last_error": app_collector.sink.last_error or None})
+
+
+@ops.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(collector().metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(app_collector: Collector) -> Flask:
+    """The WSGI app around a started (or startable) :class:`Collector`."""
+    app = Flask(__name__)
+    app.extensions[EXTENSION] = app_collector
+    for blueprint in (ingest, sentry, otlp, query, ops):
+        app.register_blueprint(blueprint)
+
+    @app.errorhandler(HttpError)
+    def http_error(exc: HttpError) -> Response:
+        response = _error(exc.status, str(exc))
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(404)
+    def not_found(_exc: Exception) -> Response:
+        return _error(404, f"no such endpoint: {request.method} {request.path}")
+
+    @app.errorhandler(405)
+    def not_allowed(_exc: Exception) -> Response:
+        return _error(405, f"method {request.method} not allowed on {request.path}")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.code:
+            return _error(exc.code, exc.description or str(exc))
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    return app

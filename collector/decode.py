@@ -1,0 +1,152 @@
+"""Agent batches: gzip-compressed NDJSON, one ECS document per line, to index actions and line errors.
+
+Each line is a JSON object: the document itself (nested or dotted ECS fields, with ``@timestamp``)
+plus two metadata fields that are removed before indexing:
+
+* ``_kind`` (required): ``logs``, ``transactions``, ``spans``, ``metrics``, ``errors`` or ``changes``;
+  with ``@timestamp`` it decides the index (``oam-<kind>-YYYY.MM.DD``).
+* ``_id`` (recommended): the sender's deterministic id (agent id + source fingerprint + offset, or
+  the span or error id). Without it, :func:`telemetry.ecs.document_id` derives one.
+
+A bad line never takes the good lines down with it: it is reported by number and the rest go on.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from telemetry.ecs import KINDS, document_id, to_nested
+from telemetry.templates import index_name
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_ID_LENGTH = 512
+
+
+class BodyError(ValueError):
+    """The body as a whole is unusable; ``status`` is the HTTP answer (400, 413, 415)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Action:
+    """One document bound for one index under one ``_id`` (always written with op_type ``create``)."""
+
+    index: str
+    id: str
+    source: dict[str, Any]
+
+    def bulk(self) -> dict[str, Any]:
+        """The action as ``elasticsearch.helpers`` takes it."""
+        return {"_op_type": "create", "_index": self.index, "_id": self.id, "_source": self.source}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_index": self.index, "_id": self.id, "_source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Action":
+        return cls(data["_index"], data["_id"], data["_source"])
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "error": self.error}
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a (possibly multi-member) gzip body, refusing more than ``limit`` bytes of output."""
+    if not body.startswith(GZIP_MAGIC):
+        raise BodyError(415, "body must be gzip-compressed NDJSON (Content-Encoding: gzip)")
+    out = bytearray()
+    data = body
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits=31)
+            out += inflater.decompress(data, limit + 1 - len(out))
+            if len(out) > limit:
+                raise BodyError(413, f"body decompresses to more than {limit} bytes")
+            if inflater.unconsumed_tail:
+                raise BodyError(413, f"body decompresses to more than {limit} bytes")
+            if not inflater.eof:
+                raise BodyError(400, "gzip body is truncated")
+            data = inflater.unused_data
+            if data and not data.startswith(GZIP_MAGIC):
+                break  # trailing garbage after the last member is ignored, as gzip(1) does
+    except zlib.error as exc:
+        raise BodyError(400, f"gzip body is corrupt: {exc}") from exc
+    return bytes(out)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """``@timestamp`` as ISO 8601 text or epoch milliseconds, to an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise ValueError("@timestamp must be ISO 8601 text or epoch milliseconds")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value / 1000.0, timezone.utc)
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    raise ValueError("@timestamp must be ISO 8601 text or epoch milliseconds")
+
+
+def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, prefix: str = "oam") -> Action:
+    """The index action for one ECS document of ``kind``; raises ValueError naming what is wrong."""
+    if kind not in KINDS:
+        raise ValueError(f"_kind {kind!r} is not one of {', '.join(KINDS)}")
+    if any("." in key for key in doc):
+        doc = to_nested(doc)
+    if "@timestamp" not in doc:
+        raise ValueError("missing @timestamp")
+    try:
+        moment = parse_timestamp(doc["@timestamp"])
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"bad @timestamp {doc['@timestamp']!r}: {exc}") from None
+    if doc_id is None:
+        doc_id = document_id(kind, doc)  # type: ignore[arg-type]
+    elif not isinstance(doc_id, str) or not doc_id or len(doc_id) > MAX_ID_LENGTH:
+        raise ValueError(f"_id must be a non-empty string of at most {MAX_ID_LENGTH} characters")
+    return Action(index_name(kind, moment, prefix), doc_id, doc)
+
+
+def decode_line(raw: bytes, prefix: str = "oam") -> Action:
+    """One NDJSON line to its action."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+    kind = doc.pop("_kind", None)
+    if kind is None:
+        raise ValueError("missing _kind")
+    return document_action(doc, kind, doc.pop("_id", None), prefix)
+
+
+def decode_ndjson(text: bytes, prefix: str = "oam") -> tuple[list[Action], list[LineError]]:
+    """Every line to an action or an error; blank lines are skipped; line numbers start at 1."""
+    actions: list[Action] = []
+    errors: list[LineError] = []
+    for number, raw in enumerate(text.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            actions.append(decode_line(raw, prefix))
+        except ValueError as exc:
+            errors.append(LineError(number, str(exc)))
+    return actions, errors
+
+
+def decode_batch(body: bytes, limit: int, prefix: str = "oam") -> tuple[list[Action], list[LineError]]:
+    """A gzip NDJSON request body to actions and per-line errors."""
+    return decode_ndjson(gunzip(body, limit), prefix)

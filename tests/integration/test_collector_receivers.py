@@ -1,0 +1,170 @@
+"""Sentry and OTLP receivers with the real SDKs, and the trace query by GTX (API and `oam trace`)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from backing_services.ports import free_port
+from collector.auth import TokenStore
+from collector.config import load_config
+from collector.testing import RunningCollector, serve_in_thread
+from oam.cli import cli
+
+PREFIX = "oamrecv"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory, elasticsearch, es_client) -> Iterator[tuple[RunningCollector, str]]:
+    tmp: Path = tmp_path_factory.mktemp("collector")
+    config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
+                         index_prefix=PREFIX)
+    config.elasticsearch.hosts = [elasticsearch.url]
+    token = TokenStore(config.tokens_file).issue("receivers")
+    with serve_in_thread(config) as collector:
+        yield collector, token
+    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+
+
+def _trace(url: str, token: str, gtx: str) -> requests.Response:
+    return requests.get(f"{url}/api/traces/{gtx}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _walk(nodes: list[dict]) -> Iterator[dict]:
+    for node in nodes:
+        yield node
+        yield from _walk(node["children"])
+
+
+def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client) -> None:
+    import sentry_sdk
+
+    from agents.app.errors import init_sentry
+    from telemetry.context import transaction
+    from telemetry.ecs import ServiceInfo
+
+    collector, token = running
+    host = collector.url.removeprefix("http://")
+    init_sentry(f"http://{token}@{host}/7", ServiceInfo("checkout", "1.2.3", "test"))
+    try:
+        with transaction("POST /orders") as ids:
+            try:
+                {}["missing-key"]
+            except KeyError:
+                sentry_sdk.capture_exception()
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+    response = _trace(collector.url, token, ids.trace_id)
+    assert response.status_code == 200, response.text
+    errors = [node for node in _walk(response.json()["roots"]) if node["kind"] == "error"]
+    assert len(errors) == 1
+    error = errors[0]["document"]
+    assert error["error"]["type"] == "KeyError" and "missing-key" in error["error"]["message"]
+    assert error["trace"]["id"] == ids.trace_id and error["transaction"]["id"] == ids.transaction_id
+    assert error["service"]["name"] == "checkout" and error["service"]["version"] == "1.2.3"
+    assert "test_sentry_sdk_error_inside_a_gtx" in error["error"]["stack_trace"]
+    assert len(error["error"]["grouping_key"]) == 40
+
+
+def test_sentry_store_endpoint_groups_by_type_and_in_app_frames(running, es_client) -> None:
+    collector, token = running
+    gtx = "a" * 31 + "1"
+
+    def event(event_id: str, line: int) -> dict:
+        frames = [{"module": "shop.views", "function": "checkout", "lineno": line, "in_app": True},
+                  {"module": "shop.cart", "function": "total", "lineno": line + 1, "in_app": True}]
+        return {"event_id": event_id, "timestamp": 1795000000.5, "platform": "python", "release": "shop@2",
+                "exception": {"values": [{"type": "ValueError", "value": "bad qty",
+                                          "stacktrace": {"frames": frames}}]},
+                "contexts": {"trace": {"trace_id": gtx, "span_id": "b" * 16}}}
+    auth = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={token}, sentry_client=raw/1.0"}
+    for event_id, line in (("e" * 31 + "1", 10), ("e" * 31 + "2", 99)):
+        response = requests.post(f"{collector.url}/api/9/store/", json=event(event_id, line), headers=auth, timeout=30)
+        assert response.status_code == 200 and response.json()["id"] == event_id
+    refused = requests.post(f"{collector.url}/api/9/store/", json=event("f" * 32, 1), timeout=30,
+                            headers={"X-Sentry-Auth": "Sentry sentry_key=nope"})
+    assert refused.status_code == 401
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+    hits = es_client.search(index=f"{PREFIX}-errors-*", query={"term": {"trace.id": gtx}})["hits"]["hits"]
+    assert len(hits) == 2  # the refused one was not stored
+    keys = {hit["_source"]["error"]["grouping_key"] for hit in hits}
+    assert len(keys) == 1  # same type and frames, different line numbers: one group
+
+
+def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    collector, token = running
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
+        endpoint=f"{collector.url}/v1/traces", headers={"Authorization": f"Bearer {token}"})))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /cart") as root:
+        with tracer.start_as_current_span("load cart"):
+            with tracer.start_as_current_span("SELECT carts"):
+                pass
+    provider.shutdown()
+    gtx = format(root.get_span_context().trace_id, "032x")
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+
+    result = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", token])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 4, result.output
+    assert lines[0].startswith(f"trace {gtx}")
+    assert lines[1].startswith("└─ transaction: GET /cart  [otel-shop]")
+    assert lines[2].startswith("   └─ span: load cart")
+    assert lines[3].startswith("      └─ span: SELECT carts")
+    assert " ms" in lines[3]
+
+
+def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:
+    collector, token = running
+    gtx, root_id, child_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "00f067aa0ba902b7"
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]}
+    spans = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [
+        {"traceId": gtx, "spanId": root_id, "name": "GET /", "kind": 2,
+         "startTimeUnixNano": "1795000000000000000", "endTimeUnixNano": "1795000000250000000"},
+        {"traceId": gtx, "spanId": child_id, "parentSpanId": root_id, "name": "cache get", "kind": 3,
+         "startTimeUnixNano": "1795000000010000000", "endTimeUnixNano": "1795000000020000000",
+         "status": {"code": 2, "message": "timeout"}}]}]}]}
+    logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": {"name": "app"}, "logRecords": [
+        {"timeUnixNano": "1795000000015000000", "severityNumber": 17, "body": {"stringValue": "cache timed out"},
+         "traceId": gtx, "spanId": child_id}]}]}]}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert requests.post(f"{collector.url}/v1/traces", data=json.dumps(spans), headers=headers, timeout=30).ok
+    assert requests.post(f"{collector.url}/v1/logs", data=json.dumps(logs), headers=headers, timeout=30).ok
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+    tree = _trace(collector.url, token, gtx).json()
+    [root] = tree["roots"]
+    assert (root["kind"], root["name"], root["duration_ms"]) == ("transaction", "GET /", 250.0)
+    [child] = root["children"]
+    assert (child["kind"], child["name"], child["outcome"]) == ("span", "cache get", "failure")
+    assert child["document"]["transaction"]["id"] == root_id
+    [log] = child["children"]
+    assert log["kind"] == "log" and "cache timed out" in log["name"] and log["document"]["log"]["level"] == "error"
+
+
+def test_bad_otlp_and_trace_queries_get_clear_answers(running) -> None:
+    collector, token = running
+    auth = {"Authorization": f"Bearer {token}"}
+    garbage = requests.post(f"{collector.url}/v1/traces", data=b"\xff\x00garbage",
+                            headers={**auth, "Content-Type": "application/x-protobuf"}, timeout=30)
+    assert garbage.status_code == 400 and "protobuf" in garbage.json()["error"]
+    assert requests.post(f"{collector.url}/v1/traces", data=b"{}", timeout=30,
+                         headers={"Content-Type": "application/json"}).status_code == 401
+    malformed = _trace(collector.url, token, "not-a-trace-id")
+    assert malformed.status_code == 400 and "malformed GTX" in malformed.json()["error"]
+    unknown = _trace(collector.url, token, "1" * 32)
+    assert unknown.status_code == 404 and "no transaction" in unknown.json()["error"]
+    result = CliRunner().invoke(cli, ["trace", "1" * 32, "--url", collector.url, "--token", token])
+    assert result.exit_code == 1 and "HTTP 404" in result.output

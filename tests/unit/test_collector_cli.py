@@ -1,0 +1,49 @@
+"""`oam collector token ...` and the collector's configuration file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from collector.config import CollectorConfigError, load_config
+from oam.cli import cli
+
+
+def test_token_issue_list_revoke_under_the_suite_data_dir(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    issued = runner.invoke(cli, [*base, "collector", "token", "issue", "web-01"])
+    assert issued.exit_code == 0 and issued.output.startswith("oam_")
+    assert (tmp_path / "collector" / "tokens.json").exists()
+    listed = runner.invoke(cli, [*base, "collector", "token", "list"])
+    assert "web-01" in listed.output and issued.output.strip() not in listed.output
+    again = runner.invoke(cli, [*base, "collector", "token", "issue", "web-01"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert runner.invoke(cli, [*base, "collector", "token", "revoke", "web-01"]).exit_code == 0
+    gone = runner.invoke(cli, [*base, "collector", "token", "revoke", "web-01"])
+    assert gone.exit_code == 1 and "no token named 'web-01'" in gone.output
+
+
+def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text('port = 5000\nspool_dir = "/tmp/x"\n[elasticsearch]\nhosts = ["https://es:9200"]\n'
+                    'username = "u"\npassword = "p"\nca_file = "/etc/ca.pem"\n[retention_days]\nlogs = 3\n')
+    config = load_config(path, {"port": 4318, "host": "0.0.0.0"})
+    assert (config.port, config.host, config.retention_days["logs"], config.retention_days["errors"]) == \
+        (5000, "0.0.0.0", 3, 90)
+    options = config.elasticsearch.client_options()
+    assert options["basic_auth"] == ("u", "p") and options["ca_certs"] == "/etc/ca.pem"
+    path.write_text("prot = 1\n")
+    with pytest.raises(CollectorConfigError, match="unknown setting 'prot'"):
+        load_config(path)
+    path.write_text("[retention_days]\nlgos = 1\n")
+    with pytest.raises(CollectorConfigError, match="unknown kinds: lgos"):
+        load_config(path)
+
+
+def test_bad_config_is_one_line_on_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text("port = 'x'\n")
+    result = CliRunner().invoke(cli, ["collector", "run", "--config", str(path)])
+    assert result.exit_code == 1 and "setting 'port' must be int, not str" in result.output

@@ -14,6 +14,10 @@ that exists. Example::
     [zookeeper]
     port = 2181
 
+    [cmdb]
+    servers = "10.0.0.1:2181,10.0.0.2:2181,10.0.0.3:2181"
+    user = "deployer"
+
     [ports]
     collector = 4318
     dashboard = 8080
@@ -56,6 +60,18 @@ class ZooKeeperSettings:
 
 
 @dataclass
+class CmdbSettings:
+    """Defaults of the CMDB client; ``oam cmdb`` options and OAM_CMDB_* variables override them."""
+
+    servers: str = ""  # "" means 127.0.0.1:<zookeeper.port>
+    root: str = "/oam/cmdb"
+    user: str = ""
+    password: str = ""
+    history_limit: int = 50
+    spool: str = ""  # "" means <data_dir>/spool/cmdb-changes.jsonl
+
+
+@dataclass
 class PortSettings:
     """Ports of the suite's own pieces (each piece reads its own)."""
 
@@ -74,6 +90,7 @@ class Settings:
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     zookeeper: ZooKeeperSettings = field(default_factory=ZooKeeperSettings)
     ports: PortSettings = field(default_factory=PortSettings)
+    cmdb: CmdbSettings = field(default_factory=CmdbSettings)
     source: Path | None = None
 
     @property

@@ -1,0 +1,413 @@
+"""``oam cmdb``: read and change the configuration tree, see hosts, history and locks.
+
+Connection: ``--zk`` (default ``127.0.0.1:<zookeeper.port>`` from the oam settings, or
+``$OAM_CMDB_ZK``) takes one server or several comma-separated. Credentials: ``--user`` and
+``--password`` or ``$OAM_CMDB_USER`` / ``$OAM_CMDB_PASSWORD``; the password is never printed.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .acl import ROLES
+from .client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT, Cmdb
+from .errors import CmdbError
+from .events import SPOOL_ENV, SPOOL_FILE, ChangeSpool
+from .lock import locks
+from .paths import DEFAULT_ROOT
+from .store import parse_json, pretty
+from .transfer import dump_yaml, export_tree, import_tree, load_yaml
+from .watch import Change
+
+
+class CmdbOptions:
+    """The group's options, turned into a connection on first use."""
+
+    def __init__(self, zk: str, user: str | None, password: str | None, root: str, timeout: float,
+                 history_limit: int, spool: Path | None) -> None:
+        self.zk, self.user, self.password, self.root = zk, user, password, root
+        self.timeout, self.history_limit, self.spool = timeout, history_limit, spool
+
+    def open(self) -> Cmdb:
+        return Cmdb(self.zk, user=self.user, password=self.password, root=self.root, timeout=self.timeout,
+                    history_limit=self.history_limit, spool=ChangeSpool(self.spool) if self.spool else None)
+
+
+def _settings(ctx: click.Context) -> Any:
+    root_obj = ctx.find_root().obj
+    if root_obj is not None and hasattr(root_obj, "settings"):
+        return root_obj.settings
+    from oam.config import load
+
+    return load()
+
+
+@click.group("cmdb", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--zk", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,HOST:PORT...]",
+              help="ZooKeeper servers, comma-separated [default: 127.0.0.1:<zookeeper.port> from the oam settings; "
+                   "env OAM_CMDB_ZK].")
+@click.option("--user", envvar="OAM_CMDB_USER", help="Digest account for ZooKeeper [env OAM_CMDB_USER].")
+@click.option("--password", envvar="OAM_CMDB_PASSWORD", metavar="TEXT",
+              help="Its password; prefer the env var OAM_CMDB_PASSWORD (never printed).")
+@click.option("--root", envvar="OAM_CMDB_ROOT",
+              help=f"Znode under which the CMDB lives [default: {DEFAULT_ROOT}; env OAM_CMDB_ROOT].")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_CONNECT_TIMEOUT, show_default=True,
+              help="Seconds to wait for ZooKeeper before giving up.")
+@click.option("--history-limit", type=click.IntRange(min=1), envvar="OAM_CMDB_HISTORY_LIMIT",
+              help=f"Change records kept per key; older ones are trimmed on write [default: {DEFAULT_HISTORY_LIMIT}].")
+@click.option("--spool", type=click.Path(path_type=Path), envvar=SPOOL_ENV,
+              help=f"JSON-lines file for change events [default: <data_dir>/spool/{SPOOL_FILE}; env {SPOOL_ENV}].")
+@click.pass_context
+def cmdb(ctx: click.Context, zk: str | None, user: str | None, password: str | None, root: str | None,
+         timeout: float, history_limit: int | None, spool: Path | None) -> None:
+    """The CMDB on ZooKeeper: versioned configuration, live hosts, history and locks.
+
+    \b
+    Keys are environment/service/name; values are JSON.
+      oam cmdb set prod/web/db '{"host": "db1", "pool": 20}' --comment "new db"
+      oam cmdb get prod/web/db
+      oam cmdb set prod/web/db '{"host": "db2"}' --expect-version 1
+      oam cmdb history prod/web/db
+      oam cmdb diff prod/web/db 1 2
+      oam cmdb rollback prod/web/db 1
+      oam cmdb watch prod/web/db          (prints every change; Ctrl-C stops)
+      oam cmdb hosts
+      oam cmdb export backup.yaml; oam cmdb import backup.yaml --dry-run
+
+    \b
+    Defaults come from the [cmdb] table of the oam settings file (servers, root, user,
+    password, history_limit, spool); options and OAM_CMDB_* variables override them.
+    """
+    logging.getLogger("kazoo").addHandler(logging.NullHandler())
+    logging.getLogger("kazoo").propagate = False
+    settings = _settings(ctx)
+    own = settings.cmdb
+    user = user or own.user or None
+    if password is None and user == own.user and own.password:
+        password = own.password
+    if user and password is None:
+        if sys.stdin.isatty():
+            password = click.prompt(f"password for {user}", hide_input=True)
+        else:
+            raise click.ClickException(f"--user {user} needs a password (--password or OAM_CMDB_PASSWORD)")
+    servers = zk or own.servers or f"127.0.0.1:{settings.zookeeper.port}"
+    spool_path = spool or (Path(own.spool) if own.spool else settings.data_dir / "spool" / SPOOL_FILE)
+    ctx.obj = CmdbOptions(servers, user, password, root or own.root, timeout, history_limit or own.history_limit,
+                          spool_path)
+
+
+@contextlib.contextmanager
+def session(options: CmdbOptions) -> Iterator[Cmdb]:
+    """The CMDB, open for one command and closed after; CMDB errors become one clear line."""
+    try:
+        with options.open() as handle:
+            yield handle
+    except CmdbError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def connected(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the command with an open CMDB as its first argument (see :func:`session`)."""
+
+    @click.pass_obj
+    @functools.wraps(func)
+    def wrapper(options: CmdbOptions, *args: Any, **kwargs: Any) -> Any:
+        with session(options) as handle:
+            return func(handle, *args, **kwargs)
+
+    return wrapper
+
+
+def _read_value(value: str | None, file: Path | None, what: str) -> Any:
+    if (value is None) == (file is None):
+        raise click.UsageError("give the value either as an argument or with --file (- for stdin)")
+    if file is not None:
+        text = sys.stdin.read() if str(file) == "-" else _read_text(file)
+    else:
+        text = value or ""
+    try:
+        return parse_json(text, what)
+    except CmdbError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+
+@cmdb.command()
+@click.argument("key")
+@click.option("--version", "version", type=int, help="Show the value at this version (from the history).")
+@connected
+def get(handle: Cmdb, key: str, version: int | None) -> None:
+    """Print KEY's value as JSON (its version goes to stderr)."""
+    entry = handle.store.get(key, version)
+    click.echo(pretty(entry.value))
+    click.echo(f"# {entry.key} version {entry.version}", err=True)
+
+
+@cmdb.command("set")
+@click.argument("key")
+@click.argument("value", required=False)
+@click.option("--file", "file", type=click.Path(path_type=Path), help="Read the JSON value from a file (- = stdin).")
+@click.option("--expect-version", type=click.IntRange(min=0),
+              help="Only write if KEY is still at this version (0: the key must be new).")
+@click.option("--comment", "-m", default="", help="Why; kept in the history.")
+@click.pass_obj
+def set_command(options: CmdbOptions, key: str, value: str | None, file: Path | None, expect_version: int | None,
+                comment: str) -> None:
+    """Set KEY to the JSON VALUE (compare-and-set on its version)."""
+    parsed = _read_value(value, file, key)
+    with session(options) as handle:
+        record = handle.store.set(key, parsed, expect_version=expect_version, comment=comment)
+    click.echo(f"{record.key}: version {record.version} ({record.action})")
+
+
+@cmdb.command()
+@click.argument("key")
+@click.option("--expect-version", type=click.IntRange(min=0), help="Only delete if KEY is still at this version.")
+@click.option("--comment", "-m", default="", help="Why; kept in the history.")
+@connected
+def delete(handle: Cmdb, key: str, expect_version: int | None, comment: str) -> None:
+    """Delete KEY's value (its history stays; rollback brings it back)."""
+    record = handle.store.delete(key, expect_version=expect_version, comment=comment)
+    click.echo(f"{record.key}: version {record.version} (delete)")
+
+
+@cmdb.command("ls")
+@click.argument("prefix", default="")
+@click.option("--values", is_flag=True, help="Print each value too.")
+@connected
+def ls_command(handle: Cmdb, prefix: str, values: bool) -> None:
+    """List keys under PREFIX (environment, environment/service, ...) with their versions."""
+    entries = handle.store.entries(prefix)
+    width = max((len(entry.key) for entry in entries), default=0)
+    for entry in entries:
+        line = f"{entry.key:<{width}}  v{entry.version}"
+        if values:
+            line += "  " + json.dumps(entry.value, sort_keys=True)
+        click.echo(line)
+
+
+@cmdb.command()
+@click.argument("key")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the last N changes.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record a line, with old and new values.")
+@connected
+def history(handle: Cmdb, key: str, limit: int | None, as_json: bool) -> None:
+    """Who changed KEY, when, how and why (oldest first)."""
+    records = handle.store.history(key, limit)
+    if not records:
+        handle.store.get(key)  # a clear "no such key" if it never existed
+    for record in records:
+        if as_json:
+            click.echo(json.dumps(record.to_json(), sort_keys=True))
+        else:
+            note = f"  {record.comment}" if record.comment else ""
+            click.echo(f"v{record.version:<4} {record.at}  {record.user:<12} {record.action:<8}{note}")
+
+
+@cmdb.command()
+@click.argument("key")
+@click.argument("old_version", type=click.IntRange(min=0))
+@click.argument("new_version", type=click.IntRange(min=0), required=False)
+@connected
+def diff(handle: Cmdb, key: str, old_version: int, new_version: int | None) -> None:
+    """Unified diff of KEY between OLD_VERSION and NEW_VERSION (default: the current one)."""
+    text = handle.store.diff(key, old_version, new_version)
+    click.echo(text.rstrip("\n") if text else "(no difference)")
+
+
+@cmdb.command()
+@click.argument("key")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--expect-version", type=click.IntRange(min=0), help="Only if KEY is still at this version.")
+@click.option("--comment", "-m", default="", help="Why (default: 'rollback to version N').")
+@connected
+def rollback(handle: Cmdb, key: str, version: int, expect_version: int | None, comment: str) -> None:
+    """Make KEY's value at VERSION current again (as a new version)."""
+    record = handle.store.rollback(key, version, expect_version=expect_version, comment=comment)
+    click.echo(f"{record.key}: version {record.version} (rollback to version {version})")
+
+
+@cmdb.command()
+@click.option("--environment", "-e", help="Only hosts of this environment.")
+@click.option("--service", "-s", help="Only hosts that run this service.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@connected
+def hosts(handle: Cmdb, environment: str | None, service: str | None, as_json: bool) -> None:
+    """Live hosts and known hosts that are down."""
+    rows = [h for h in handle.inventory.hosts()
+            if (environment is None or h.facts.environment == environment)
+            and (service is None or service in h.facts.services)]
+    for row in rows:
+        facts = row.facts
+        if as_json:
+            click.echo(json.dumps({**facts.to_json(), "state": "up" if row.live else "down", "since": row.since},
+                                  sort_keys=True))
+            continue
+        state = "up" if row.live else "DOWN"
+        click.echo(f"{facts.name:<20} {state:<5} {facts.role or '-':<10} {facts.environment or '-':<10} "
+                   f"{','.join(facts.addresses) or '-':<20} {','.join(facts.services) or '-'}")
+    if not rows and not as_json:
+        click.echo("(no hosts)", err=True)
+
+
+@cmdb.command("export")
+@click.argument("file", type=click.Path(path_type=Path), default="-")
+@connected
+def export_command(handle: Cmdb, file: Path) -> None:
+    """Write the whole tree (values, schemas, known hosts) as YAML to FILE (default: stdout)."""
+    text = dump_yaml(export_tree(handle))
+    if str(file) == "-":
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text)
+        click.echo(f"exported to {file}", err=True)
+
+
+@cmdb.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the diff of what would change; change nothing.")
+@click.option("--prune", is_flag=True, help="Also delete what the file does not have.")
+@click.option("--comment", "-m", default="", help="Comment for the history (default: 'import from FILE').")
+@click.pass_obj
+def import_command(options: CmdbOptions, file: Path, dry_run: bool, prune: bool, comment: str) -> None:
+    """Make the tree match an export FILE (- for stdin)."""
+    text = sys.stdin.read() if str(file) == "-" else _read_text(file)
+    try:
+        document = load_yaml(text, str(file))
+    except CmdbError as exc:
+        raise click.ClickException(str(exc)) from None
+    with session(options) as handle:
+        changes = import_tree(handle, document, prune=prune, dry_run=dry_run,
+                              comment=comment or f"import from {file}")
+    for change in changes:
+        if dry_run:
+            click.echo(change.diff(), nl=False)
+        else:
+            click.echo(f"{change.action:<7} {change.kind} {change.name}")
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{verb} {len(changes)} item(s)" + (" (dry run)" if dry_run else ""), err=True)
+
+
+@cmdb.command()
+@click.argument("key")
+@connected
+def watch(handle: Cmdb, key: str) -> None:
+    """Print KEY's value, then every change as it is committed, until Ctrl-C."""
+
+    def show(change: Change) -> None:
+        value = json.dumps(change.value, sort_keys=True) if change.exists else "(no value)"
+        who = f"  by {change.record.user}" if change.record else ""
+        note = f": {change.record.comment}" if change.record and change.record.comment else ""
+        skipped = f"  ({change.missed} older change(s) no longer in history)" if change.missed else ""
+        click.echo(f"v{change.version}  {value}{who}{note}{skipped}")
+        sys.stdout.flush()
+
+    handle.watch(key, show)
+    stop = threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+@cmdb.group()
+def schema() -> None:
+    """JSON schemas that values of matching keys must follow (patterns like '*/web/db')."""
+
+
+@schema.command("set")
+@click.argument("pattern")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_obj
+def schema_set(options: CmdbOptions, pattern: str, file: Path) -> None:
+    """Register the JSON schema in FILE (- for stdin) for keys matching PATTERN."""
+    text = sys.stdin.read() if str(file) == "-" else _read_text(file)
+    with session(options) as handle:
+        handle.schemas.register(pattern, parse_json(text, f"the schema {pattern}"))
+    click.echo(f"schema for {pattern} registered")
+
+
+@schema.command("get")
+@click.argument("pattern")
+@connected
+def schema_get(handle: Cmdb, pattern: str) -> None:
+    """Print the schema registered for PATTERN."""
+    click.echo(pretty(handle.schemas.get(pattern)))
+
+
+@schema.command("ls")
+@connected
+def schema_ls(handle: Cmdb) -> None:
+    """List the patterns that have a schema."""
+    for pattern in handle.schemas.all():
+        click.echo(pattern)
+
+
+@schema.command("rm")
+@click.argument("pattern")
+@connected
+def schema_rm(handle: Cmdb, pattern: str) -> None:
+    """Remove the schema of PATTERN."""
+    handle.schemas.remove(pattern)
+    click.echo(f"schema for {pattern} removed")
+
+
+@cmdb.command("locks")
+@connected
+def locks_command(handle: Cmdb) -> None:
+    """Locks held now: by whom, where, since when."""
+    held = locks(handle)
+    for holder in held:
+        queue = f"  ({holder.waiting} waiting)" if holder.waiting else ""
+        click.echo(f"{holder.name:<20} {holder.who:<12} {holder.host}:{holder.pid}  since {holder.since}{queue}")
+    if not held:
+        click.echo("(no locks held)", err=True)
+
+
+@cmdb.command()
+@click.argument("user")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="reader: read only; writer: read and "
+              "change; admin: also change ACLs.")
+@click.option("--user-password", envvar="OAM_CMDB_GRANT_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="USER's password (prompted if not given; env OAM_CMDB_GRANT_PASSWORD).")
+@connected
+def grant(handle: Cmdb, user: str, role: str, user_password: str) -> None:
+    """Give USER a role on the whole tree (needs admin credentials)."""
+    count = handle.grant(user, user_password, role)  # type: ignore[arg-type]
+    click.echo(f"{user} is now {role} ({count} nodes updated)")
+
+
+@cmdb.command()
+@click.argument("user")
+@connected
+def revoke(handle: Cmdb, user: str) -> None:
+    """Take all of USER's permissions away."""
+    try:
+        count = handle.revoke(user)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{user} revoked ({count} nodes updated)")
+
+
+@cmdb.command()
+@connected
+def access(handle: Cmdb) -> None:
+    """Accounts that may use the tree, and their roles."""
+    for user, role in handle.access():
+        click.echo(f"{user:<20} {role}")

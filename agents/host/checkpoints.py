@@ -24,6 +24,7 @@ class FileState:
     head_hash: str
     offset: int = 0          # acknowledged up to here
     done: bool = False       # rotated away and read to the end
+    last_seen: float = 0.0   # when a scan last found it (states unseen for a day are forgotten)
 
 
 class CheckpointStore:

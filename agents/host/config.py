@@ -16,6 +16,11 @@
 
     [[scrape]]
     url = "http://127.0.0.1:8001/metrics"
+
+    [cmdb]                             # optional: register as a live host
+    hosts = "10.0.0.7:2181,10.0.0.8:2181,10.0.0.9:2181"
+    user = "agent"
+    password_file = "/etc/oam/cmdb.password"
 """
 from __future__ import annotations
 
@@ -41,11 +46,16 @@ class AgentConfig:
     log_paths: list[str] = field(default_factory=list)
     multiline_start: str | None = None
     scrape_urls: list[str] = field(default_factory=list)
-    batch_max_lines: int = 5000
-    batch_max_bytes: int = 4 << 20
+    batch_max_lines: int = 20000
+    batch_max_bytes: int = 8 << 20
     flush_seconds: float = 1.0
     buffer_max_bytes: int = 64 << 20
     environment: str = "production"
+    role: str = ""
+    cmdb_hosts: str = ""             # ZooKeeper connection string; empty: no CMDB registration
+    cmdb_user: str = ""
+    cmdb_password: str = ""
+    cmdb_root: str = ""
 
 
 def _take(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -63,12 +73,14 @@ def load_agent_config(path: Path) -> AgentConfig:
     config = AgentConfig()
     agent, collector, logs = raw.pop("agent", {}), raw.pop("collector", {}), raw.pop("logs", {})
     scrapes = raw.pop("scrape", [])
+    cmdb = raw.pop("cmdb", {})
     if raw:
         raise AgentConfigError(f"unknown section(s) in {path}: {', '.join(raw)}")
     simple = {"id": ("agent_id", str), "data_dir": ("data_dir", str), "interval": ("interval", (int, float)),
               "metrics_port": ("metrics_port", int), "environment": ("environment", str),
               "batch_max_lines": ("batch_max_lines", int), "batch_max_bytes": ("batch_max_bytes", int),
-              "flush_seconds": ("flush_seconds", (int, float)), "buffer_max_bytes": ("buffer_max_bytes", int)}
+              "flush_seconds": ("flush_seconds", (int, float)), "buffer_max_bytes": ("buffer_max_bytes", int),
+              "role": ("role", str)}
     for key in list(agent):
         if key not in simple:
             raise AgentConfigError(f"unknown setting agent.{key}")
@@ -93,6 +105,18 @@ def load_agent_config(path: Path) -> AgentConfig:
         config.multiline_start = _take(logs, "multiline_start", str, "logs")
     if logs:
         raise AgentConfigError(f"unknown setting(s) logs.{', logs.'.join(logs)}")
+    for key, name in (("hosts", "cmdb_hosts"), ("user", "cmdb_user"), ("password", "cmdb_password"),
+                      ("root", "cmdb_root")):
+        if key in cmdb:
+            setattr(config, name, _take(cmdb, key, str, "cmdb"))
+    if "password_file" in cmdb:
+        password_path = Path(_take(cmdb, "password_file", str, "cmdb"))
+        try:
+            config.cmdb_password = password_path.read_text().strip()
+        except OSError as exc:
+            raise AgentConfigError(f"cannot read the CMDB password file {password_path}: {exc}") from exc
+    if cmdb:
+        raise AgentConfigError(f"unknown setting(s) cmdb.{', cmdb.'.join(cmdb)}")
     for entry in scrapes:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise AgentConfigError("each [[scrape]] needs a url")

@@ -24,6 +24,7 @@ from .config import AgentConfig
 from .documents import DocumentMaker, Event, MultilineJoiner
 from .scrape import scrape
 from .shipper import Refused, Shipper, Unavailable, backoff_delay
+from .live_config import FIELDS, LiveAgentSettings
 from .system import SystemMetrics
 from .tailer import Tailer
 
@@ -68,6 +69,9 @@ class HostAgent:
         self.next_metrics = 0.0
         self.last_data = time.monotonic()
         self.stop = threading.Event()
+        self.started = time.time()
+        self.live_settings = LiveAgentSettings()
+        self.file_settings = {key: getattr(config, key) for key in FIELDS}
         self._bytes_counted = 0
         self._dropped_counted = 0
 
@@ -176,8 +180,30 @@ class HostAgent:
         self.metrics.buffer_bytes.set(self.buffer.size())
 
     # -- loop -----------------------------------------------------------------------------
+    def apply_settings(self, overrides: dict) -> None:
+        """Settings from the CMDB over the file's; applied between two turns of the loop."""
+        merged = {**self.file_settings, **overrides}
+        self.config.log_paths = self.tailer.patterns = list(merged["log_paths"])
+        if merged["multiline_start"] != self.config.multiline_start:
+            for event in self.joiner.flush():  # events held back under the old rule go out as they are
+                self.batch.append(event)
+            self.config.multiline_start = merged["multiline_start"]
+            self.joiner = MultilineJoiner(merged["multiline_start"])
+        self.config.scrape_urls = list(merged["scrape_urls"])
+        if merged["interval"] != self.config.interval:
+            self.config.interval = float(merged["interval"])
+            self.next_metrics = 0.0
+        if merged["collector_urls"] != self.config.collector_urls:
+            self.config.collector_urls = list(merged["collector_urls"])
+            self.shipper = Shipper(self.config.collector_urls, self.config.token)
+        self.next_scan = 0.0
+        log.info("settings applied: %s", ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items())) or "file only")
+
     def step(self) -> bool:
         """One turn of the loop; True if it did any work."""
+        overrides = self.live_settings.take()
+        if overrides is not None:
+            self.apply_settings(overrides)
         now = time.monotonic()
         if now >= self.next_scan:
             self.tailer.scan()
@@ -191,7 +217,29 @@ class HostAgent:
         self._ship_metrics(now)
         return (len(self.batch), self.pending is None) != before
 
+    def _register(self) -> object | None:
+        """Announce the host live in the CMDB (if configured); a CMDB outage never stops shipping."""
+        if not self.config.cmdb_hosts:
+            return None
+        from cmdb import Cmdb, CmdbError
+
+        from .registration import register
+
+        options = {"user": self.config.cmdb_user or None, "password": self.config.cmdb_password or None}
+        if self.config.cmdb_root:
+            options["root"] = self.config.cmdb_root
+        try:
+            cmdb = Cmdb(self.config.cmdb_hosts, **options)
+            register(cmdb, self.service.agent_id, self.config.role, self.config.environment, self.started)
+            self.live_settings.follow(cmdb, self.config.environment, self.service.agent_id)
+        except CmdbError as exc:
+            log.error("could not register in the CMDB at %s: %s", self.config.cmdb_hosts, exc)
+            return None
+        log.info("registered %s as a live host in the CMDB", self.service.agent_id)
+        return cmdb
+
     def run(self) -> None:
+        cmdb = self._register()
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.metrics.registry)
         log.info("agent %s shipping %s to %s", self.service.agent_id, self.config.log_paths or "no logs",
@@ -201,3 +249,5 @@ class HostAgent:
                 self.stop.wait(0.05)
         self.store.save()
         self.tailer.close()
+        if cmdb is not None:
+            cmdb.close()  # the live registration leaves with the session

@@ -50,8 +50,7 @@ class DocumentMaker:
                 return "{" + extra.rstrip(",") + "}"
             return "{" + extra + text[1:]
         doc = log_document(self.service, event.text, _level(event.text), file_path=event.path, offset=event.offset,
-                           dataset=self.dataset, ids=None)
-        doc.pop("trace", None), doc.pop("transaction", None), doc.pop("span", None)
+                           dataset=self.dataset)  # the agent's own thread is in no transaction: no trace ids
         doc["log"]["file"]["fingerprint"] = event.file_id
         doc["_kind"], doc["_id"] = "logs", doc_id
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
@@ -78,7 +77,7 @@ class MultilineJoiner:
 
     def feed(self, lines: list[Line]) -> list[Event]:
         if self.start is None:
-            return [Event(l.file_id, l.path, l.offset, l.end, l.text) for l in lines]
+            return [Event(line.file_id, line.path, line.offset, line.end, line.text) for line in lines]
         done: list[Event] = []
         for line in lines:
             current = self.pending.get(line.file_id)

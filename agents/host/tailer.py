@@ -17,12 +17,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkpoints import CheckpointStore, FileState
 
 HEAD_BYTES = 1024
+FORGET_AFTER_SECONDS = 86400.0
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Tailer:
             return None  # wait for one complete line before naming the file
         head_hash = _sha1(head)
         file_id = _sha1(f"{st.st_dev}:{st.st_ino}:{head_hash}:{len(head)}".encode())[:20]
-        state = FileState(file_id, path, st.st_dev, st.st_ino, len(head), head_hash)
+        state = FileState(file_id, path, st.st_dev, st.st_ino, len(head), head_hash, last_seen=time.time())
         self.store.states[file_id] = state
         self.store.save()  # named before anything of it is shipped: its ids never change
         return state
@@ -83,6 +85,7 @@ class Tailer:
     def scan(self) -> None:
         """Find new, renamed, copied and truncated files matching the patterns."""
         seen: set[str] = set()
+        now = time.time()
         paths = sorted({p for pattern in self.patterns for p in glob.glob(pattern)})
         for path in paths:
             try:
@@ -93,6 +96,7 @@ class Tailer:
             if state is None or state.file_id in seen:
                 continue
             seen.add(state.file_id)
+            state.last_seen = now
             current = self.open.get(state.file_id)
             moved = (state.dev, state.inode) != (st.st_dev, st.st_ino)
             if current is not None and not moved:
@@ -110,6 +114,11 @@ class Tailer:
         for file_id, current in list(self.open.items()):
             if file_id not in seen:
                 current.missed_scans += 1
+        stale = [file_id for file_id, state in self.store.states.items()
+                 if file_id not in self.open and now - state.last_seen > FORGET_AFTER_SECONDS]
+        for file_id in stale:  # finished long ago, or truncated with no copy ever found
+            del self.store.states[file_id]
+            self._orphans.pop(file_id, None)
 
     # -- reading --------------------------------------------------------------------------
     def read(self, max_bytes: int = 4 << 20) -> list[Line]:

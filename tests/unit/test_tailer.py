@@ -131,3 +131,16 @@ def test_a_file_deleted_while_open_is_read_to_the_end(tmp_path):
     handle_kept.close()
     assert numbers(seen) == list(range(6))
     assert not tailer.open  # finished and closed once read to the end
+
+
+def test_files_unseen_for_a_day_are_forgotten(tmp_path):
+    app = App(tmp_path / "app.log")
+    tailer = Tailer([str(tmp_path / "app.log")], CheckpointStore(tmp_path / "cp.json"))
+    app.write(3)
+    drain(tailer)
+    os.unlink(tmp_path / "app.log")
+    drain(tailer)  # read to the end and closed
+    (state,) = tailer.store.states.values()
+    state.last_seen -= 2 * 86400
+    tailer.scan()
+    assert tailer.store.states == {}

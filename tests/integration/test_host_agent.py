@@ -1,0 +1,344 @@
+"""The host agent through the real collector into the real Elasticsearch."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+from agents.host.config import AgentConfig
+from agents.host.daemon import HostAgent
+from backing_services.ports import free_port
+from collector.auth import TokenStore
+from collector.config import load_config
+from collector.testing import serve_in_thread
+from telemetry.ecs import timestamp
+
+PREFIX = "oamagent"
+
+
+@pytest.fixture
+def collector_setup(tmp_path: Path, elasticsearch, es_client):
+    """A collector config (not started) and a token for the agent."""
+    config = load_config(None, port=free_port(), tokens_file=tmp_path / "tokens.json", spool_dir=tmp_path / "spool",
+                         index_prefix=PREFIX)
+    config.elasticsearch.hosts = [elasticsearch.url]
+    token = TokenStore(config.tokens_file).issue("agent-test")
+    yield config, token
+    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+
+
+@pytest.fixture
+def collector(collector_setup):
+    config, token = collector_setup
+    with serve_in_thread(config) as running:
+        yield running, token
+
+
+def agent_config(tmp_path: Path, url: str, token: str, **overrides) -> AgentConfig:
+    config = AgentConfig(agent_id="agent-test", data_dir=tmp_path / "agent", interval=1.0, metrics_port=0,
+                         collector_urls=[url], token=token, log_paths=[str(tmp_path / "logs" / "*")],
+                         flush_seconds=0.2)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture
+def run_agent() -> Iterator:
+    agents: list[tuple[HostAgent, threading.Thread]] = []
+
+    def start(config: AgentConfig) -> HostAgent:
+        agent = HostAgent(config)
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        agents.append((agent, thread))
+        return agent
+
+    yield start
+    for agent, thread in agents:
+        agent.stop.set()
+        thread.join(timeout=10)
+
+
+def count(es_client, query: dict, kind: str = "logs") -> int:
+    es_client.indices.refresh(index=f"{PREFIX}-{kind}-*", ignore_unavailable=True)
+    return es_client.count(index=f"{PREFIX}-{kind}-*", query=query, ignore_unavailable=True)["count"]
+
+
+def wait_count(es_client, query: dict, expected: int, timeout: float = 60, kind: str = "logs") -> int:
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while time.monotonic() < deadline:
+        seen = count(es_client, query, kind)
+        if seen >= expected:
+            time.sleep(1)  # anything more would be a duplicate: give it a moment to show
+            return count(es_client, query, kind)
+        time.sleep(0.5)
+    return seen
+
+
+def json_line(marker: str, n: int) -> str:
+    return json.dumps({"_kind": "logs", "@timestamp": timestamp(), "message": f"{marker} {n}",
+                       "service": {"name": "app"}, "labels": {"marker": marker, "seq": n}})
+
+
+def test_json_and_plain_lines_arrive_once_with_stack_traces_joined(tmp_path, collector, run_agent, es_client):
+    running, token = collector
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.jsonl").write_text("".join(json_line("mixed", n) + "\n" for n in range(300)))
+    (logs / "plain.log").write_text(
+        "2026-01-01 12:00:00 INFO started\n"
+        "2026-01-01 12:00:01 ERROR request failed\n"
+        "Traceback (most recent call last):\n"
+        '  File "app.py", line 3, in handle\n'
+        "KeyError: 'id'\n"
+        "2026-01-01 12:00:02 INFO recovered\n")
+    run_agent(agent_config(tmp_path, running.url, token, multiline_start=r"^\d{4}-|^\{"))
+    assert wait_count(es_client, {"term": {"labels.marker": "mixed"}}, 300) == 300
+    assert wait_count(es_client, {"term": {"log.file.path": str(logs / "plain.log")}}, 3) == 3
+    hits = es_client.search(index=f"{PREFIX}-logs-*", query={"match_phrase": {"message": "request failed"}})
+    (hit,) = hits["hits"]["hits"]
+    assert "KeyError: 'id'" in hit["_source"]["message"]
+    assert hit["_source"]["log"]["level"] == "error"
+
+
+def test_a_scraped_prometheus_endpoint_is_searchable_by_name_and_label(tmp_path, collector, run_agent, es_client):
+    running, token = collector
+    registry = CollectorRegistry()
+    orders = Counter("shop_orders", "Orders taken", ["region"], registry=registry)
+    orders.labels("eu").inc(7)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    try:
+        run_agent(agent_config(tmp_path, running.url, token, log_paths=[],
+                               scrape_urls=[f"http://127.0.0.1:{port}/metrics", dead]))
+        query = {"bool": {"filter": [{"term": {"prometheus.labels.region": "eu"}},
+                                     {"exists": {"field": "prometheus.metrics.shop_orders_total"}}]}}
+        assert wait_count(es_client, query, 1, kind="metrics") >= 1
+        hit = es_client.search(index=f"{PREFIX}-metrics-*", query=query)["hits"]["hits"][0]["_source"]
+        assert hit["prometheus"]["metrics"]["shop_orders_total"] == 7.0
+        down = {"bool": {"filter": [{"term": {"labels.target": dead}}, {"term": {"prometheus.up": 0}}]}}
+        assert wait_count(es_client, down, 1, kind="metrics") >= 1  # a failed scrape is reported
+        cpu = {"exists": {"field": "system.cpu.total.pct"}}
+        assert wait_count(es_client, cpu, 1, kind="metrics") >= 1
+    finally:
+        server.shutdown()
+
+
+OUTAGE_SECONDS = 60
+
+
+def test_collectors_down_lose_nothing_and_the_backlog_drains(tmp_path, collector_setup, run_agent, es_client):
+    """No collector answers for 60 s while the application writes; then one comes back."""
+    config, token = collector_setup
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    agent = run_agent(agent_config(tmp_path, f"http://127.0.0.1:{config.port}", token))
+    began, written = time.monotonic(), 0
+    with open(logs / "app.jsonl", "a") as handle:
+        while time.monotonic() - began < OUTAGE_SECONDS:
+            for _ in range(100):
+                handle.write(json_line("outage", written) + "\n")
+                written += 1
+            handle.flush()
+            time.sleep(0.5)
+    assert agent.metrics.send_failures._value.get() > 0
+    assert agent.store.states and all(state.offset == 0 for state in agent.store.states.values())
+    with serve_in_thread(config):
+        assert wait_count(es_client, {"term": {"labels.marker": "outage"}}, written, timeout=120) == written
+
+
+AGENT_CONFIG = """
+[agent]
+id = "torture"
+data_dir = "{data}"
+interval = 5
+metrics_port = 0
+flush_seconds = 0.2
+[collector]
+urls = ["{url}"]
+token = "{token}"
+[logs]
+paths = ["{logs}/app.log*"]
+"""
+
+
+def test_rotation_and_agent_kills_lose_and_repeat_nothing(tmp_path, collector, es_client):
+    """200,000 lines; 5 renames, 5 copy-truncates; the agent SIGKILLed and restarted 3 times."""
+    running, token = collector
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config = tmp_path / "agent.toml"
+    config.write_text(AGENT_CONFIG.format(data=tmp_path / "agent", url=running.url, token=token, logs=logs))
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "oam", "agent", "run", "--config", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    total, per_step = 200_000, 200_000 // 14
+    agent = start()
+    written = 0
+    path = logs / "app.log"
+    try:
+        for step in range(14):
+            with open(path, "a") as handle:
+                for _ in range(per_step if step < 13 else total - written):
+                    handle.write(f'{{"_kind":"logs","@timestamp":"{timestamp()}","message":"t {written}",'
+                                 f'"labels":{{"marker":"torture","seq":"{written}"}}}}\n')
+                    written += 1
+            time.sleep(0.3)
+            if step in (1, 3, 5, 7, 9):
+                os.rename(path, logs / f"app.log.{step}")          # rotation by rename
+            elif step in (2, 4, 6, 8, 10):
+                shutil.copyfile(path, logs / f"app.log.{step}")    # rotation by copy-truncate
+                os.truncate(path, 0)
+            if step in (3, 7, 11):
+                agent.send_signal(signal.SIGKILL)
+                agent.wait()
+                agent = start()
+        assert written == total
+        shipped = wait_count(es_client, {"term": {"labels.marker": "torture"}}, total, timeout=240)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    assert shipped == total
+    # Exactly once: no line number twice (terms on one shard are exact), so with the count, none lost.
+    top = es_client.search(index=f"{PREFIX}-logs-*", size=0, query={"term": {"labels.marker": "torture"}},
+                           aggs={"seq": {"terms": {"field": "labels.seq", "size": 1}}})
+    assert top["aggregations"]["seq"]["buckets"][0]["doc_count"] == 1
+
+
+def test_the_agent_is_a_live_host_in_the_cmdb_while_it_runs(tmp_path, collector, run_agent, zookeeper):
+    from cmdb import Cmdb
+
+    running, token = collector
+    root = "/oam-agent-registration"
+    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root)
+    try:
+        agent = run_agent(agent_config(tmp_path, running.url, token, log_paths=[], role="web", environment="test",
+                                       cmdb_hosts=zookeeper.connection_string, cmdb_user="admin",
+                                       cmdb_password="pw", cmdb_root=root))
+        deadline = time.monotonic() + 15
+        while "agent-test" not in admin.inventory.live() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        live = admin.inventory.live()["agent-test"]
+        assert live.facts.role == "web" and live.facts.environment == "test"
+        assert {"os", "cpus", "memory_bytes", "agent_version", "started"} <= set(live.facts.labels)
+        agent.stop.set()
+        deadline = time.monotonic() + 15
+        while "agent-test" in admin.inventory.live() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "agent-test" not in admin.inventory.live()
+        assert "agent-test" in admin.inventory.known()  # down, but still known
+    finally:
+        admin.close()
+
+
+def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_path, collector, zookeeper, ssh_hosts):
+    from cmdb import Cmdb
+
+    running, token = collector
+    root = "/oam-agent-install"
+    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root)
+    token_file = tmp_path / "agent.token"
+    token_file.write_text(token)
+    prefix = str(ssh_hosts.base_dir / "{name}" / "opt" / "oam-agent")
+    hosts = [f"agent-h{i}@{server.address}:{server.port}" for i, server in enumerate(ssh_hosts, 1)]
+    unreachable = f"agent-gone@127.0.0.9:{free_port()}"  # nothing listens there
+    env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "pw", "OAM_CMDB_ROOT": root,
+           "OAM_AGENT_BUNDLE_DIR": str(tmp_path / "bundle")}
+    common = ["--hosts", ",".join(hosts), "--prefix", prefix, "--identity", str(ssh_hosts.client_key),
+                                               "--known-hosts", str(ssh_hosts.known_hosts)]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "oam", "agent", "install", *common, "--host", unreachable,
+             "--collector", running.url,
+             "--token-file", str(token_file), "--cmdb", zookeeper.connection_string, "--environment", "test",
+             "--python", sys.executable, "--interval", "5"],
+            env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 1, result.stdout + result.stderr  # one host failed ...
+        live = admin.inventory.live()
+        assert {"agent-h1", "agent-h2", "agent-h3"} <= set(live)  # ... and did not stop the others
+        rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+        assert rows == {"agent-h1": "ok", "agent-h2": "ok", "agent-h3": "ok", "agent-gone": "FAILED"}
+
+        # Stop one agent: it leaves the live list within the session timeout; the others stay.
+        pid_file = Path(prefix.format(name="agent-h2")) / "agent.pid"
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the supervisor stops its agent
+        deadline = time.monotonic() + 30
+        while "agent-h2" in admin.inventory.live() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        live = admin.inventory.live()
+        assert "agent-h2" not in live and {"agent-h1", "agent-h3"} <= set(live)
+    finally:
+        # Uninstall by role: the hosts are looked up in the CMDB's inventory (address, ssh port).
+        from cmdb import HostFacts
+
+        for i, server in enumerate(ssh_hosts, 1):
+            admin.inventory.remember(HostFacts(f"agent-h{i}", role="agent-test", addresses=[server.address],
+                                               labels={"ssh_port": str(server.port)}))
+        by_role = ["--role", "agent-test", "--cmdb", zookeeper.connection_string, "--prefix", prefix,
+                   "--identity", str(ssh_hosts.client_key), "--known-hosts", str(ssh_hosts.known_hosts)]
+        removed = subprocess.run([sys.executable, "-m", "oam", "agent", "uninstall", *by_role], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        admin.close()
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert removed.stdout.count(" ok ") == 3
+    assert not any(Path(prefix.format(name=f"agent-h{i}")).exists() for i in (1, 2, 3))
+
+
+def test_settings_changed_in_the_cmdb_apply_without_a_restart(tmp_path, collector, run_agent, zookeeper, es_client):
+    from cmdb import Cmdb
+
+    running, token = collector
+    root = "/oam-agent-live-config"
+    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    try:
+        agent = run_agent(agent_config(tmp_path, running.url, token, log_paths=[str(first / "*.log")],
+                                       environment="live", cmdb_hosts=zookeeper.connection_string,
+                                       cmdb_user="admin", cmdb_password="pw", cmdb_root=root))
+        (first / "a.log").write_text("".join(json_line("live-first", n) + "\n" for n in range(10)))
+        assert wait_count(es_client, {"term": {"labels.marker": "live-first"}}, 10) == 10
+
+        admin.store.set("live/oam-agent/config", {"log_paths": [str(second / "*.log")]}, comment="new place")
+        admin.store.set("live/oam-agent/agent-test", {"interval": "often"}, comment="a bad value is refused")
+        (second / "b.log").write_text("".join(json_line("live-second", n) + "\n" for n in range(10)))
+        assert wait_count(es_client, {"term": {"labels.marker": "live-second"}}, 10) == 10
+        assert agent.config.log_paths == [str(second / "*.log")] and agent.config.interval == 1.0
+    finally:
+        admin.close()
+
+
+def test_a_dead_collector_fails_over_to_the_next_and_the_agent_reports_itself(tmp_path, collector, run_agent, es_client):
+    import requests
+
+    running, token = collector
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    metrics_port = free_port()
+    run_agent(agent_config(tmp_path, running.url, token, metrics_port=metrics_port,
+                           collector_urls=[f"http://127.0.0.1:{free_port()}", running.url]))
+    (logs / "app.jsonl").write_text("".join(json_line("failover", n) + "\n" for n in range(500)))
+    assert wait_count(es_client, {"term": {"labels.marker": "failover"}}, 500) == 500
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    values = {line.split(" ")[0]: float(line.split(" ")[-1]) for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert values["oam_agent_lines_read_total"] >= 500
+    assert values["oam_agent_batches_sent_total"] >= 1 and values["oam_agent_bytes_sent_total"] > 0
+    assert values[f'oam_agent_file_lag_bytes{{path="{logs / "app.jsonl"}"}}'] == 0
+    assert "oam_agent_buffer_bytes" in values

@@ -4,6 +4,7 @@ Each piece registers its own click command or group in :data:`COMMANDS`.
 """
 from __future__ import annotations
 
+import importlib
 import signal
 import subprocess
 import sys
@@ -28,7 +29,36 @@ class Context:
             self.settings.data_dir = data_dir
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Each piece of the suite names its commands here as "module:attribute". They are imported on
+# first use, so `oam agent run` does not load Flask, the collector or the deployer.
+PIECES: dict[str, str] = {
+    "agent": "agents.host.cli:agent",
+    "cmdb": "cmdb.cli:cmdb",
+    "collector": "collector.cli:collector_group",
+    "deploy": "deployer.cli:deploy_command",
+    "deploy-config": "deployer.cli:deploy_config_command",
+    "load": "order_service.cli:load",
+    "releases": "deployer.cli:releases_command",
+    "rollback": "deployer.cli:rollback_command",
+    "sample": "order_service.cli:sample",
+    "trace": "collector.cli:trace_command",
+}
+
+
+class SuiteGroup(click.Group):
+    """The ``oam`` group: its own commands plus each piece's, loaded lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *PIECES})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in PIECES:
+            module, attribute = PIECES[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="oam")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML settings file (default: ./oam.toml, /etc/oam/oam.toml).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where services keep data, logs and pid files.")
@@ -132,17 +162,6 @@ def down_command(obj: Context, timeout: float) -> None:
     """Stop the suite that `oam up` started, and anything an earlier crash left behind."""
     stopped = down(obj.settings, timeout)
     click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running.")
-
-
-# Each piece of the suite adds its command group here.
-from order_service.cli import load as load_command  # noqa: E402
-from order_service.cli import sample as sample_group  # noqa: E402
-
-from collector.cli import collector_group, trace_command  # noqa: E402
-
-COMMANDS: list[click.Command] = [sample_group, load_command, collector_group, trace_command]
-for command in COMMANDS:
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,12 +136,20 @@ class RedisComponent(Component):
 
 
 class ProgramComponent(Component):
-    """One of the suite's own processes (``python -m oam ...``), healthy when ``/health`` says so."""
+    """One of the suite's own processes (``python -m oam ...``), healthy when ``/health`` says so.
 
-    def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None) -> None:
+    ``prepare``, if given, runs just before the start and returns more arguments (tokens and
+    config files are made then, not when ``oam status`` merely looks).
+    """
+
+    def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None,
+                 prepare: Callable[[], list[str]] | None = None, health_path: str = "/health") -> None:
         self.name = name
+        self.health_path = health_path
         self.port = port
         self.host = host
+        self.prepare = prepare
+        self._base_args = len(args)
         self._process = ManagedProcess(
             name, [sys.executable, "-m", "oam", *args], cwd=base_dir, log_path=base_dir / "logs" / f"{name}.log",
             pid_file=base_dir / "run" / f"{name}.pid", marker=f"{base_dir}",
@@ -155,13 +164,21 @@ class ProgramComponent(Component):
         return f"http://{self.host}:{self.port}" if self.port else "(no port)"
 
     def _health(self) -> dict | None:
+        """The health answer (JSON, or ``{"status": "ok"}`` for any other 200), None if none."""
         try:
-            with urllib.request.urlopen(f"{self.address}/health", timeout=2) as response:
-                return json.loads(response.read())
-        except (OSError, ValueError):
+            with urllib.request.urlopen(f"{self.address}{self.health_path}", timeout=2) as response:
+                body = response.read()
+        except OSError:
             return None
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return {"status": "ok"}
+        return answer if isinstance(answer, dict) else {"status": "ok"}
 
     def start(self, timeout: float) -> None:
+        if self.prepare is not None:
+            self._process.argv = [*self._process.argv[:3 + self._base_args], *self.prepare()]
         self._process.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -190,24 +207,59 @@ class ProgramComponent(Component):
         health = self._health()
         if health is None:
             return ServiceStatus(self.name, self.address, False, "not answering")
-        return ServiceStatus(self.name, self.address, health.get("status") == "ok",
-                             f"version {health.get('version', '?')}")
+        detail = f"version {health['version']}" if "version" in health else "answering"
+        return ServiceStatus(self.name, self.address, health.get("status") == "ok", detail)
+
+
+def _agent_config(settings: Settings, base: Path) -> list[str]:
+    """Write the host agent's settings for `oam up` (ship the sample's files, scrape its metrics)."""
+    from .tokens import ensure_token
+
+    ports, host = settings.ports, settings.host
+    path = settings.run_dir / "agent.toml"
+    path.write_text("\n".join([
+        "[agent]", 'id = "oam-up"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
+        f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
+        "[collector]", f'urls = ["http://{host}:{ports.collector}"]',
+        f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
+        "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl"]', "",
+        "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
+        "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', ""]))
+    path.chmod(0o600)
+    return ["--config", str(path)]
 
 
 def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
     """Everything ``oam up`` runs, in start order (stopped in reverse)."""
-    components: list[Component] = [ZooKeeperComponent(settings), ElasticsearchComponent(settings)]
+    ports, host = settings.ports, settings.host
+    suite = ["--data-dir", str(settings.data_dir)]
+    if settings.source:
+        suite += ["--config", str(settings.source)]
+    components: list[Component] = [
+        ZooKeeperComponent(settings), ElasticsearchComponent(settings),
+        ProgramComponent("collector", [*suite, "collector", "run"], settings.data_dir / "suite", host,
+                         ports.collector),
+    ]
     if with_sample:
-        ports, host, base = settings.ports, settings.host, settings.data_dir / "sample"
+        base = settings.data_dir / "sample"
+
+        def sentry_dsn() -> list[str]:
+            from .tokens import ensure_token
+
+            return ["--sentry-dsn", f"http://{ensure_token(settings, 'order-service')}@{host}:{ports.collector}/1"]
+
         common = ["--host", host, "--redis-url", f"redis://{host}:{ports.redis}/0", "--data-dir", str(base / "data"),
                   "--telemetry-dir", str(base / "telemetry")]
         components += [
             RedisComponent(settings),
             ProgramComponent("backend", ["sample", "backend", *common, "--port", str(ports.backend)], base, host,
-                             ports.backend),
-            ProgramComponent("worker", ["sample", "worker", *common], base, host),
+                             ports.backend, prepare=sentry_dsn),
+            ProgramComponent("worker", ["sample", "worker", *common], base, host, prepare=sentry_dsn),
             ProgramComponent("gateway", ["sample", "gateway", *common, "--port", str(ports.gateway),
-                                         "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway),
+                                         "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway,
+                             prepare=sentry_dsn),
+            ProgramComponent("agent", ["agent", "run"], settings.data_dir / "suite", host, ports.agent_metrics,
+                             prepare=lambda: _agent_config(settings, base), health_path="/metrics"),
             ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
                                       "--duration", str(10 * 365 * 86400), "--keys", "100"], base, host),
         ]

@@ -27,10 +27,8 @@ class OrderCache:
 
     @contextmanager
     def _operation(self, name: str) -> Iterator[trace.Span]:
-        with span(f"redis {name}", kind=SpanKind.CLIENT):
-            current = trace.get_current_span()
-            current.set_attribute("span.type", "cache")
-            yield current
+        with span(f"redis {name}", kind=SpanKind.CLIENT, attributes={"span.type": "cache"}):
+            yield trace.get_current_span()
 
     def get_or_load(self, order_id: str, load: Callable[[str], dict[str, Any] | None]) -> tuple[dict | None, bool]:
         """(order, hit?) — on a miss the order is loaded and cached with the current TTL."""

@@ -1,6 +1,7 @@
 """``oam sample gateway|backend|worker`` runs one process of the order service; ``oam load`` drives it."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -26,6 +27,9 @@ _common = [
     click.option("--sentry-dsn", envvar="OAM_SENTRY_DSN", default=None, help="The collector's Sentry DSN."),
     click.option("--release", "version", default="1.0.0", show_default=True, help="The version this process reports."),
     click.option("--environment", default="development", show_default=True),
+    click.option("--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default=None,
+                 help="ZooKeeper connection string: follow live settings in the CMDB (none: defaults); "
+                      "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
     click.option("--agent/--no-agent", "agent_on", default=True, show_default=True,
                  help="Instrument with the app agent (off: no spans, logs or Sentry; for comparisons)."),
 ]
@@ -41,6 +45,24 @@ def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentr
            enabled: bool = True) -> AppAgent:
     return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
                     sentry_dsn=sentry_dsn, enabled=enabled).start()
+
+
+def _settings(cmdb_hosts: str | None, environment: str) -> LiveSettings:
+    """Live settings: defaults, followed in the CMDB when a connection string is given."""
+    settings = LiveSettings()
+    if cmdb_hosts:
+        from cmdb import Cmdb, CmdbError
+
+        from .live_config import follow_cmdb
+
+        options = {"user": os.environ.get("OAM_CMDB_USER"), "password": os.environ.get("OAM_CMDB_PASSWORD")}
+        if os.environ.get("OAM_CMDB_ROOT"):
+            options["root"] = os.environ["OAM_CMDB_ROOT"]
+        try:
+            follow_cmdb(settings, Cmdb(cmdb_hosts, **options), environment)
+        except CmdbError as exc:
+            raise click.ClickException(f"cannot follow the CMDB at {cmdb_hosts}: {exc}") from None
+    return settings
 
 
 def _serve(app, host: str, port: int, agent: AppAgent) -> None:
@@ -70,14 +92,15 @@ def sample() -> None:
 @sample.command()
 @common_options
 @click.option("--port", default=8001, show_default=True)
-def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on) -> None:
+def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts,
+            agent_on) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
 
     from .backend import create_backend
 
     agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on)
-    app = create_backend(agent, LiveSettings(), redis.Redis.from_url(redis_url), data_dir)
+    app = create_backend(agent, _settings(cmdb_hosts, environment), redis.Redis.from_url(redis_url), data_dir)
     _serve(app, host, port, agent)
 
 
@@ -85,7 +108,7 @@ def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 @common_options
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
-def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on,
+def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on,
             backend_url) -> None:
     """The public API, relaying to the backend with the GTX attached."""
     from .gateway import create_gateway
@@ -96,7 +119,7 @@ def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 
 @sample.command()
 @common_options
-def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, agent_on) -> None:
+def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on) -> None:
     """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
     import redis
 
@@ -104,7 +127,7 @@ def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, enviro
     from .worker import Worker
 
     agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on)
-    settings = LiveSettings()
+    settings = _settings(cmdb_hosts, environment)
     store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agents.app.metrics import AppMetrics
@@ -60,10 +59,8 @@ class ShardedStore:
     def _operation(self, shard: int, operation: str) -> Iterator[None]:
         """A ``db`` span and the per-shard counter around one operation."""
         self.metrics.shard_ops.labels(str(shard), operation).inc()
-        with span(f"shard-{shard} {operation}", kind=SpanKind.CLIENT):
-            current = trace.get_current_span()
-            current.set_attribute("span.type", "db")
-            current.set_attribute("labels.shard", str(shard))
+        with span(f"shard-{shard} {operation}", kind=SpanKind.CLIENT,
+                  attributes={"span.type": "db", "labels.shard": str(shard)}):
             yield
 
     def get(self, key: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -124,6 +125,7 @@ def transaction(
     headers: Mapping[str, str] | None = None,
     traceparent: str | None = None,
     kind: SpanKind = SpanKind.SERVER,
+    attributes: dict[str, Any] | None = None,
 ) -> Iterator[TraceIds]:
     """Run a unit of work (LTX) that continues the caller's GTX, or starts one.
 
@@ -132,7 +134,7 @@ def transaction(
     """
     remote = parse_traceparent(traceparent or _header(headers))
     parent_ctx = trace.set_span_in_context(NonRecordingSpan(remote)) if remote else otel_context.Context()
-    with _tracer().start_as_current_span(name, context=parent_ctx, kind=kind) as span:
+    with _tracer().start_as_current_span(name, context=parent_ctx, kind=kind, attributes=attributes) as span:
         ids = span.get_span_context()
         token = _transaction_id.set(_hex(ids.span_id, 16))
         try:
@@ -143,10 +145,10 @@ def transaction(
 
 
 @contextmanager
-def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> Iterator[TraceIds]:
+def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, Any] | None = None) -> Iterator[TraceIds]:
     """A child span of whatever is current (a new GTX if nothing is)."""
     parent = trace.get_current_span().get_span_context()
-    with _tracer().start_as_current_span(name, kind=kind) as current:
+    with _tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
         ids = current.get_span_context()
         yield TraceIds(_hex(ids.trace_id, 32), _transaction_id.get(), _hex(ids.span_id, 16),
                        _hex(parent.span_id, 16) if parent.is_valid else None)

@@ -59,14 +59,20 @@ def to_nested(flat: Mapping[str, Any]) -> dict[str, Any]:
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            if type(node) is not dict:
                 raise ValueError(f"field {dotted!r} conflicts with a value at {part!r}")
-        if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
-            node[leaf].update(to_nested(value))
-        elif leaf in node and isinstance(node[leaf], dict):
+        existing = node.get(leaf)
+        if isinstance(value, dict):
+            if existing is None:
+                node[leaf] = to_nested(value)
+            elif type(existing) is dict:
+                existing.update(to_nested(value))
+            else:
+                raise ValueError(f"field {dotted!r} conflicts with a value of the same name")
+        elif type(existing) is dict:
             raise ValueError(f"field {dotted!r} conflicts with an object of the same name")
         else:
-            node[leaf] = dict(value) if isinstance(value, Mapping) else value
+            node[leaf] = value
     return out
 
 
@@ -74,11 +80,10 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The inverse of :func:`to_nested`: nested dicts to dotted keys."""
     out: dict[str, Any] = {}
     for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name + "."))
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
-            out[name] = value
+            out[f"{prefix}{key}"] = value
     return out
 
 

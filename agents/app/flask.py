@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from telemetry.context import format_traceparent, transaction
+from telemetry.context import transaction
 
 from .metrics import AppMetrics
 
@@ -30,12 +30,10 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
     @app.before_request
     def _start_transaction() -> None:
         stack = ExitStack()
-        ids = stack.enter_context(transaction(f"{request.method} {_route()}", headers=request.headers,
-                                              kind=SpanKind.SERVER))
-        current = trace.get_current_span()
-        current.set_attribute("transaction.type", "request")
-        current.set_attribute("http.request.method", request.method)
-        current.set_attribute("url.path", request.path)
+        ids = stack.enter_context(transaction(
+            f"{request.method} {_route()}", headers=request.headers, kind=SpanKind.SERVER,
+            attributes={"transaction.type": "request", "http.request.method": request.method,
+                        "url.path": request.path}))
         g.oam_transaction = (stack, ids, time.perf_counter())
         metrics.in_flight.inc()
 
@@ -46,13 +44,12 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
             return response
         _, ids, began = state
         current = trace.get_current_span()
-        current.set_attribute("http.response.status_code", response.status_code)
         outcome = "failure" if response.status_code >= 500 else "success"
-        current.set_attribute("event.outcome", outcome)
+        current.set_attributes({"http.response.status_code": response.status_code, "event.outcome": outcome})
         if outcome == "failure":
             current.set_status(StatusCode.ERROR, f"HTTP {response.status_code}")
         response.headers[GTX_HEADER] = ids.trace_id
-        response.headers["traceresponse"] = format_traceparent(ids.trace_id, ids.transaction_id)
+        response.headers["traceresponse"] = f"00-{ids.trace_id}-{ids.transaction_id}-01"  # W3C trace-context
         route = _route()
         if request.path != metrics_path:
             metrics.requests.labels(route, request.method, str(response.status_code)).inc()

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from telemetry.context import TraceIds, current_transaction_id
-from telemetry.ecs import ServiceInfo, span_document, transaction_document
+from telemetry.context import current_transaction_id
+from telemetry.ecs import ServiceInfo, timestamp, to_nested
 
 TRANSACTION_ID = "transaction.id"
 _TRANSACTION_TYPES = {SpanKind.SERVER: "request", SpanKind.CONSUMER: "job"}
@@ -56,27 +56,56 @@ def _outcome(span: ReadableSpan) -> str:
     return "failure" if span.status.status_code is StatusCode.ERROR else "success"
 
 
-def to_document(span: ReadableSpan, service: ServiceInfo) -> tuple[str, dict[str, Any]]:
-    """(kind, ECS document) for a finished span: ``transactions`` or ``spans``."""
+def _service_fields(service: ServiceInfo) -> dict[str, Any]:
+    fields: dict[str, Any] = {"service": {"name": service.name, "version": service.version,
+                                          "environment": service.environment},
+                              "host": {"name": service.host_name}}
+    if service.agent_id:
+        fields["agent"] = {"id": service.agent_id}
+    return fields
+
+
+def _prefixed(attrs: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"http.response.status_code": 200}`` with prefix ``http.`` -> ``{"response": {"status_code": 200}}``."""
+    return to_nested({key[len(prefix):]: value for key, value in attrs.items() if key.startswith(prefix)})
+
+
+def to_document(span: ReadableSpan, service: ServiceInfo,
+                service_fields: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(kind, ECS document) for a finished span: ``transactions`` or ``spans``.
+
+    Built as nested dicts directly (this runs for every span), with the same fields the
+    builders in :mod:`telemetry.ecs` produce.
+    """
     attrs = dict(span.attributes or {})
     ctx, parent = span.get_span_context(), span.parent
     span_id = _hex(ctx.span_id, 16)
-    parent_id = _hex(parent.span_id, 16) if parent is not None else None
-    started = datetime.fromtimestamp((span.start_time or 0) / 1e9, timezone.utc)
-    duration = max(0, (span.end_time or 0) - (span.start_time or 0))
-    labels = {key[len("labels."):]: value for key, value in attrs.items() if key.startswith("labels.")}
-    if parent is None or parent.is_remote:
-        ids = TraceIds(_hex(ctx.trace_id, 32), span_id, span_id, parent_id)
-        http = {key[len("http."):]: value for key, value in attrs.items() if key.startswith("http.")}
-        url = {key[len("url."):]: value for key, value in attrs.items() if key.startswith("url.")}
+    is_transaction = parent is None or parent.is_remote
+    kind = "transactions" if is_transaction else "spans"
+    doc: dict[str, Any] = {"@timestamp": timestamp(datetime.fromtimestamp((span.start_time or 0) / 1e9, timezone.utc))}
+    doc.update(service_fields or _service_fields(service))
+    doc["event"] = {"dataset": "oam.transaction" if is_transaction else "oam.span", "kind": "event",
+                    "duration": max(0, (span.end_time or 0) - (span.start_time or 0)), "outcome": _outcome(span)}
+    doc["trace"] = {"id": _hex(ctx.trace_id, 32)}
+    doc["span"] = {"id": span_id}
+    if parent is not None:
+        doc["parent"] = {"id": _hex(parent.span_id, 16)}
+    if is_transaction:
         kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(span.kind, "request")
-        doc = transaction_document(service, span.name, str(kind_type), ids, duration_ns=duration,
-                                   outcome=_outcome(span), at=started, http=http, url=url, labels=labels)
-        return "transactions", doc
-    ids = TraceIds(_hex(ctx.trace_id, 32), attrs.get(TRANSACTION_ID), span_id, parent_id)
-    doc = span_document(service, span.name, str(attrs.get("span.type", "custom")), ids, duration_ns=duration,
-                        outcome=_outcome(span), at=started, labels=labels)
-    return "spans", doc
+        doc["transaction"] = {"id": span_id, "name": span.name, "type": str(kind_type)}
+        http, url = _prefixed(attrs, "http."), _prefixed(attrs, "url.")
+        if http:
+            doc["http"] = http
+        if url:
+            doc["url"] = url
+    else:
+        doc["span"].update(name=span.name, type=str(attrs.get("span.type", "custom")))
+        if attrs.get(TRANSACTION_ID):
+            doc["transaction"] = {"id": attrs[TRANSACTION_ID]}
+    labels = {key[len("labels."):]: value for key, value in attrs.items() if key.startswith("labels.")}
+    if labels:
+        doc["labels"] = labels
+    return kind, doc
 
 
 class EcsFileSpanExporter(SpanExporter):
@@ -89,13 +118,14 @@ class EcsFileSpanExporter(SpanExporter):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.service = service
+        self._service_fields = _service_fields(service)
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         lines = []
         for span in spans:
-            kind, doc = to_document(span, self.service)
+            kind, doc = to_document(span, self.service, self._service_fields)
             doc["_kind"] = kind
             lines.append(json.dumps(doc, separators=(",", ":"), default=str))
         with self._lock:

@@ -51,10 +51,12 @@ def suite(run_dir: Path, request):
     """A config with free ports and a data dir of its own; `oam` runs against it."""
     data_dir = run_dir / f"suite-{request.node.name[:30]}"
     config = run_dir / f"{request.node.name[:30]}.toml"
-    es_port, zk_port, redis_port, gateway_port, backend_port = (free_port() for _ in range(5))
+    es_port, zk_port, redis_port, gateway_port, backend_port, collector_port, agent_port = (
+        free_port() for _ in range(7))
     config.write_text(f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {es_port}\nheap_mb = 384\n'
                       f'[zookeeper]\nport = {zk_port}\n'
-                      f'[ports]\nredis = {redis_port}\ngateway = {gateway_port}\nbackend = {backend_port}\n')
+                      f'[ports]\nredis = {redis_port}\ngateway = {gateway_port}\nbackend = {backend_port}\n'
+                      f'collector = {collector_port}\nagent_metrics = {agent_port}\n')
 
     def oam(*args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
@@ -82,7 +84,7 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert f"version {ES_VERSION}" in status.stdout
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
-    for piece in ("redis", "backend", "worker", "gateway", "load"):
+    for piece in ("collector", "redis", "backend", "worker", "gateway", "agent", "load"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
     # The sample service answers through the gateway, under the gentle load oam up started.
     import requests

@@ -171,3 +171,39 @@ def test_oam_load_shows_cache_hits_and_shard_skew_in_metrics(service):
                for line in metrics.splitlines()
                if line.startswith("shard_operations_total") and 'operation="SELECT"' in line}
     assert len(selects) == 4 and max(selects.values()) > min(selects.values())
+
+
+def test_a_cache_ttl_changed_in_the_cmdb_applies_within_two_seconds(run_dir, redis_server, zookeeper, redis_client):
+    from cmdb import Cmdb
+
+    root = "/oam-order-service-test"
+    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root)
+    admin.store.set("test/order-service/cache", {"ttl_seconds": 60}, comment="start with a long TTL")
+    port = free_port()
+    env = {**__import__("os").environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "pw", "OAM_CMDB_ROOT": root}
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "oam", "sample", "backend", "--port", str(port), "--redis-url", redis_server.url,
+         "--data-dir", str(run_dir / "ttl-test"), "--telemetry-dir", str(run_dir / "ttl-test" / "telemetry"),
+         "--environment", "test", "--cmdb", zookeeper.connection_string],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, backend)
+        requests.put(f"{url}/orders/ttl-1", json=ORDER, timeout=10)
+
+        def cached_ttl_ms() -> int:
+            requests.put(f"{url}/orders/ttl-1", json=ORDER, timeout=10)  # invalidate
+            assert requests.get(f"{url}/orders/ttl-1", timeout=10).json()["cache"] == "miss"  # refill
+            return redis_client.pttl("order:ttl-1")
+
+        assert cached_ttl_ms() > 30_000
+        admin.store.set("test/order-service/cache", {"ttl_seconds": 2}, comment="shorter")
+        changed_at = time.monotonic()
+        while cached_ttl_ms() > 2_000:
+            assert time.monotonic() - changed_at < 2.0, "the new TTL did not apply within 2 s"
+            time.sleep(0.05)
+        assert backend.poll() is None  # no restart
+    finally:
+        backend.terminate()
+        backend.wait(timeout=15)
+        admin.close()

@@ -1,0 +1,174 @@
+"""One request through the sample service, shipped by the real host agent and collector.
+
+gateway -> backend -> Redis queue -> worker, each writing ECS span and log files; the host agent
+tails them into the collector, which indexes into Elasticsearch. Every hop must share one GTX,
+each unit of work have its own LTX, and the parent links form the right tree. The failing
+endpoint's Sentry error must be found by its GTX.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from agents.host.config import AgentConfig
+from agents.host.daemon import HostAgent
+from backing_services.ports import free_port
+from collector.auth import TokenStore
+from collector.config import load_config
+from collector.testing import serve_in_thread
+
+PREFIX = "oame2e"
+ORDER = {"customer": "grace", "items": [{"sku": "pen", "qty": 3, "price": 1.5}]}
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{url} exited: {process.stdout.read()}"
+        try:
+            if requests.get(url + "/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} not healthy within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
+    base = run_dir / "e2e"
+    telemetry = base / "telemetry"
+    config = load_config(None, port=free_port(), tokens_file=base / "tokens.json", spool_dir=base / "spool",
+                         index_prefix=PREFIX)
+    config.elasticsearch.hosts = [elasticsearch.url]
+    tokens = TokenStore(config.tokens_file)
+    agent_token, sentry_key = tokens.issue("e2e-agent"), tokens.issue("order-service")
+    with serve_in_thread(config) as collector:
+        port = collector.url.rsplit(":", 1)[1]
+        dsn = f"http://{sentry_key}@127.0.0.1:{port}/1"
+        common = ["--redis-url", redis_server.url, "--data-dir", str(base / "data"), "--telemetry-dir",
+                  str(telemetry), "--sentry-dsn", dsn, "--environment", "e2e"]
+        backend_port, gateway_port = free_port(), free_port()
+        args = {"backend": [*common, "--port", str(backend_port)],
+                "worker": common,
+                "gateway": [*common, "--port", str(gateway_port), "--backend-url", f"http://127.0.0.1:{backend_port}"]}
+        processes = {name: subprocess.Popen([sys.executable, "-m", "oam", "sample", name, *a], stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True) for name, a in args.items()}
+        agent = HostAgent(AgentConfig(agent_id="e2e-host", data_dir=base / "agent", interval=2, metrics_port=0,
+                                      collector_urls=[collector.url], token=agent_token, flush_seconds=0.2,
+                                      log_paths=[str(telemetry / "*.jsonl")],
+                                      scrape_urls=[f"http://127.0.0.1:{backend_port}/metrics"]))
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        try:
+            wait_healthy(f"http://127.0.0.1:{backend_port}", processes["backend"])
+            wait_healthy(f"http://127.0.0.1:{gateway_port}", processes["gateway"])
+            yield {"gateway": f"http://127.0.0.1:{gateway_port}", "collector": collector.url,
+                   "token": agent_token, "backend": f"http://127.0.0.1:{backend_port}"}
+        finally:
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            agent.stop.set()
+            thread.join(timeout=10)
+            es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+
+
+def search(es_client, gtx: str) -> list[dict]:
+    es_client.indices.refresh(index=f"{PREFIX}-*", ignore_unavailable=True)
+    hits = es_client.search(index=f"{PREFIX}-*", query={"term": {"trace.id": gtx}}, size=200,
+                            ignore_unavailable=True)["hits"]["hits"]
+    return [dict(hit["_source"], _index=hit["_index"]) for hit in hits]
+
+
+def test_one_request_is_one_trace_in_elasticsearch(pipeline, es_client):
+    response = requests.put(f"{pipeline['gateway']}/api/orders/e2e-1", json=ORDER, timeout=10)
+    assert response.status_code == 201, response.text
+    gtx = response.headers["X-Trace-Id"]
+
+    def kinds(docs: list[dict]) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for doc in docs:
+            out.setdefault(doc["_index"].split("-")[1], []).append(doc)
+        return out
+
+    deadline = time.monotonic() + 60
+    while True:
+        found = kinds(search(es_client, gtx))
+        services = {d["service"]["name"] for d in found.get("transactions", [])}
+        if services == {"gateway", "backend", "worker"} and len(found.get("spans", [])) >= 6 or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    transactions = {d["service"]["name"]: d for d in found["transactions"]}
+    assert set(transactions) == {"gateway", "backend", "worker"}
+    ltx = {name: d["transaction"]["id"] for name, d in transactions.items()}
+    assert len(set(ltx.values())) == 3
+    spans = found["spans"]
+    call = next(s for s in spans if s["span"]["type"] == "external")
+    push = next(s for s in spans if s["span"]["type"] == "queue")
+    assert call["parent"]["id"] == ltx["gateway"]
+    assert transactions["backend"]["parent"]["id"] == call["span"]["id"]
+    assert push["transaction"]["id"] == ltx["backend"]
+    assert transactions["worker"]["parent"]["id"] == push["span"]["id"]
+    assert {("backend", "cache"), ("backend", "db"), ("worker", "db")} <= {
+        (s["service"]["name"], s["span"]["type"]) for s in spans}
+    logs = found["logs"]
+    assert {d["service"]["name"] for d in logs} >= {"backend", "worker"}
+    assert all(d["transaction"]["id"] in ltx.values() for d in logs)
+
+
+def test_the_failing_endpoints_sentry_error_is_found_by_its_gtx(pipeline):
+    response = requests.get(f"{pipeline['gateway']}/api/fail", timeout=10)
+    assert response.status_code == 500
+    gtx = response.headers["X-Trace-Id"]
+    headers = {"Authorization": f"Bearer {pipeline['token']}"}
+    deadline = time.monotonic() + 60
+    trace: dict = {}
+    while not trace.get("counts", {}).get("errors") and time.monotonic() < deadline:
+        answer = requests.get(f"{pipeline['collector']}/api/traces/{gtx}", headers=headers, timeout=10)
+        trace = answer.json() if answer.status_code == 200 else {}
+        time.sleep(0.5)
+    assert trace.get("counts", {}).get("errors") == 1, f"no Sentry error under GTX {gtx}: {trace.get('counts')}"
+
+    def nodes(items: list[dict]):
+        for node in items:
+            yield node
+            yield from nodes(node["children"])
+
+    (error,) = [node for node in nodes(trace["roots"]) if node["kind"] == "error"]
+    assert error["name"] == "RuntimeError: this endpoint fails on purpose"
+    assert error["service"] == "backend"
+
+
+def test_cache_hit_ratio_and_shard_skew_under_load_reach_elasticsearch(pipeline, es_client):
+    result = subprocess.run([sys.executable, "-m", "oam", "load", "--url", pipeline["gateway"], "--rate", "40",
+                             "--duration", "4", "--keys", "30", "--zipf", "1.3", "--seed", "5"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    time.sleep(2.5)  # one more scrape after the load
+
+    def latest(metric: str, **labels: str) -> float | None:
+        es_client.indices.refresh(index=f"{PREFIX}-metrics-*")
+        filters = [{"exists": {"field": f"prometheus.metrics.{metric}"}}]
+        filters += [{"term": {f"prometheus.labels.{k}": v}} for k, v in labels.items()]
+        hits = es_client.search(index=f"{PREFIX}-metrics-*", query={"bool": {"filter": filters}}, size=1,
+                                sort=[{"@timestamp": "desc"}])["hits"]["hits"]
+        return hits[0]["_source"]["prometheus"]["metrics"][metric] if hits else None
+
+    deadline = time.monotonic() + 30
+    while latest("cache_requests_total", result="hit") is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    hits, misses = latest("cache_requests_total", result="hit"), latest("cache_requests_total", result="miss")
+    assert hits is not None and misses is not None and hits > misses
+    per_shard = [latest("shard_operations_total", shard=str(n), operation="SELECT") or 0.0 for n in range(4)]
+    assert all(count > 0 for count in per_shard) and max(per_shard) > min(per_shard)  # skew, visible in ES

@@ -1,1 +1,20 @@
-"""Rolling deploys over SSH with health checks and automatic rollback. Planned; see README.md."""
+"""Rolling deploys over SSH (Fabric) with health checks, automatic rollback, per-service locks and history.
+
+The pieces, one concern a module:
+
+* :mod:`deployer.config` — a service's deploy configuration, checked;
+* :mod:`deployer.registry` — configuration, locks and records in the CMDB (ZooKeeper);
+* :mod:`deployer.artifact` — the release tarball and its checksum;
+* :mod:`deployer.layout` — ``releases/<version>``, ``shared/``, ``current`` and the shell steps;
+* :mod:`deployer.remote` — SSH with verified host keys;
+* :mod:`deployer.health` — the HTTP health check;
+* :mod:`deployer.plan` and :mod:`deployer.rollout` — batches, the switch, automatic rollback;
+* :mod:`deployer.service` — one deploy or rollback end to end; :mod:`deployer.cli` — ``oam`` commands.
+"""
+from .registry import DeployLocked, Registry, RegistryError
+from .remote import SshOptions
+from .rollout import Outcome, Rollout
+from .service import RunOptions, deploy, releases, rollback
+
+__all__ = ["DeployLocked", "Outcome", "Registry", "RegistryError", "Rollout", "RunOptions", "SshOptions",
+           "deploy", "releases", "rollback"]

@@ -89,3 +89,17 @@ def zookeeper_ensemble(run_dir: Path) -> Iterator[ZooKeeperEnsemble]:
     ensemble.start()
     yield ensemble
     ensemble.stop()
+
+
+@pytest.fixture(scope="session")
+def ssh_hosts(run_dir: Path):
+    """Three real sshd hosts on 127.0.0.2-4 (root login with a session key; ``known_hosts`` lists them).
+
+    Each host's ``root`` directory stands for its file system. A test that stops a host must start it again.
+    """
+    from backing_services.sshd import SshHosts
+
+    hosts = SshHosts(run_dir / "ssh-hosts", count=3)
+    hosts.start()
+    yield hosts
+    hosts.stop()

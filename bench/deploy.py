@@ -1,0 +1,135 @@
+"""Wall time of a rolling deploy to 1, 3 and 10 real sshd hosts, and of a rollback.
+
+Starts a ZooKeeper (the CMDB) and ten ``sshd`` hosts on 127.0.0.2-11, deploys the sample release
+(v1 first, so every host has something to go back to), then times the deploy of the next version
+to 1, 3 and 10 hosts in two parallel batches each, and the rollback of the 10 hosts. The reference
+is the 1-host deploy measured in the same run; the target is 10 hosts <= 3x one host. Beside it,
+the floor of this machine: connecting and running two empty commands on 1, 3 and 10 hosts at once
+(all hosts share its cores, so the host side's work does not run in parallel as on real servers). Sizes take
+turns round by round, so load from elsewhere on the machine weighs on all of them alike.
+
+    python bench/deploy.py [--repeat 5] [--batches 2]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backing_services.ports import free_port  # noqa: E402
+from backing_services.process import reap_stale  # noqa: E402
+from backing_services.sshd import SshHosts  # noqa: E402
+from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
+from deployer import service  # noqa: E402
+from deployer.config import HostSpec  # noqa: E402
+from deployer.registry import Registry  # noqa: E402
+from deployer.remote import RemoteHost, SshOptions  # noqa: E402
+from deployer.sample_release import sample_config, write_sample_release  # noqa: E402
+
+SIZES = (1, 3, 10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="Deploys timed per size (the median is shown).")
+    parser.add_argument("--batches", type=int, default=2, help="Batches per rollout (hosts split evenly).")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="oam-bench-deploy-"))
+    hosts = SshHosts(base / "ssh", count=max(SIZES))
+    zookeeper = ZooKeeperServer(base / "zookeeper", client_port=free_port())
+    services: list[tuple[str, list[Path]]] = []
+    try:
+        hosts.start()
+        zookeeper.start()
+        with Registry.connect(zookeeper.connection_string, user="bench", password="bench") as registry:
+            results = run(registry, hosts, base, args, services)
+    finally:
+        for _, roots in services:
+            for root in roots:
+                reap_stale(root / "shared" / "app.pid")
+        hosts.stop()
+        zookeeper.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    report(results, args)
+    return 0
+
+
+def run(registry: Registry, hosts: SshHosts, base: Path, args: argparse.Namespace,
+        services: list[tuple[str, list[Path]]]) -> dict[str, float]:
+    """Rounds of one deploy per size, interleaved, so load from elsewhere on the machine hits every size alike."""
+    ssh = SshOptions(known_hosts=hosts.known_hosts, identity=hosts.client_key)
+    versions = [f"v{i}" for i in range(1, args.repeat + 2)]
+    sources = {v: write_sample_release(base / "src" / v, v) for v in versions}
+    options: dict[int, service.RunOptions] = {}
+    for size in SIZES:
+        name = f"bench{size}"
+        entries = [{"name": f"host{i + 1}", "address": s.address, "port": s.port, "deploy_root": str(s.root / name),
+                    "env": {"APP_PORT": str(free_port(s.address)), "APP_ADDRESS": s.address}}
+                   for i, s in enumerate(hosts.servers[:size])]
+        services.append((name, [Path(e["deploy_root"]) for e in entries]))
+        registry.save_service_config(name, sample_config(entries, health_interval=0.1, health_retries=50,
+                                                         keep_releases=args.repeat + 2))
+        batch = math.ceil(size / args.batches)
+        options[size] = service.RunOptions(user="bench", ssh=ssh, batch_size=batch, max_parallel=batch)
+    timings: dict[int, list[float]] = {size: [] for size in SIZES}
+    for number, version in enumerate(versions):  # the first round only gives every host a release to go back to
+        for size in SIZES:
+            begun = time.monotonic()
+            outcome, _ = service.deploy(registry, f"bench{size}", version, options[size], source=sources[version])
+            elapsed = time.monotonic() - begun
+            if outcome.result != "succeeded":
+                raise SystemExit(f"deploy of {version} to {size} host(s) failed: {outcome.result}")
+            if number > 0:
+                timings[size].append(elapsed)
+            print(f"  {size:>2} host(s) {version}: {elapsed:.2f}s", file=sys.stderr)
+    results = {f"deploy {size}": statistics.median(timings[size]) for size in SIZES}
+    for size in SIZES:
+        results[f"ssh {size}"] = statistics.median(bare_ssh(hosts, size) for _ in range(args.repeat))
+    begun = time.monotonic()
+    outcome, _ = service.rollback(registry, f"bench{max(SIZES)}", None, options[max(SIZES)])
+    results["rollback"] = time.monotonic() - begun
+    if outcome.result != "succeeded":
+        raise SystemExit(f"rollback of {max(SIZES)} hosts failed: {outcome.result}")
+    return results
+
+
+def bare_ssh(hosts: SshHosts, size: int) -> float:
+    """The floor for anything SSH-based here: connect and run two empty commands on ``size`` hosts at once."""
+    ssh = SshOptions(known_hosts=hosts.known_hosts, identity=hosts.client_key)
+
+    def one(server) -> None:
+        spec = HostSpec(server.address, server.address, str(server.root), server.port)
+        with RemoteHost(spec, ssh) as remote:
+            remote.run("bench", "true", 30)
+            remote.run("bench", "true", 30)
+
+    begun = time.monotonic()
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        list(pool.map(one, hosts.servers[:size]))
+    return time.monotonic() - begun
+
+
+def report(results: dict[str, float], args: argparse.Namespace) -> None:
+    reference = results["deploy 1"]
+    print(f"rolling deploy of the sample release, {args.batches} batches, median of {args.repeat}")
+    print(f"{'case':<28}{'wall time':>10}{'ratio to 1 host':>18}{'bare SSH (2 commands)':>24}{'its ratio':>11}")
+    for size in SIZES:
+        print(f"{f'deploy to {size} host(s)':<28}{results[f'deploy {size}']:>9.2f}s"
+              f"{results[f'deploy {size}'] / reference:>17.2f}x"
+              f"{results[f'ssh {size}']:>23.2f}s{results[f'ssh {size}'] / results['ssh 1']:>10.2f}x")
+    print(f"{f'rollback of {max(SIZES)} hosts':<28}{results['rollback']:>9.2f}s"
+          f"{results['rollback'] / reference:>17.2f}x")
+    ratio = results[f"deploy {max(SIZES)}"] / reference
+    print(f"target: {max(SIZES)} hosts <= 3x one host -> {ratio:.2f}x {'met' if ratio <= 3 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

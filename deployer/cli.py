@@ -1,0 +1,246 @@
+"""``oam deploy``, ``oam rollback``, ``oam releases`` and ``oam deploy-config``."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cmdb import DEFAULT_ROOT
+
+from . import service
+from .artifact import ArtifactError
+from .config import ConfigInvalid, parse_config
+from .plan import PlanError
+from .registry import Registry, RegistryError
+from .remote import SshOptions
+from .report import releases_table, summary
+from .rollout import ProgressEvent
+
+_ERRORS = (RegistryError, ConfigInvalid, ArtifactError, PlanError)
+EVENTS_FILE = "deploy-changes.jsonl"
+
+_cmdb_options = [
+    click.option("--zk", "zookeeper", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,...]",
+                 help="The CMDB's ZooKeeper [default: from the settings; env OAM_CMDB_ZK]."),
+    click.option("--user", "cmdb_user", envvar="OAM_CMDB_USER", help="CMDB account [env OAM_CMDB_USER]."),
+    click.option("--password", "cmdb_password", envvar="OAM_CMDB_PASSWORD", help="[env OAM_CMDB_PASSWORD]"),
+    click.option("--cmdb-root", envvar="OAM_CMDB_ROOT", default=DEFAULT_ROOT, show_default=True,
+                 help="The CMDB's root znode [env OAM_CMDB_ROOT]."),
+]
+
+
+def _cmdb_option_list(func: Callable) -> Callable:
+    for option in reversed(_cmdb_options):
+        func = option(func)
+    return func
+
+
+def _connection_options(func: Callable) -> Callable:
+    options = [
+        *_cmdb_options,
+        click.option("--environment", "-e", default="production", show_default=True,
+                     help="The environment whose deploy configuration and hosts to use."),
+        click.option("--known-hosts", type=click.Path(path_type=Path), envvar="OAM_KNOWN_HOSTS",
+                     default=Path("~/.ssh/known_hosts"), show_default=True, help="Host keys to verify against."),
+        click.option("--identity", "-i", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                     envvar="OAM_SSH_KEY", help="SSH private key (default: the agent and ~/.ssh keys)."),
+        click.option("--trust-new-host-keys", is_flag=True,
+                     help="Accept hosts whose key is not in known_hosts yet, and add it there. A changed key is "
+                          "always refused."),
+        click.option("--connect-timeout", default=10.0, show_default=True, help="Seconds to wait for SSH."),
+        click.option("--hosts", "host_names", help="Comma-separated host names (default: every host)."),
+        click.option("--role", help="Only the hosts with this role."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _rollout_options(func: Callable) -> Callable:
+    options = [
+        click.option("--batch", "batch_size", type=int, help="Hosts per batch (default: a quarter of them)."),
+        click.option("--max-parallel", type=int, help="Hosts worked on at once (default: the batch size)."),
+        click.option("--canary", default=0, show_default=True, help="Hosts to deploy alone first."),
+        click.option("--who", envvar="OAM_DEPLOY_WHO", default=getpass.getuser,
+                     help="Who deploys, for the lock and the records [default: your login name]."),
+        click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",
+                     help=f"JSON-lines file for change events [default: <data dir>/spool/{EVENTS_FILE}].")
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _zookeeper(ctx: click.Context, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    settings = ctx.obj.settings if ctx.obj is not None else None
+    return f"{settings.host}:{settings.zookeeper.port}" if settings else "127.0.0.1:2181"
+
+
+def _progress(event: ProgressEvent) -> None:
+    if event.status != "start":
+        click.echo(f"{time.strftime('%H:%M:%S')} {event.line()}", err=True)
+
+
+def _options(ctx: click.Context, params: dict[str, Any]) -> service.RunOptions:
+    settings = ctx.obj.settings if ctx.obj is not None else None
+    events = params.get("events_file")
+    if events is None and settings is not None and "who" in params:
+        events = settings.data_dir / "spool" / EVENTS_FILE
+    names = [n.strip() for n in (params.get("host_names") or "").split(",") if n.strip()]
+    ssh = SshOptions(known_hosts=params["known_hosts"].expanduser(), identity=params.get("identity"),
+                     trust_new_host_keys=params["trust_new_host_keys"], connect_timeout=params["connect_timeout"])
+    return service.RunOptions(user=params.get("who") or getpass.getuser(), ssh=ssh, hosts=names,
+                              role=params.get("role"), batch_size=params.get("batch_size"),
+                              max_parallel=params.get("max_parallel"), canary=params.get("canary") or 0,
+                              events_file=events, progress=_progress)
+
+
+def _registry(ctx: click.Context, params: dict[str, Any]) -> Registry:
+    try:
+        return Registry.connect(_zookeeper(ctx, params.get("zookeeper")), user=params.get("cmdb_user"),
+                                password=params.get("cmdb_password"), root=params.get("cmdb_root") or DEFAULT_ROOT,
+                                environment=params.get("environment") or "production")
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _say_recorded(record: dict[str, Any]) -> None:
+    if record.get("id"):
+        click.echo(f"recorded in the CMDB as {record['id']}")
+    else:
+        click.echo(f"NOT recorded in the CMDB: {record.get('record_error')}", err=True)
+
+
+@click.command("deploy")
+@click.argument("service_name", metavar="SERVICE")
+@click.argument("version")
+@_connection_options
+@_rollout_options
+@click.option("--source", type=click.Path(path_type=Path, file_okay=False), help="Directory to pack as the release.")
+@click.option("--artifact", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A ready .tar.gz release instead of --source.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and each host's current release; change nothing.")
+@click.pass_context
+def deploy_command(ctx: click.Context, service_name: str, version: str, source: Path | None, artifact: Path | None,
+                   dry_run: bool, **params: Any) -> None:
+    """Roll VERSION of SERVICE out to its hosts, batch by batch; roll back automatically on failure.
+
+    \b
+    Exit codes: 0 deployed everywhere; 1 not started (bad input, lock held, a host not ready);
+    2 failed and every switched host is back on its previous release; 3 failed and some host
+    could not be put back.
+
+    \b
+    Examples:
+      oam deploy shop 1.4.0 --source build/ --batch 2 --canary 1
+      oam deploy shop 1.4.0 --artifact shop-1.4.0.tar.gz --role web --dry-run
+    """
+    options = _options(ctx, params)
+    with _registry(ctx, params) as registry:
+        try:
+            if dry_run:
+                built, batches, hosts = service.dry_run(registry, service_name, version, options,
+                                                        source=source, artifact=artifact)
+                click.echo(f"artifact {built.path.name}: {built.size} bytes, sha256 {built.sha256}")
+                for number, batch in enumerate(batches, 1):
+                    click.echo(f"batch {number}: {', '.join(batch)}")
+                click.echo(releases_table(hosts))
+                sys.exit(1 if any(h.error for h in hosts) else 0)
+            outcome, record = service.deploy(registry, service_name, version, options, source=source, artifact=artifact)
+        except _ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(summary(outcome))
+    _say_recorded(record)
+    sys.exit(outcome.exit_code)
+
+
+@click.command("rollback")
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--to", "to", help="The kept release to go back to (default: the one before the current one).")
+@_connection_options
+@_rollout_options
+@click.pass_context
+def rollback_command(ctx: click.Context, service_name: str, to: str | None, **params: Any) -> None:
+    """Switch SERVICE's hosts back to the previous (or the named) kept release, with health checks.
+
+    \b
+    Examples:
+      oam rollback shop
+      oam rollback shop --to 1.3.2
+    """
+    options = _options(ctx, params)
+    with _registry(ctx, params) as registry:
+        try:
+            outcome, record = service.rollback(registry, service_name, to, options)
+        except _ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(summary(outcome))
+    _say_recorded(record)
+    if outcome.result == "not_started" and to is not None:
+        kept = sorted({r.version for h in outcome.hosts for r in h.releases})
+        raise click.ClickException(f"cannot roll back {service_name} to {to}: not kept on every host "
+                                   f"(known versions: {', '.join(kept) or 'none'})")
+    sys.exit(outcome.exit_code)
+
+
+@click.command("releases")
+@click.argument("service_name", metavar="SERVICE")
+@_connection_options
+@click.option("--history", "history", type=int, default=0, help="Also list the newest N deployment records.")
+@click.pass_context
+def releases_command(ctx: click.Context, service_name: str, history: int, **params: Any) -> None:
+    """List the releases kept on each host of SERVICE; * marks the current one."""
+    options = _options(ctx, params)
+    with _registry(ctx, params) as registry:
+        try:
+            hosts = service.releases(registry, service_name, options)
+            records = registry.list_deployments(service_name, history) if history else []
+        except _ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(releases_table(hosts))
+    for record in records:
+        counts: dict[str, int] = {}
+        for host in record.get("hosts", []):
+            counts[host["status"]] = counts.get(host["status"], 0) + 1
+        tally = ", ".join(f"{count} {status}" for status, count in counts.items())
+        click.echo(f"{record['id']}  {record.get('finished', '?')}  {record['action']} {record['version']} by "
+                   f"{record.get('user', '?')}: {record['result']} ({tally})")
+    sys.exit(1 if any(h.error for h in hosts) else 0)
+
+
+@click.command("deploy-config")
+@click.argument("service_name", metavar="SERVICE")
+@click.argument("file", required=False, type=click.File("r"))
+@click.option("--environment", "-e", default="production", show_default=True)
+@click.option("--comment", "-m", default="", help="Why; kept in the CMDB history of the key.")
+@_cmdb_option_list
+@click.pass_context
+def deploy_config_command(ctx: click.Context, service_name: str, file, comment: str, **params: Any) -> None:
+    """Show SERVICE's deploy configuration, or store FILE (JSON, '-' for stdin) after checking it.
+
+    It is the CMDB key <environment>/<service>/deploy, versioned like any other.
+    """
+    with _registry(ctx, params) as registry:
+        try:
+            if file is None:
+                click.echo(json.dumps(registry.load_service_config(service_name), indent=2, sort_keys=True))
+                return
+            try:
+                data = json.load(file)
+            except ValueError as exc:
+                raise click.ClickException(f"{file.name} is not JSON: {exc}") from exc
+            parse_config(service_name, data)
+            version = registry.save_service_config(service_name, data, comment=comment)
+        except _ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"stored {registry.config_key(service_name)} version {version}")
+
+

@@ -1,0 +1,58 @@
+"""What the user reads: the summary table at the end of a rollout and the releases listing."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .rollout import HostResult, Outcome
+
+VERDICTS = {
+    "succeeded": "every host is on {version}",
+    "rolled_back": "FAILED; every switched host is back on its previous release",
+    "failed": "FAILED before any host was switched; every host is still on its release",
+    "rollback_incomplete": "FAILED; some hosts could NOT be put back — see below",
+    "not_started": "NOT STARTED; no host was changed",
+}
+
+
+def _table(header: Sequence[str], rows: list[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def _detail(host: HostResult) -> str:
+    parts = []
+    if host.error:
+        parts.append(f"{host.step}: {host.error}" if host.step and not host.error.startswith(host.step) else host.error)
+    if host.rollback_error:
+        parts.append(f"rollback: {host.rollback_error}")
+    return "; ".join(parts)
+
+
+def summary(outcome: Outcome) -> str:
+    """A table with one row per host, then one line with the verdict."""
+    rows = []
+    for host in outcome.hosts:
+        took = f"{host.seconds:.1f}s" + (f" +{host.rollback_seconds:.1f}s" if host.rollback_seconds else "")
+        rows.append([host.host, host.address, str(host.batch), host.previous or "-", host.target or "-",
+                     host.status, took, _detail(host)])
+    lines = _table(["HOST", "ADDRESS", "BATCH", "FROM", "TO", "RESULT", "TIME", "DETAIL"], rows)
+    verdict = VERDICTS.get(outcome.result, outcome.result).format(version=outcome.version)
+    lines.append(f"{outcome.action} {outcome.service} {outcome.version}: {verdict} ({outcome.seconds:.1f}s)")
+    return "\n".join(lines)
+
+
+def releases_table(hosts: Sequence[HostResult]) -> str:
+    rows = []
+    for host in hosts:
+        if host.error:
+            rows.append([host.host, host.address, "?", "", host.error])
+            continue
+        for release in reversed(host.releases):
+            mark = "*" if release.version == host.previous else ""
+            rows.append([host.host, host.address, release.version, mark, release.deployed_at])
+        if not host.releases:
+            rows.append([host.host, host.address, "-", "", "no release yet"])
+    return "\n".join(_table(["HOST", "ADDRESS", "RELEASE", "CURRENT", "DEPLOYED AT"], rows))

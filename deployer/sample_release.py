@@ -1,0 +1,129 @@
+"""A minimal release to try the deployer with: an HTTP app whose ``/health`` reports its version.
+
+``write_sample_release(directory, "1.0.0")`` writes:
+
+* ``VERSION`` — the version;
+* ``app.py`` — serves ``GET /health`` -> ``{"status": "ok", "version": ...}`` on ``$APP_ADDRESS:$APP_PORT``;
+  it answers 503 while ``$OAM_SHARED_DIR/data/fail-health-<version>`` exists (to rehearse a failed
+  deploy on one host), and exits by itself once its release directory is gone;
+* ``bin/restart`` — stops the running app (pid file ``$OAM_SHARED_DIR/app.pid``) and starts this one
+  detached (``setsid``) with Debian's ``/usr/bin/python3``, logging to ``$OAM_SHARED_DIR/logs/app.log``.
+
+Deploy configuration to go with it: ``"restart": "./bin/restart"``, host ``env`` with ``APP_PORT``
+and ``APP_ADDRESS``, health URL ``http://{address}:{APP_PORT}/health``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+APP = '''\
+import json
+import os
+import pathlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RELEASE = pathlib.Path(__file__).resolve().parent
+VERSION = (RELEASE / "VERSION").read_text().strip()
+SHARED = pathlib.Path(os.environ["OAM_SHARED_DIR"])
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/health":
+            self.send_error(404)
+            return
+        failing = (SHARED / "data" / f"fail-health-{VERSION}").exists()
+        body = json.dumps({"status": "failing" if failing else "ok", "version": VERSION}).encode()
+        self.send_response(503 if failing else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def exit_when_release_is_gone():
+    while RELEASE.exists():
+        time.sleep(1)
+    os._exit(0)
+
+
+threading.Thread(target=exit_when_release_is_gone, daemon=True).start()
+server = ThreadingHTTPServer((os.environ.get("APP_ADDRESS", "127.0.0.1"), int(os.environ["APP_PORT"])), Handler)
+print(f"version {VERSION} listening on {server.server_address}", flush=True)
+server.serve_forever()
+'''
+
+RESTART = '''\
+#!/usr/bin/python3
+"""Stop the running app (if the pid file names one of ours) and start this release's app detached."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+release = pathlib.Path(__file__).resolve().parent.parent
+shared = pathlib.Path(os.environ["OAM_SHARED_DIR"])
+root = os.environ["OAM_DEPLOY_ROOT"]
+pid_file = shared / "app.pid"
+
+
+def ours(pid):
+    try:
+        return root in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+if pid_file.exists():
+    try:
+        pid = int(json.loads(pid_file.read_text())["pid"])
+    except (ValueError, KeyError):
+        pid = 0
+    if pid and ours(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not ours(pid):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+(shared / "logs").mkdir(parents=True, exist_ok=True)
+with open(shared / "logs" / "app.log", "ab") as log:
+    child = subprocess.Popen([sys.executable, str(release / "app.py")], cwd=release, stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+pid_file.write_text(json.dumps({"pid": child.pid, "marker": root}))
+'''
+
+
+def write_sample_release(directory: Path, version: str) -> Path:
+    """Write the sample release for ``version`` into ``directory``; returns it."""
+    directory = Path(directory)
+    (directory / "bin").mkdir(parents=True, exist_ok=True)
+    (directory / "VERSION").write_text(version + "\n")
+    (directory / "app.py").write_text(APP)
+    restart = directory / "bin" / "restart"
+    restart.write_text(RESTART)
+    restart.chmod(0o755)
+    return directory
+
+
+def sample_config(hosts: list[dict], *, restart: str = "./bin/restart", health_retries: int = 20,
+                  health_interval: float = 0.25, keep_releases: int = 3) -> dict:
+    """A deploy configuration for the sample release on ``hosts`` (each with APP_PORT/APP_ADDRESS env)."""
+    return {
+        "hosts": hosts,
+        "restart": restart,
+        "shared_dirs": ["logs", "data"],
+        "health": {"url": "http://{address}:{APP_PORT}/health", "timeout": 1.0, "retries": health_retries,
+                   "interval": health_interval, "expect_version": True},
+        "keep_releases": keep_releases,
+        "command_timeout": 30,
+    }

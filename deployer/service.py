@@ -1,0 +1,110 @@
+"""One deploy or rollback end to end: configuration and lock from the CMDB, the rollout, the records.
+
+Used by the ``oam`` commands, the tests and the benchmark alike.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .artifact import Artifact, ArtifactError, build_artifact, open_artifact
+from .config import ServiceConfig, check_name, parse_config
+from .events import append_event, deployment_event
+from .plan import default_batch_size
+from .registry import Registry, RegistryError
+from .remote import SshOptions
+from .rollout import HostResult, Outcome, Progress, Rollout
+
+
+@dataclass
+class RunOptions:
+    """How to run: who, over which SSH settings, in which batches, and where events go."""
+
+    user: str
+    ssh: SshOptions
+    hosts: Sequence[str] = ()
+    role: str | None = None
+    batch_size: int | None = None
+    max_parallel: int | None = None
+    canary: int = 0
+    events_file: Path | None = None
+    progress: Progress | None = None
+
+
+def load_config(registry: Registry, service: str) -> ServiceConfig:
+    return parse_config(service, registry.load_service_config(service))
+
+
+def make_artifact(config: ServiceConfig, version: str, source: Path | None, artifact: Path | None,
+                  work_dir: Path) -> Artifact:
+    """The release artifact: a given tarball, or the source directory (given or configured) packed."""
+    if artifact is not None:
+        return open_artifact(artifact, version)
+    if source is None and config.source:
+        source = Path(config.source.format(version=version, service=config.service))
+    if source is None:
+        raise ArtifactError(f"nothing to deploy: give --source DIR or --artifact FILE, "
+                            f"or set 'source' for {config.service}")
+    return build_artifact(source, version, work_dir)
+
+
+def _rollout(config: ServiceConfig, options: RunOptions) -> Rollout:
+    hosts = config.select(options.hosts, options.role)
+    batch = options.batch_size or default_batch_size(len(hosts))
+    return Rollout(config, hosts, options.ssh, batch_size=batch, max_parallel=options.max_parallel,
+                   canary=options.canary, progress=options.progress)
+
+
+def _finish(registry: Registry, outcome: Outcome, options: RunOptions) -> dict:
+    """Store the record (a CMDB failure now must not hide what happened on the hosts) and the event."""
+    record = {**outcome.record(options.user), "environment": registry.environment}
+    try:
+        record["id"] = registry.record_deployment(record)
+    except RegistryError as exc:
+        record["id"], record["record_error"] = "", str(exc)
+    if options.events_file is not None:
+        append_event(options.events_file, deployment_event(record, registry.environment))
+    return record
+
+
+def deploy(registry: Registry, service: str, version: str, options: RunOptions, *, source: Path | None = None,
+           artifact: Path | None = None) -> tuple[Outcome, dict]:
+    """Deploy ``version`` under the service's lock; returns the outcome and the stored record."""
+    check_name("version", version)
+    config = load_config(registry, service)
+    rollout = _rollout(config, options)
+    with tempfile.TemporaryDirectory(prefix="oam-release-") as work:
+        built = make_artifact(config, version, source, artifact, Path(work))
+        with registry.lock(service, options.user):
+            outcome = rollout.deploy(built)
+            return outcome, _finish(registry, outcome, options)
+
+
+def rollback(registry: Registry, service: str, to: str | None, options: RunOptions) -> tuple[Outcome, dict]:
+    """Switch the service's hosts back to ``to`` (or each to its previous kept release)."""
+    if to is not None:
+        check_name("version", to)
+    config = load_config(registry, service)
+    rollout = _rollout(config, options)
+    with registry.lock(service, options.user):
+        outcome = rollout.rollback(to)
+        return outcome, _finish(registry, outcome, options)
+
+
+def releases(registry: Registry, service: str, options: RunOptions) -> list[HostResult]:
+    """The releases kept on each host and the current one (no lock: it changes nothing)."""
+    config = load_config(registry, service)
+    return _rollout(config, options).inspect()
+
+
+def dry_run(registry: Registry, service: str, version: str, options: RunOptions, *, source: Path | None = None,
+            artifact: Path | None = None) -> tuple[Artifact, list[list[str]], list[HostResult]]:
+    """What a deploy would do: the artifact it would ship, the batches, each host's current release."""
+    check_name("version", version)
+    config = load_config(registry, service)
+    rollout = _rollout(config, options)
+    with tempfile.TemporaryDirectory(prefix="oam-release-") as work:
+        built = make_artifact(config, version, source, artifact, Path(work))
+    return built, [[h.name for h in batch] for batch in rollout.batches], rollout.inspect()

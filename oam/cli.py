@@ -34,6 +34,7 @@ class Context:
 PIECES: dict[str, str] = {
     "agent": "agents.host.cli:agent",
     "cmdb": "cmdb.cli:cmdb",
+    "dashboard": "dashboard.cli:dashboard",
     "collector": "collector.cli:collector_group",
     "deploy": "deployer.cli:deploy_command",
     "deploy-config": "deployer.cli:deploy_config_command",

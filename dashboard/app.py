@@ -1,0 +1,111 @@
+"""The app factory: configuration, connections, security, one blueprint per area, error pages."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from elasticsearch import ApiError, TransportError
+from flask import Flask, abort, g, jsonify, render_template, request, send_file
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from cmdb import CmdbError, InvalidKey, InvalidValue, KeyNotFound, PermissionDenied, SchemaViolation, Unreachable
+from cmdb import VersionConflict
+
+from . import auth, security
+from .areas import AREAS
+from .config import DashboardConfig
+from .services import Connections
+from .timerange import BadTimeRange
+from .users import UserError
+
+
+def create_app(config: DashboardConfig | None = None, **flask_config: Any) -> Flask:
+    """A dashboard app; its connections are made on first use and closed by ``app.extensions`` teardown."""
+    config = config or DashboardConfig()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.session_minutes),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(flask_config)
+    app.extensions["oam.config"] = config
+    app.extensions["oam.connections"] = Connections(config)
+    security.install(app)
+    app.before_request(auth.load_user)
+    app.before_request(security.check_csrf)
+    app.register_blueprint(auth.bp)
+    for blueprint in AREAS:
+        app.register_blueprint(blueprint)
+    _register_errors(app)
+
+    @app.get("/vendor/chart.js")
+    def chart_js() -> Any:
+        path = config.chart_js_path()
+        if path is None:
+            abort(404, "the chart library is not installed (Debian package libjs-chart.js)")
+        return send_file(path, mimetype="text/javascript", max_age=3600)
+
+    @app.context_processor
+    def common() -> dict[str, Any]:
+        return {"user": g.get("user"), "time_from": request.args.get("from", "now-1h"),
+                "time_to": request.args.get("to", "now"), "refresh": request.args.get("refresh", "")}
+
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the app's Elasticsearch client and CMDB session."""
+    app.extensions["oam.connections"].close()
+
+
+def _status_of(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, (BadTimeRange, InvalidKey, InvalidValue, SchemaViolation, UserError)):
+        return 400, str(exc)
+    if isinstance(exc, KeyNotFound):
+        return 404, str(exc)
+    if isinstance(exc, VersionConflict):
+        return 409, str(exc)
+    if isinstance(exc, PermissionDenied):
+        return 403, str(exc)
+    if isinstance(exc, Unreachable):
+        return 503, str(exc)
+    if isinstance(exc, CmdbError):
+        return 400, str(exc)
+    if isinstance(exc, (ApiError, TransportError)):
+        return 503, f"Elasticsearch did not answer the query: {type(exc).__name__}"
+    return 500, "internal error"
+
+
+def _answer(status: int, message: str) -> Any:
+    if request.path.startswith("/api/"):
+        return jsonify(error=message, status=status), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> Any:
+        return _answer(400, f"CSRF check failed: {exc.description}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        messages = {401: "log in first (session cookie or HTTP basic auth)",
+                    403: "your role does not allow this"}
+        message = messages.get(exc.code or 500) if exc.description == type(exc).description else None
+        response = _answer(exc.code or 500, message or exc.description or exc.name)
+        if exc.code == 401 and request.path.startswith("/api/"):
+            response[0].headers["WWW-Authenticate"] = 'Basic realm="oam"'
+        return response
+
+    @app.errorhandler(Exception)
+    def failure(exc: Exception) -> Any:
+        status, message = _status_of(exc)
+        if status == 500:
+            app.logger.exception("unhandled error on %s", request.path)
+        return _answer(status, message)

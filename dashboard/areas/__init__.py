@@ -1,0 +1,15 @@
+"""One blueprint per area of the dashboard; each serves its page(s) and its part of the JSON API."""
+from .cmdb_browser import bp as cmdb_bp
+from .deployments import bp as deployments_bp
+from .errors import bp as errors_bp
+from .hosts import bp as hosts_bp
+from .logs import bp as logs_bp
+from .openapi import bp as openapi_bp
+from .overview import bp as overview_bp
+from .services import bp as services_bp
+from .tokens import bp as tokens_bp
+from .traces import bp as traces_bp
+from .users import bp as users_bp
+
+AREAS = [overview_bp, hosts_bp, services_bp, logs_bp, traces_bp, errors_bp, cmdb_bp, deployments_bp, users_bp,
+         tokens_bp, openapi_bp]

@@ -1,0 +1,95 @@
+"""The OpenAPI 3.1 document of the JSON API, served at ``/api/openapi.json``."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+_RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "default": "now-1h"},
+           "description": "now, now-15m, now-2h, now-7d or an ISO 8601 time"},
+          {"name": "to", "in": "query", "schema": {"type": "string", "default": "now"}}]
+_ERRORS = {"400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+           "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(summary: str, params: list[dict[str, Any]] | None = None, role: str = "viewer",
+        body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": f"Role: {role} or above.", "parameters": params or [],
+                          "responses": {"200": {"description": "OK", "content": {"application/json": {}}}, **_ERRORS}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def document() -> dict[str, Any]:
+    query = [{"name": n, "in": "query", "schema": {"type": "string"}} for n in ("q", "level", "service", "host")]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "OAM dashboard API", "version": "1"},
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "session"}},
+            "responses": {"Error": {"description": "A problem, named", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}}}}}},
+        },
+        "security": [{"basic": []}, {"session": []}],
+        "paths": {
+            "/api/overview": {"get": _op("Health, hosts, error rate, p95 latency, today's changes", _RANGE)},
+            "/api/hosts": {"get": _op("Live and known hosts from the CMDB")},
+            "/api/hosts/{name}/metrics": {"get": _op("CPU, memory, disk, network of a host", [_path("name"), *_RANGE])},
+            "/api/services": {"get": _op("Services seen in the range", _RANGE)},
+            "/api/services/{name}/metrics": {"get": _op("Rates, latency percentiles, cache, shards, queue",
+                                                        [_path("name"), *_RANGE])},
+            "/api/changes": {"get": _op("Deploys and configuration changes (chart markers)", _RANGE)},
+            "/api/logs": {"get": _op("Search logs (newest first, bounded)", [*query, *_RANGE])},
+            "/api/traces/{gtx}": {"get": _op("Every transaction, span, log and error of a GTX", [_path("gtx")])},
+            "/api/errors": {"get": _op("Errors grouped by grouping key", _RANGE)},
+            "/api/cmdb/keys": {"get": _op("Keys under a prefix", [{"name": "prefix", "in": "query",
+                                                                 "schema": {"type": "string"}}])},
+            "/api/cmdb/keys/{key}": {
+                "get": _op("A key's value and version", [_path("key")]),
+                "put": _op("Set a key (validated; expect_version guards against lost updates)", [_path("key")],
+                           "admin", {"type": "object", "required": ["value"], "properties": {
+                               "value": {}, "expect_version": {"type": "integer"}, "comment": {"type": "string"}}})},
+            "/api/cmdb/keys/{key}/history": {"get": _op("A key's change records with diffs", [_path("key")])},
+            "/api/cmdb/keys/{key}/rollback": {"post": _op("Make an earlier version current", [_path("key")], "admin",
+                                                          {"type": "object", "required": ["version"], "properties": {
+                                                              "version": {"type": "integer"},
+                                                              "comment": {"type": "string"}}})},
+            "/api/deployments/{service}": {"get": _op("Deployment records and current version per host",
+                                                      [_path("service")])},
+            "/api/deployments/{service}/deploy": {"post": _op("Start a deploy (202, a job)", [_path("service")],
+                                                              "operator", {"type": "object", "required": [
+                                                                  "version", "confirm"], "properties": {
+                                                                  "version": {"type": "string"},
+                                                                  "confirm": {"const": "yes"}}})},
+            "/api/deployments/{service}/rollback": {"post": _op("Start a rollback (202, a job)", [_path("service")],
+                                                                "operator", {"type": "object", "required": ["confirm"],
+                                                                             "properties": {
+                                                                                 "version": {"type": "string"},
+                                                                                 "confirm": {"const": "yes"}}})},
+            "/api/jobs/{id}": {"get": _op("A deploy or rollback job and its progress lines", [_path("id")])},
+            "/api/tokens": {"get": _op("Collector ingest tokens (names, prefixes)", role="admin")},
+            "/api/tokens/{name}": {
+                "post": _op("Issue a token (201; the token is shown only in this answer)", [_path("name")], "admin"),
+                "delete": _op("Revoke a token", [_path("name")], "admin")},
+            "/api/users": {"get": _op("Dashboard accounts", role="admin")},
+            "/api/users/{name}": {
+                "put": _op("Add or change an account", [_path("name")], "admin", {
+                    "type": "object", "required": ["password", "role"], "properties": {
+                        "password": {"type": "string", "minLength": 8},
+                        "role": {"enum": ["viewer", "operator", "admin"]}}}),
+                "delete": _op("Remove an account", [_path("name")], "admin")},
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def api() -> object:
+    return jsonify(document())

@@ -1,0 +1,143 @@
+"""``oam dashboard``: serve the web UI, and manage its users."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cmdb import CmdbError
+
+from .config import DashboardConfig
+
+
+def _settings(ctx: click.Context) -> Any:
+    return ctx.obj.settings if ctx.obj is not None else None
+
+
+def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
+    settings = _settings(ctx)
+    host = settings.host if settings else "127.0.0.1"
+    es_url = params.get("elasticsearch") or f"http://{host}:{settings.elasticsearch.port if settings else 9200}"
+    zk = params.get("zookeeper") or (settings.cmdb.servers if settings and settings.cmdb.servers else
+                                     f"{host}:{settings.zookeeper.port if settings else 2181}")
+    config = DashboardConfig(elasticsearch=es_url, elasticsearch_user=params.get("es_user"),
+                             elasticsearch_password=params.get("es_password"), zookeeper=zk,
+                             cmdb_user=params.get("cmdb_user") or (settings.cmdb.user if settings else None) or None,
+                             cmdb_password=(params.get("cmdb_password")
+                                            or (settings.cmdb.password if settings else None)),
+                             cmdb_root=params.get("cmdb_root") or (settings.cmdb.root if settings else "/oam/cmdb"),
+                             index_prefix=params.get("index_prefix") or "oam",
+                             environment=params.get("environment") or "production")
+    secret_file: Path | None = params.get("secret_key_file")
+    if secret_file is not None:
+        try:
+            config.secret_key = secret_file.read_text().strip()
+        except OSError as exc:
+            raise click.ClickException(f"cannot read the secret key file {secret_file}: {exc.strerror}") from exc
+        if len(config.secret_key) < 16:
+            raise click.ClickException(f"the secret key in {secret_file} is too short (at least 16 characters)")
+    for name in ("known_hosts", "identity", "events_file"):
+        if params.get(name) is not None:
+            setattr(config, f"deploy_{name}", params[name])
+    tokens = params.get("tokens_file")
+    if tokens is None and settings is not None:
+        from oam.tokens import tokens_file
+
+        tokens = tokens_file(settings)
+    config.tokens_file = tokens
+    collectors = list(params.get("collectors") or ())
+    if not collectors and settings is not None:
+        collectors = [f"http://{host}:{settings.ports.collector}"]
+    config.collectors = collectors
+    if params.get("session_minutes"):
+        config.session_minutes = params["session_minutes"]
+    return config
+
+
+def _connection_options(func: Any) -> Any:
+    options = [
+        click.option("--zk", "zookeeper", envvar="OAM_CMDB_ZK", help="ZooKeeper servers of the CMDB."),
+        click.option("--cmdb-user", envvar="OAM_CMDB_USER", help="CMDB account (a writer, for edits)."),
+        click.option("--cmdb-password", envvar="OAM_CMDB_PASSWORD", help="Its password (prefer the variable)."),
+        click.option("--cmdb-root", envvar="OAM_CMDB_ROOT", help="CMDB tree root (default /oam/cmdb)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group("dashboard")
+def dashboard() -> None:
+    """The web dashboard: hosts, services, logs, traces by GTX, errors, CMDB and deployments."""
+
+
+@dashboard.command("run")
+@click.option("--port", type=int, help="Port to listen on (default: [ports] dashboard, 8080).")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--es", "elasticsearch", envvar="OAM_ES_URL", help="Elasticsearch URL.")
+@click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth).")
+@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password.")
+@click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam).")
+@_connection_options
+@click.option("--environment", "-e", default="production", show_default=True, help="Deploy environment shown.")
+@click.option("--secret-key-file", type=click.Path(path_type=Path), envvar="OAM_DASHBOARD_SECRET_FILE",
+              help="File with the session signing key (default: a new key each start, which logs everyone out).")
+@click.option("--session-minutes", type=click.IntRange(1, 24 * 60), help="Idle minutes before a session expires (30).")
+@click.option("--known-hosts", type=click.Path(path_type=Path), envvar="OAM_KNOWN_HOSTS",
+              help="SSH known_hosts for deploys started from the dashboard.")
+@click.option("--identity", type=click.Path(path_type=Path), envvar="OAM_SSH_KEY", help="SSH key for deploys.")
+@click.option("--collector", "collectors", multiple=True, metavar="URL",
+              help="A collector whose /health the overview shows (repeat; default: this host's collector port).")
+@click.option("--tokens-file", type=click.Path(path_type=Path), envvar="OAM_COLLECTOR_TOKENS",
+              help="The collector's token file, for issuing ingest tokens (default: <data dir>/collector/tokens.json).")
+@click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",
+              help="Where deploy change events are appended.")
+@click.pass_context
+def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
+    """Serve the dashboard until Ctrl-C.
+
+    \b
+    Example:
+      OAM_CMDB_USER=dashboard OAM_CMDB_PASSWORD=... oam dashboard run --port 8080
+    """
+    import waitress
+
+    from .app import close_app, create_app
+
+    settings = _settings(ctx)
+    port = port or (settings.ports.dashboard if settings else 8080)
+    app = create_app(_config(ctx, params))
+    click.echo(f"dashboard on http://{bind}:{port}/", err=True)
+    try:
+        waitress.serve(app, host=bind, port=port, threads=8, ident="oam-dashboard")
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror}") from exc
+    finally:
+        close_app(app)
+
+
+@dashboard.command("add-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--password", "user_password", envvar="OAM_DASHBOARD_PASSWORD",
+              help="The new user's password (prompted if not given).")
+@_connection_options
+@click.pass_context
+def add_user(ctx: click.Context, name: str, role: str, user_password: str | None, **params: Any) -> None:
+    """Add a dashboard user (or change its password and role); kept in the CMDB, hashed."""
+    from cmdb import Cmdb
+
+    from .users import UserError, UserStore
+
+    if user_password is None:
+        user_password = click.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    config = _config(ctx, params)
+    try:
+        with Cmdb(config.zookeeper, user=config.cmdb_user, password=config.cmdb_password, root=config.cmdb_root,
+                  actor=config.cmdb_user or os.environ.get("USER")) as cmdb:
+            UserStore(cmdb).save(name, user_password, role)
+    except (UserError, CmdbError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {name}: {role}")

@@ -1,0 +1,98 @@
+"""A seeded dashboard for tests and benchmarks: documents under their own index prefix, a CMDB root
+with one user per role, and the app configured for both. Real Elasticsearch and ZooKeeper only."""
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from cmdb import Cmdb, HostFacts
+from telemetry.templates import install_templates
+
+from . import demo
+from .app import close_app, create_app
+from .config import DashboardConfig
+from .users import UserStore
+
+PASSWORDS = {"admin": "admin-password-1", "operator": "operator-password-1", "viewer": "viewer-password-1"}
+XSS = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss=2\">"
+
+
+@dataclass
+class Seeded:
+    prefix: str
+    root: str
+    trace_id: str
+    config: DashboardConfig
+    cmdb: Cmdb
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def seeded(es: Any, zookeeper: str, **config: Any) -> Iterator[Seeded]:
+    """Documents (a trace, logs with an XSS attempt, errors, metrics, a deploy marker), CMDB users
+    admin/operator/viewer, a host and a config value; everything removed afterwards."""
+    tag = secrets.token_hex(4)
+    prefix, root = f"dash{tag}", f"/dashtest-{tag}"
+    install_templates(es, prefix=prefix)
+    now = datetime.now(timezone.utc)
+    trace_id = secrets.token_hex(16)
+    docs = demo.demo_trace(now - timedelta(minutes=5), trace_id=trace_id, message=f"order created {XSS}")
+    for i in range(5):
+        docs += demo.demo_trace(now - timedelta(minutes=10 + i), slow_ms=20 + i)
+    docs += demo.host_metrics("web-1", now - timedelta(minutes=30), 60)
+    docs.append(demo.deploy_change(now - timedelta(minutes=20)))
+    demo.write_documents(es, docs, prefix)
+    admin = Cmdb(zookeeper, user="dash-admin", password="cmdb-admin-secret", root=root, actor="setup")
+    try:
+        users = UserStore(admin)
+        for role, password in PASSWORDS.items():
+            users.save(role, password, role)
+        admin.store.set("production/web/settings", {"pool": 10, "note": XSS}, comment="first")
+        admin.inventory.remember(HostFacts("web-1", role="web", environment="production", services=["backend"]))
+        app_config = DashboardConfig(elasticsearch=_url(es), zookeeper=zookeeper, cmdb_user="dash-admin",
+                                     cmdb_password="cmdb-admin-secret", cmdb_root=root, index_prefix=prefix,
+                                     **config)
+        yield Seeded(prefix, root, trace_id, app_config, admin)
+    finally:
+        es.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        for kind in ("logs", "transactions", "spans", "metrics", "errors", "changes"):
+            es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
+        es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-ecs-common")
+        admin.client.delete(root, recursive=True)
+        admin.close()
+
+
+def _url(es: Any) -> str:
+    node = es.transport.node_pool.get().config
+    return f"{node.scheme}://{node.host}:{node.port}"
+
+
+class ServedApp:
+    """The app on a real HTTP server in a thread (for browsers), on a free loopback port."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="oam-dashboard-test", daemon=True)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        close_app(self.app)
+
+
+def make_app(seed: Seeded, **flask_config: Any) -> Flask:
+    return create_app(seed.config, **flask_config)

@@ -1,0 +1,163 @@
+"""The dashboard in real headless Chromium: log in, trace by GTX, logs, CMDB edit, XSS, roles.
+
+Screenshots of each page are saved under the test's tmp dir (``screenshots/``).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dashboard import DashboardConfig
+from dashboard.testing import PASSWORDS, ServedApp, make_app, seeded
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip("Debian chromium and chromium-driver are not installed (scripts/setup installs them)",
+                allow_module_level=True)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as until  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(es_client, zookeeper):
+    with seeded(es_client, zookeeper.connection_string) as seed:
+        with ServedApp(make_app(seed)) as served:
+            served.seed = seed
+            yield served
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture()
+def browser():
+    profile = tempfile.mkdtemp(prefix="oam-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def log_in(driver, url: str, role: str) -> None:
+    driver.get(url + "/login")
+    driver.find_element(By.ID, "username").send_keys(role)
+    driver.find_element(By.ID, "password").send_keys(PASSWORDS[role])
+    driver.find_element(By.ID, "login").click()
+    WebDriverWait(driver, 10).until(until.presence_of_element_located((By.ID, "who")))
+
+
+def shot(driver, shots: Path, name: str) -> None:
+    path = shots / f"{name}.png"
+    assert driver.save_screenshot(str(path)) and path.stat().st_size > 1000
+
+
+def test_admin_traces_searches_logs_and_edits_the_cmdb(served, browser, shots):
+    url, seed = served.url, served.seed
+    log_in(browser, url, "admin")
+    shot(browser, shots, "overview")
+    assert "admin (admin)" in browser.find_element(By.ID, "who").text
+
+    browser.get(url + "/traces")
+    browser.find_element(By.ID, "gtx").send_keys(seed.trace_id)
+    browser.find_element(By.ID, "open-trace").click()
+    WebDriverWait(browser, 10).until(until.presence_of_element_located((By.ID, "waterfall")))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#waterfall .row")
+    kinds = [row.get_attribute("data-kind") for row in rows]
+    assert kinds.count("transaction") == 3 and kinds.count("span") == 3
+    assert kinds.count("log") == 4 and kinds.count("error") == 1
+    assert {row.get_attribute("data-service") for row in rows} == {"gateway", "backend", "worker"}
+    assert "shard insert" in browser.find_element(By.CSS_SELECTOR, "#waterfall .row.slowest").text
+    shot(browser, shots, "trace")
+
+    browser.get(url + "/logs?from=now-2h")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("order created")
+    browser.find_element(By.ID, "search").click()
+    WebDriverWait(browser, 10).until(until.url_contains("q=order"))
+    messages = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#log-lines td.message")]
+    assert len(messages) == 6 and all("order created" in m for m in messages)
+    assert any("<script>window.__xss = 1</script>" in m for m in messages)  # shown as text
+    assert browser.execute_script("return window.__xss === undefined")
+    shot(browser, shots, "logs")
+    browser.find_element(By.CSS_SELECTOR, "#log-lines a.trace-link").click()
+    WebDriverWait(browser, 10).until(until.presence_of_element_located((By.ID, "waterfall")))
+
+    browser.get(url + "/cmdb/key/production/web/settings")
+    assert "<script>" in browser.find_element(By.ID, "value").text
+    assert browser.execute_script("return window.__xss === undefined")
+    area = browser.find_element(By.ID, "new-value")
+    area.clear()
+    area.send_keys('{"pool": 25}')
+    browser.find_element(By.ID, "comment").send_keys("more connections")
+    browser.find_element(By.ID, "save").click()
+    WebDriverWait(browser, 10).until(until.text_to_be_present_in_element((By.ID, "version"), "2"))
+    history = browser.find_element(By.ID, "history").text
+    assert "more connections" in history and "admin" in history and '+  "pool": 25' in history
+    shot(browser, shots, "cmdb")
+    browser.find_element(By.CSS_SELECTOR, ".rollback-form button").click()
+    WebDriverWait(browser, 5).until(until.alert_is_present()).accept()
+    WebDriverWait(browser, 10).until(until.text_to_be_present_in_element((By.ID, "version"), "3"))
+    assert '"pool": 10' in browser.find_element(By.ID, "value").text
+
+
+def test_chart_pages_draw_with_the_installed_library(served, browser, shots):
+    if DashboardConfig().chart_js_path() is None:
+        pytest.skip("Chart.js is not installed (Debian package libjs-chart.js, installed by scripts/setup)")
+    url = served.url
+    log_in(browser, url, "admin")
+    for page in ("/hosts", "/hosts/web-1?from=now-1h", "/services/backend?from=now-1h", "/errors?from=now-2h", "/admin"):
+        browser.get(url + page)
+        if page.startswith(("/hosts/", "/services/")):
+            WebDriverWait(browser, 15).until(
+                until.presence_of_element_located((By.CSS_SELECTOR, ".charts[data-loaded=true]")))
+            assert browser.execute_script(
+                "return [...document.querySelectorAll('canvas')].every(c => Chart.getChart(c) !== undefined)")
+        shot(browser, shots, page.strip("/").split("?")[0].replace("/", "-"))
+        assert not browser.find_elements(By.ID, "problem")
+        if page.startswith("/services/"):
+            assert browser.find_element(By.ID, "shards").text.split("\n")[1] == "2 6"
+        if page.startswith("/errors"):
+            assert "TimeoutError" in browser.find_element(By.ID, "error-groups").text
+
+
+def test_viewer_sees_no_edit_or_deploy_controls(served, browser, shots):
+    url = served.url
+    log_in(browser, url, "viewer")
+    browser.get(url + "/cmdb/key/production/web/settings")
+    assert browser.find_elements(By.ID, "edit-form") == []
+    assert browser.find_elements(By.CSS_SELECTOR, ".rollback-form") == []
+    shot(browser, shots, "cmdb-viewer")
+    browser.get(url + "/deployments")
+    assert browser.find_elements(By.ID, "deploy-controls") == []
+    status = browser.execute_script("""
+        const token = document.querySelector('meta[name=csrf-token]').content;
+        const r = await fetch('/api/cmdb/keys/production/web/settings', {method: 'PUT',
+            headers: {'Content-Type': 'application/json', 'X-CSRFToken': token}, body: '{"value": 1}'});
+        return r.status;""")
+    assert status == 403
+
+
+def test_bad_input_gets_a_friendly_page(served, browser, shots):
+    log_in(browser, served.url, "viewer")
+    browser.get(served.url + "/traces/not-a-gtx")
+    assert "not a GTX" in browser.find_element(By.ID, "problem").text
+    browser.get(served.url + "/logs?from=now&to=now-1h")
+    assert "must be before" in browser.find_element(By.ID, "problem").text
+    shot(browser, shots, "bad-range")

@@ -33,9 +33,34 @@ def _suite_defaults() -> dict[str, object]:
             "spool_dir": state / "spool", "elasticsearch": elasticsearch}
 
 
-def _config(path: Path | None, **overrides: object):
+CMDB_SERVICE = "oam-collector"
+
+
+def _cmdb_settings(zk: str | None, environment: str) -> dict | None:
+    """The settings document at ``<environment>/oam-collector/config`` in the CMDB (None: not asked)."""
+    if not zk:
+        return None
+    import os
+
+    from cmdb import Cmdb, CmdbError, KeyNotFound
+
+    options = {"user": os.environ.get("OAM_CMDB_USER"), "password": os.environ.get("OAM_CMDB_PASSWORD")}
+    if os.environ.get("OAM_CMDB_ROOT"):
+        options["root"] = os.environ["OAM_CMDB_ROOT"]
+    key = f"{environment}/{CMDB_SERVICE}/config"
     try:
-        return load_config(path, _suite_defaults(), **overrides)
+        with Cmdb(zk, **options) as cmdb:
+            return cmdb.store.get(key).value
+    except KeyNotFound:
+        logging.getLogger("oam.collector").info("no collector settings at %s in the CMDB; using the file", key)
+        return {}
+    except CmdbError as exc:
+        raise click.ClickException(f"cannot read the collector settings from the CMDB: {exc}") from None
+
+
+def _config(path: Path | None, zk: str | None = None, environment: str = "production", **overrides: object):
+    try:
+        return load_config(path, _suite_defaults(), _cmdb_settings(zk, environment), **overrides)
     except CollectorConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -55,7 +80,13 @@ def collector_group() -> None:
 @click.option("--port", type=int, help="Port to listen on (default 4318).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def run(config_path: Path | None, host: str | None, port: int | None, log_level: str) -> None:
+@click.option("--zk", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,...]",
+              help="Also read settings from the CMDB key <environment>/oam-collector/config (under the file's; "
+                   "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD) [env OAM_CMDB_ZK].")
+@click.option("-e", "--environment", default="production", show_default=True,
+              help="The environment whose CMDB settings to read.")
+def run(config_path: Path | None, host: str | None, port: int | None, log_level: str, zk: str | None,
+        environment: str) -> None:
     """Run a collector in the foreground until SIGTERM or Ctrl-C.
 
     \b
@@ -69,7 +100,7 @@ def run(config_path: Path | None, host: str | None, port: int | None, log_level:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    config = _config(config_path, host=host, port=port)
+    config = _config(config_path, zk, environment, host=host, port=port)
     try:
         collector = Collector(config)
         collector.start()

@@ -148,11 +148,17 @@ def _apply(target: Any, values: dict[str, Any], where: str) -> None:
             setattr(target, key, value)
 
 
-def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None, **overrides: Any) -> CollectorConfig:
-    """Built-in defaults, then ``defaults`` (e.g. from the suite's settings), then the TOML file at
-    ``path`` (if given), then keyword overrides (e.g. command-line flags)."""
+def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None,
+                cmdb: dict[str, Any] | None = None, **overrides: Any) -> CollectorConfig:
+    """Built-in defaults, then ``defaults`` (e.g. from the suite's settings), then ``cmdb`` (the
+    settings document kept in the CMDB), then the TOML file at ``path`` (if given), then keyword
+    overrides (e.g. command-line flags)."""
     config = CollectorConfig()
     _apply(config, defaults or {}, "")
+    if cmdb is not None:
+        if not isinstance(cmdb, dict):
+            raise CollectorConfigError("the collector settings in the CMDB must be a JSON object")
+        _apply(config, cmdb, "")
     if path is not None:
         try:
             values = tomllib.loads(Path(path).read_text())

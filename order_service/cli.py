@@ -27,7 +27,7 @@ _common = [
     click.option("--sentry-dsn", envvar="OAM_SENTRY_DSN", default=None, help="The collector's Sentry DSN."),
     click.option("--release", "version", default="1.0.0", show_default=True, help="The version this process reports."),
     click.option("--environment", default="development", show_default=True),
-    click.option("--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default=None,
+    click.option("--zk", "--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default=None, metavar="HOST:PORT[,...]",
                  help="ZooKeeper connection string: follow live settings in the CMDB (none: defaults); "
                       "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
     click.option("--agent/--no-agent", "agent_on", default=True, show_default=True,

@@ -61,14 +61,16 @@ _ssh = [
                  help="A host (repeat, or give several comma-separated to --hosts)."),
     click.option("--hosts", "host_lists", multiple=True, metavar="H1,H2,...", hidden=False,
                  help="Comma-separated NAME@ADDRESS[:PORT] list."),
-    click.option("--role", default="", help="Also every known host of this role in the CMDB (needs --cmdb)."),
+    click.option("--role", default="", help="Also every known host of this role in the CMDB (needs --zk)."),
     click.option("--prefix", default="/opt/oam-agent", show_default=True,
                  help="Install directory on each host; '{name}' becomes the host's name."),
     click.option("--identity", type=click.Path(path_type=Path), help="SSH private key (default: ssh's own)."),
     click.option("--known-hosts", type=click.Path(path_type=Path), default=Path.home() / ".ssh" / "known_hosts",
                  show_default=True, help="Host keys are checked against this file."),
     click.option("--trust-new-host-keys", is_flag=True, help="Accept and remember unknown host keys."),
-    click.option("--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default="", help="ZooKeeper connection string."),
+    click.option("--zk", "--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default="", metavar="HOST:PORT[,...]",
+                 help="The CMDB's ZooKeeper [env OAM_CMDB_ZK]; credentials from $OAM_CMDB_USER / "
+                      "$OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
 ]
 
 
@@ -85,14 +87,14 @@ def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, 
     specs = [_parse_host(text) for text in texts]
     if role:
         if cmdb is None:
-            raise click.UsageError("--role needs --cmdb to look the hosts up")
+            raise click.UsageError("--role needs --zk (the CMDB) to look the hosts up")
         for name, facts in sorted(cmdb.inventory.known().items()):
             if facts.role == role and name not in {s.name for s in specs}:
                 address = (facts.addresses or [name])[0]
                 specs.append(HostSpec(name=name, address=address, deploy_root="/",
                                       port=int(facts.labels.get("ssh_port", 22))))
     if not specs:
-        raise click.UsageError("no hosts: give --host NAME@ADDRESS[:PORT] or --role with --cmdb")
+        raise click.UsageError("no hosts: give --host NAME@ADDRESS[:PORT] or --role with --zk")
     return specs
 
 
@@ -129,7 +131,7 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
     Example:
       oam agent install --host web-1@10.0.0.11 --host web-2@10.0.0.12 \\
           --collector http://10.0.0.5:4318 --token-file agent.token \\
-          --log-path '/var/log/app/*.log*' --cmdb 10.0.0.7:2181 --role web
+          --log-path '/var/log/app/*.log*' --zk 10.0.0.7:2181 --role web
     """
     import os
     import tempfile

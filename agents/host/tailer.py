@@ -129,9 +129,10 @@ class Tailer:
             if budget <= 0:
                 break
             size = os.fstat(current.handle.fileno()).st_size
-            if size < current.position:
-                # Truncated in place (copy-truncate): stop reading this descriptor but keep the
-                # file's state open, so the copy, when a scan finds it, resumes from our position.
+            if size < current.position or not self._same_head(current):
+                # Truncated in place (copy-truncate), perhaps already written again past our
+                # position: stop reading this descriptor but keep the file's state open, so the
+                # copy, when a scan finds it, resumes from our position.
                 current.handle.close()
                 self._orphans[file_id] = current.position
                 del self.open[file_id]
@@ -151,6 +152,12 @@ class Tailer:
             if cut == 0 and current.missed_scans >= 2 and size == current.position:
                 self._finish(file_id)  # rotated away or deleted, and read to the end
         return lines
+
+    @staticmethod
+    def _same_head(current: _Open) -> bool:
+        """True while the descriptor still holds the content the file is known by."""
+        head = os.pread(current.handle.fileno(), current.state.head_len, 0)
+        return _sha1(head) == current.state.head_hash
 
     def _finish(self, file_id: str) -> None:
         current = self.open.pop(file_id)

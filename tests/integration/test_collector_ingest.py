@@ -189,3 +189,46 @@ def test_collectors_side_by_side_share_tokens_and_never_double(tmp_path: Path, e
         assert _count(es_client, "sidebyside") == 400
     finally:
         es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+
+
+def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elasticsearch, es_client, zookeeper) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from cmdb import Cmdb
+
+    root = "/oam-collector-settings"
+    with Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root) as admin:
+        admin.store.set("test/oam-collector/config", {"max_body_bytes": 600, "index_prefix": "oamcmdbset",
+                                                       "elasticsearch": {"hosts": [elasticsearch.url]}})
+    port = free_port()
+    tokens = tmp_path / "tokens.json"
+    token = TokenStore(tokens).issue("cmdb-settings")
+    config = tmp_path / "collector.toml"
+    config.write_text(f'tokens_file = "{tokens}"\nspool_dir = "{tmp_path / "spool"}"\n')
+    env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "pw", "OAM_CMDB_ROOT": root}
+    process = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),
+                                "--port", str(port), "--zk", zookeeper.connection_string, "-e", "test"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if requests.get(url + "/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        too_big = _post(url, _lines("cmdbset", 2000), token)
+        assert too_big.status_code == 413 and "600 bytes" in too_big.json()["error"]  # the CMDB's limit
+        small = _post(url, _lines("cmdbset", 3), token)
+        assert small.status_code == 200
+        es_client.indices.refresh(index="oamcmdbset-*")
+        assert es_client.count(index="oamcmdbset-logs-*")["count"] == 3  # the CMDB's index prefix
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        es_client.indices.delete(index="oamcmdbset-*", ignore_unavailable=True)

@@ -217,7 +217,11 @@ def test_rotation_and_agent_kills_lose_and_repeat_nothing(tmp_path, collector, e
     # Exactly once: no line number twice (terms on one shard are exact), so with the count, none lost.
     top = es_client.search(index=f"{PREFIX}-logs-*", size=0, query={"term": {"labels.marker": "torture"}},
                            aggs={"seq": {"terms": {"field": "labels.seq", "size": 1}}})
-    assert top["aggregations"]["seq"]["buckets"][0]["doc_count"] == 1
+    bucket = top["aggregations"]["seq"]["buckets"][0]
+    if bucket["doc_count"] != 1:  # say where the repeated line came from
+        twins = es_client.search(index=f"{PREFIX}-logs-*", query={"term": {"labels.seq": bucket["key"]}})
+        details = [(h["_id"], h["_source"].get("log")) for h in twins["hits"]["hits"]]
+        raise AssertionError(f"line {bucket['key']} indexed {bucket['doc_count']} times: {details}")
 
 
 def test_the_agent_is_a_live_host_in_the_cmdb_while_it_runs(tmp_path, collector, run_agent, zookeeper):

@@ -87,7 +87,8 @@ def test_one_write_is_one_trace_across_gateway_backend_and_worker(service):
 
     def complete():
         docs = read_docs(service["telemetry"], gtx)
-        return docs if any(d.get("transaction.name") == "job recompute" for d in docs) and \
+        services = {d["service.name"] for d in docs if d["_kind"] == "transactions"}
+        return docs if services == {"gateway", "backend", "worker"} and \
             sum(1 for d in docs if d.get("span.name", "").startswith("shard-")) >= 3 else None
 
     docs = wait_for(complete, 20)

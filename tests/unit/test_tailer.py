@@ -144,3 +144,20 @@ def test_files_unseen_for_a_day_are_forgotten(tmp_path):
     state.last_seen -= 2 * 86400
     tailer.scan()
     assert tailer.store.states == {}
+
+
+def test_a_truncation_written_past_the_old_position_is_still_noticed(tmp_path):
+    """copy-truncate, then the app writes more than was read before: no line read twice."""
+    app = App(tmp_path / "app.log")
+    tailer = Tailer([str(tmp_path / "app.log*")], CheckpointStore(tmp_path / "cp.json"))
+    app.write(20)
+    seen = drain(tailer)
+    app.write(10)  # unread when the copy is taken
+    shutil.copyfile(tmp_path / "app.log", tmp_path / "app.log.1")
+    os.truncate(tmp_path / "app.log", 0)
+    app.write(200)  # the new content is already longer than the old read position
+    lines = tailer.read()  # a read before any scan notices the rotation
+    for line in lines:
+        tailer.ack(line.file_id, line.end)
+    seen += [line.text for line in lines] + drain(tailer)
+    assert sorted(numbers(seen)) == list(range(app.next))

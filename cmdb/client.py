@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ from kazoo.retry import KazooRetry, RetryFailedError
 
 from . import acl
 from .errors import CmdbError, PermissionDenied, Unreachable
+
+# kazoo logs connection retries itself; our callers get one clear error instead. Where the
+# application configured no logging, this keeps Python's last-resort handler from printing them.
+logging.getLogger("kazoo").addHandler(logging.NullHandler())
 from .events import ChangeSpool
 from .paths import DEFAULT_ROOT, Layout
 

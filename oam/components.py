@@ -51,7 +51,26 @@ class Component(ABC):
     def process(self) -> ManagedProcess: ...
 
 
-class ElasticsearchComponent(Component):
+class ServerComponent(Component):
+    """A backing server from :mod:`backing_services` (it starts, stops and runs itself)."""
+
+    server: ElasticsearchServer | ZooKeeperServer | RedisServer
+
+    def start(self, timeout: float) -> None:
+        self.server.start(timeout=timeout)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def running(self) -> bool:
+        return self.server.running()
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self.server.process
+
+
+class ElasticsearchComponent(ServerComponent):
     name = "elasticsearch"
 
     def __init__(self, settings: Settings) -> None:
@@ -60,49 +79,24 @@ class ElasticsearchComponent(Component):
         self.server = ElasticsearchServer(settings.data_dir / "elasticsearch", http_port=es.port, heap_mb=es.heap_mb,
                                           security=es.security, password=es.password, host=settings.host)
 
-    def start(self, timeout: float) -> None:
-        self.server.start(timeout=timeout)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def running(self) -> bool:
-        return self.server.running()
-
-    @property
-    def process(self) -> ManagedProcess:
-        return self.server.process
-
     def probe(self) -> ServiceStatus:
+        server = self.server
         try:
-            health = self.server.request("GET", "/_cluster/health", timeout=3)
-            nodes = self.server.request("GET", "/_nodes/_local/info/http", timeout=3)["nodes"]
+            health = server.request("GET", "/_cluster/health", timeout=3)
+            nodes = server.request("GET", "/_nodes/_local/info/http", timeout=3)["nodes"]
             version = next(iter(nodes.values()))["version"]
-            return ServiceStatus(self.name, self.server.url, health["status"] in ("green", "yellow"),
+            return ServiceStatus(self.name, server.url, health["status"] in ("green", "yellow"),
                                  f"{health['status']}, version {version}")
         except (OSError, ValueError, KeyError, StopIteration) as exc:
-            return ServiceStatus(self.name, self.server.url, False, f"not answering ({exc})")
+            return ServiceStatus(self.name, server.url, False, f"not answering ({exc})")
 
 
-class ZooKeeperComponent(Component):
+class ZooKeeperComponent(ServerComponent):
     name = "zookeeper"
 
     def __init__(self, settings: Settings) -> None:
         self.port = settings.zookeeper.port
         self.server = ZooKeeperServer(settings.data_dir / "zookeeper", self.port, settings.host)
-
-    def start(self, timeout: float) -> None:
-        self.server.start(timeout=timeout)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def running(self) -> bool:
-        return self.server.running()
-
-    @property
-    def process(self) -> ManagedProcess:
-        return self.server.process
 
     def probe(self) -> ServiceStatus:
         answer = four_letter_word(self.port, "ruok", self.server.host)
@@ -110,25 +104,12 @@ class ZooKeeperComponent(Component):
                              f"ruok -> {answer}" if answer else "not answering")
 
 
-class RedisComponent(Component):
+class RedisComponent(ServerComponent):
     name = "redis"
 
     def __init__(self, settings: Settings) -> None:
         self.port = settings.ports.redis
         self.server = RedisServer(settings.data_dir / "redis", self.port, settings.host)
-
-    def start(self, timeout: float) -> None:
-        self.server.start(timeout=timeout)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def running(self) -> bool:
-        return self.server.running()
-
-    @property
-    def process(self) -> ManagedProcess:
-        return self.server.process
 
     def probe(self) -> ServiceStatus:
         healthy = ping(self.port, self.server.host)

@@ -98,6 +98,7 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
         stack.start(timeout=timeout)
         running = True
         _print_table(stack.status())
+        _print_login(settings)
         click.echo(f"data in {settings.data_dir}; press Ctrl-C to stop (or run `oam down`).", err=True)
         code = stack.wait()
     except KeyboardInterrupt:
@@ -129,6 +130,7 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
         state = read_state(settings)
         if state and state.get("pid") == child.pid and state.get("phase") == "running":
             _print_table(status(settings))
+            _print_login(settings)
             click.echo(f"running in the background (pid {child.pid}, log {log_path}); `oam down` stops it.")
             return 0
         if child.poll() is not None:
@@ -138,6 +140,13 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
         time.sleep(0.5)
     click.echo(f"oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
     return 1
+
+
+def _print_login(settings: Settings) -> None:
+    password_file = settings.run_dir / "dashboard-admin.password"
+    if password_file.exists():
+        click.echo(f"dashboard: http://{settings.host}:{settings.ports.dashboard}/  "
+                   f"login: admin, password: $(cat {password_file})")
 
 
 def _print_table(rows: list) -> None:

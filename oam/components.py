@@ -6,6 +6,9 @@ file for a process without a port), so ``oam status`` works from any other proce
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -124,9 +127,11 @@ class ProgramComponent(Component):
     """
 
     def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None,
-                 prepare: Callable[[], list[str]] | None = None, health_path: str = "/health") -> None:
+                 prepare: Callable[[], list[str]] | None = None, health_path: str = "/health",
+                 environment: Callable[[], dict[str, str]] | None = None) -> None:
         self.name = name
         self.health_path = health_path
+        self.environment = environment
         self.port = port
         self.host = host
         self.prepare = prepare
@@ -158,6 +163,8 @@ class ProgramComponent(Component):
         return answer if isinstance(answer, dict) else {"status": "ok"}
 
     def start(self, timeout: float) -> None:
+        if self.environment is not None:
+            self._process.env = {**os.environ, **self.environment()}
         if self.prepare is not None:
             self._process.argv = [*self._process.argv[:3 + self._base_args], *self.prepare()]
         self._process.start()
@@ -192,21 +199,53 @@ class ProgramComponent(Component):
         return ServiceStatus(self.name, self.address, health.get("status") == "ok", detail)
 
 
+DASHBOARD_ADMIN = "admin"
+
+
+def cmdb_credentials(settings: Settings) -> dict[str, str]:
+    """The CMDB account the suite's own pieces use: from the settings, else one made on first start."""
+    from .tokens import kept_secret
+
+    user = settings.cmdb.user or "oam-suite"
+    password = settings.cmdb.password or kept_secret(settings, "cmdb-suite.password")[0]
+    return {"OAM_CMDB_USER": user, "OAM_CMDB_PASSWORD": password}
+
+
+def _dashboard_prepare(settings: Settings, suite: list[str]) -> list[str]:
+    """The session key, and on the first start the dashboard's admin user (its password kept)."""
+    from .tokens import kept_secret
+
+    kept_secret(settings, "dashboard.key")
+    password, new = kept_secret(settings, "dashboard-admin.password")
+    if new:
+        result = subprocess.run(
+            [sys.executable, "-m", "oam", *suite, "dashboard", "add-user", DASHBOARD_ADMIN, "--role", "admin"],
+            env={**os.environ, **cmdb_credentials(settings), "OAM_DASHBOARD_PASSWORD": password},
+            capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            (settings.run_dir / "dashboard-admin.password").unlink(missing_ok=True)
+            raise ServiceError(f"could not create the dashboard's admin user: {result.stderr.strip()}")
+    return ["--secret-key-file", str(settings.run_dir / "dashboard.key")]
+
+
 def _agent_config(settings: Settings, base: Path) -> list[str]:
     """Write the host agent's settings for `oam up` (ship the sample's files, scrape its metrics)."""
-    from .tokens import ensure_token
+    from .tokens import ensure_token, write_private
 
     ports, host = settings.ports, settings.host
+    credentials = cmdb_credentials(settings)
     path = settings.run_dir / "agent.toml"
-    path.write_text("\n".join([
-        "[agent]", 'id = "oam-up"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
+    write_private(path, "\n".join([
+        "[agent]", f'id = "{socket.gethostname()}"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
+        'role = "suite"',
         f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
         "[collector]", f'urls = ["http://{host}:{ports.collector}"]',
         f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
         "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl"]', "",
         "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
-        "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', ""]))
-    path.chmod(0o600)
+        "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', "",
+        "[cmdb]", f'hosts = "{host}:{settings.zookeeper.port}"', f'user = "{credentials["OAM_CMDB_USER"]}"',
+        f'password = "{credentials["OAM_CMDB_PASSWORD"]}"', f'root = "{settings.cmdb.root}"']))
     return ["--config", str(path)]
 
 
@@ -220,6 +259,10 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
         ZooKeeperComponent(settings), ElasticsearchComponent(settings),
         ProgramComponent("collector", [*suite, "collector", "run"], settings.data_dir / "suite", host,
                          ports.collector),
+        ProgramComponent("dashboard", [*suite, "dashboard", "run", "--bind", host, "--port", str(ports.dashboard),
+                                       "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
+                         prepare=lambda: _dashboard_prepare(settings, suite), health_path="/login",
+                         environment=lambda: cmdb_credentials(settings)),
     ]
     if with_sample:
         base = settings.data_dir / "sample"

@@ -1,11 +1,14 @@
-"""Collector tokens for the pieces `oam up` runs itself (the host agent, the sample's Sentry DSN).
+"""Secrets for the pieces `oam up` runs itself, made on the first start and kept (mode 600).
 
-Each token is issued once and kept in clear, mode 600, under ``<data_dir>/run/<name>.token`` so
-a restarted suite reuses it; the collector keeps only its hash.
+* collector tokens (the host agent's, the sample's Sentry DSN key): issued once and kept in
+  clear under ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
+* passwords and keys (the suite's CMDB account, the dashboard's admin, its session key):
+  random, under ``<data_dir>/run/<name>``.
 """
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from .config import Settings
@@ -14,6 +17,23 @@ from .config import Settings
 def tokens_file(settings: Settings) -> Path:
     """The collector's token store under the suite's data dir (as `oam collector` uses it)."""
     return settings.data_dir / "collector" / "tokens.json"
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+
+
+def kept_secret(settings: Settings, name: str) -> tuple[str, bool]:
+    """(the secret in ``<run_dir>/<name>``, whether it was just made)."""
+    path = settings.run_dir / name
+    if path.exists():
+        return path.read_text().strip(), False
+    value = secrets.token_urlsafe(24)
+    write_private(path, value)
+    return value, True
 
 
 def ensure_token(settings: Settings, name: str) -> str:
@@ -29,8 +49,5 @@ def ensure_token(settings: Settings, name: str) -> str:
     if any(record.name == name for record in store.list()):
         store.revoke(name)
     token = store.issue(name)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(token + "\n")
+    write_private(kept, token)
     return token

@@ -2,13 +2,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import click
 
 from .config import AgentConfigError, load_agent_config
+
+
+STOP_GRACE = 10.0
+
+
+def _leave_after(seconds: float) -> None:
+    time.sleep(seconds)
+    logging.getLogger("oam.agent").warning("clean stop took over %.0fs; leaving now", seconds)
+    os._exit(0)
 
 
 @click.group("agent")
@@ -31,11 +42,16 @@ def run(config_path: Path, verbose: bool) -> None:
     except AgentConfigError as exc:
         raise click.ClickException(str(exc)) from None
     daemon = HostAgent(config)
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
-    try:
-        daemon.run()
-    except KeyboardInterrupt:
+
+    def stop(*_: object) -> None:
         daemon.stop.set()
+        # Checkpoints are written atomically, so a stop may be hard: if a dead ZooKeeper or
+        # collector holds the clean stop up, the process leaves anyway after STOP_GRACE seconds.
+        threading.Thread(target=_leave_after, args=(STOP_GRACE,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    daemon.run()
 
 
 def _parse_host(text: str) -> "HostSpec":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,13 @@ def processes_under(path: Path) -> list[int]:
     return pids
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return "(gone)"
+
+
 def running(data_dir: Path) -> bool:
     """True once `oam up` has started everything (its state file says so)."""
     try:
@@ -51,12 +59,12 @@ def suite(run_dir: Path, request):
     """A config with free ports and a data dir of its own; `oam` runs against it."""
     data_dir = run_dir / f"suite-{request.node.name[:30]}"
     config = run_dir / f"{request.node.name[:30]}.toml"
-    es_port, zk_port, redis_port, gateway_port, backend_port, collector_port, agent_port = (
-        free_port() for _ in range(7))
+    es_port, zk_port, redis_port, gateway_port, backend_port, collector_port, agent_port, dashboard_port = (
+        free_port() for _ in range(8))
     config.write_text(f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {es_port}\nheap_mb = 384\n'
                       f'[zookeeper]\nport = {zk_port}\n'
                       f'[ports]\nredis = {redis_port}\ngateway = {gateway_port}\nbackend = {backend_port}\n'
-                      f'collector = {collector_port}\nagent_metrics = {agent_port}\n')
+                      f'collector = {collector_port}\nagent_metrics = {agent_port}\ndashboard = {dashboard_port}\n')
 
     def oam(*args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
@@ -68,6 +76,7 @@ def suite(run_dir: Path, request):
 
     oam.popen_up = popen_up
     oam.es_port, oam.zk_port, oam.gateway_port, oam.data_dir = es_port, zk_port, gateway_port, data_dir
+    oam.dashboard_port = dashboard_port
     yield oam
     oam("down")
     for pid in processes_under(data_dir):
@@ -84,13 +93,26 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert f"version {ES_VERSION}" in status.stdout
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
-    for piece in ("collector", "redis", "backend", "worker", "gateway", "agent", "load"):
+    for piece in ("collector", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
     # The sample service answers through the gateway, under the gentle load oam up started.
     import requests
     order = {"customer": "tour", "items": [{"sku": "a", "qty": 1, "price": 2}]}
     reply = requests.put(f"http://127.0.0.1:{suite.gateway_port}/api/orders/up-1", json=order, timeout=10)
     assert reply.status_code in (200, 201) and len(reply.headers["X-Trace-Id"]) == 32
+
+    # The printed login works on the dashboard; the secrets it needs are private to the owner.
+    password_file = suite.data_dir / "run" / "dashboard-admin.password"
+    assert f"password: $(cat {password_file})" in started.stdout
+    assert password_file.stat().st_mode & 0o077 == 0
+    dashboard = f"http://127.0.0.1:{suite.dashboard_port}"
+    session = requests.Session()
+    form = session.get(f"{dashboard}/login", timeout=10).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    session.post(f"{dashboard}/login", data={"username": "admin", "password": password_file.read_text().strip(),
+                                             "csrf_token": csrf}, timeout=10)
+    assert "Overview" in session.get(f"{dashboard}/", timeout=10).text
+    assert session.get(f"{dashboard}/login", timeout=10).url != f"{dashboard}/"  # sanity: it is a real page
 
     again = suite("up", "--detach")
     assert again.returncode == 1 and "already running" in again.stdout + again.stderr
@@ -123,7 +145,8 @@ def test_a_killed_up_takes_its_services_with_it_and_the_next_up_recovers(suite):
     assert wait_until(lambda: running(suite.data_dir), 180), "suite did not start"
     up.kill()  # SIGKILL: no clean-up code runs
     up.wait()
-    assert wait_until(lambda: not processes_under(suite.data_dir), 60), "services outlived oam up"
+    assert wait_until(lambda: not processes_under(suite.data_dir), 60), \
+        f"services outlived oam up: {[_cmdline(pid) for pid in processes_under(suite.data_dir)]}"
 
     # Stale state file, pid files and data dir are all still there; a new run copes.
     restarted = suite("up", "--detach")

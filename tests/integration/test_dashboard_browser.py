@@ -4,16 +4,14 @@ Screenshots of each page are saved under the test's tmp dir (``screenshots/``).
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from dashboard import DashboardConfig
-from dashboard.testing import PASSWORDS, ServedApp, make_app, seeded
+from dashboard.testing import (CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app,
+                               seeded)
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("Debian chromium and chromium-driver are not installed (scripts/setup installs them)",
@@ -39,28 +37,8 @@ def shots(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def browser():
-    profile = tempfile.mkdtemp(prefix="oam-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def log_in(driver, url: str, role: str) -> None:
-    driver.get(url + "/login")
-    driver.find_element(By.ID, "username").send_keys(role)
-    driver.find_element(By.ID, "password").send_keys(PASSWORDS[role])
-    driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 10).until(until.presence_of_element_located((By.ID, "who")))
 
 
 def shot(driver, shots: Path, name: str) -> None:

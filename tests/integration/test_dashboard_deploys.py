@@ -3,26 +3,23 @@ confirmation step and follows the progress; a viewer sees no controls and gets 4
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from backing_services.ports import free_port
 from backing_services.process import reap_stale
-from dashboard.testing import PASSWORDS, ServedApp, make_app, seeded
+from dashboard.testing import (CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app,
+                               seeded)
 from deployer import Registry, RunOptions, SshOptions, deploy
 from deployer.sample_release import sample_config, write_sample_release
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("Debian chromium and chromium-driver are not installed (scripts/setup installs them)",
                 allow_module_level=True)
 
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as until  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SERVICE = f"dash{os.getpid()}"
@@ -57,27 +54,8 @@ def deployed(es_client, zookeeper, ssh_hosts, tmp_path_factory):
 
 @pytest.fixture()
 def browser():
-    profile = tempfile.mkdtemp(prefix="oam-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def log_in(driver, url: str, role: str) -> None:
-    driver.get(url + "/login")
-    driver.find_element(By.ID, "username").send_keys(role)
-    driver.find_element(By.ID, "password").send_keys(PASSWORDS[role])
-    driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 10).until(until.presence_of_element_located((By.ID, "who")))
 
 
 def current_table(driver) -> dict[str, str]:

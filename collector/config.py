@@ -21,13 +21,13 @@ Example ``collector.toml``::
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oam.config import apply_settings
 from telemetry.ecs import KINDS
 
 DEFAULT_RETENTION_DAYS = {"logs": 14, "transactions": 7, "spans": 7, "metrics": 30, "errors": 90, "changes": 365,
@@ -121,31 +121,8 @@ class CollectorConfig:
             raise CollectorConfigError("retention_days values must be positive")
 
 
-def _apply(target: Any, values: dict[str, Any], where: str) -> None:
-    known = {f.name: f for f in dataclasses.fields(target)}
-    for key, value in values.items():
-        name = f"{where}{key}"
-        if key not in known:
-            raise CollectorConfigError(f"unknown setting {name!r} (known: {', '.join(sorted(known))})")
-        current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise CollectorConfigError(f"setting {name!r} must be a table")
-            _apply(current, value, f"{name}.")
-        elif isinstance(current, Path):
-            if not isinstance(value, (str, Path)):
-                raise CollectorConfigError(f"setting {name!r} must be a path string")
-            setattr(target, key, Path(value))
-        elif isinstance(current, dict):
-            if not isinstance(value, dict):
-                raise CollectorConfigError(f"setting {name!r} must be a table")
-            setattr(target, key, {**current, **value})
-        elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            setattr(target, key, float(value))
-        elif type(value) is not type(current):
-            raise CollectorConfigError(f"setting {name!r} must be {type(current).__name__}, not {type(value).__name__}")
-        else:
-            setattr(target, key, value)
+def _apply(target: CollectorConfig, values: dict[str, Any]) -> None:
+    apply_settings(target, values, CollectorConfigError)
 
 
 def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None,
@@ -154,11 +131,11 @@ def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None
     settings document kept in the CMDB), then the TOML file at ``path`` (if given), then keyword
     overrides (e.g. command-line flags)."""
     config = CollectorConfig()
-    _apply(config, defaults or {}, "")
+    _apply(config, defaults or {})
     if cmdb is not None:
         if not isinstance(cmdb, dict):
             raise CollectorConfigError("the collector settings in the CMDB must be a JSON object")
-        _apply(config, cmdb, "")
+        _apply(config, cmdb)
     if path is not None:
         try:
             values = tomllib.loads(Path(path).read_text())
@@ -166,7 +143,7 @@ def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None
             raise CollectorConfigError(f"config file {path} does not exist") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CollectorConfigError(f"cannot read {path}: {exc}") from exc
-        _apply(config, values, "")
-    _apply(config, {key: value for key, value in overrides.items() if value is not None}, "")
+        _apply(config, values)
+    _apply(config, {key: value for key, value in overrides.items() if value is not None})
     config.validate()
     return config

@@ -98,23 +98,35 @@ class Settings:
         return self.data_dir / "run"
 
 
-def _apply(target: Any, values: dict[str, Any], where: str) -> None:
-    known = {f.name: f for f in dataclasses.fields(target) if f.name != "source"}
+def apply_settings(target: Any, values: dict[str, Any], error: type[Exception] = ConfigError, where: str = "",
+                   skip: tuple[str, ...] = ()) -> None:
+    """Set a settings dataclass from a parsed TOML table, naming any unknown key or wrong type.
+
+    Nested dataclasses take sub-tables, ``Path`` fields take strings, ``dict`` fields merge a
+    table over their defaults, ``float`` fields take integers too. Shared by every piece's settings.
+    """
+    known = {f.name for f in dataclasses.fields(target) if f.name not in skip}
     for key, value in values.items():
         name = f"{where}{key}"
         if key not in known:
-            raise ConfigError(f"unknown setting {name!r} (known: {', '.join(sorted(known))})")
+            raise error(f"unknown setting {name!r} (known: {', '.join(sorted(known))})")
         current = getattr(target, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"setting {name!r} must be a table")
-            _apply(current, value, f"{name}.")
+                raise error(f"setting {name!r} must be a table")
+            apply_settings(current, value, error, f"{name}.")
         elif isinstance(current, Path):
-            if not isinstance(value, str):
-                raise ConfigError(f"setting {name!r} must be a path string")
+            if not isinstance(value, (str, Path)):
+                raise error(f"setting {name!r} must be a path string")
             setattr(target, key, Path(value))
+        elif isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise error(f"setting {name!r} must be a table")
+            setattr(target, key, {**current, **value})
+        elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            setattr(target, key, float(value))
         elif type(value) is not type(current):
-            raise ConfigError(f"setting {name!r} must be {type(current).__name__}, not {type(value).__name__}")
+            raise error(f"setting {name!r} must be {type(current).__name__}, not {type(value).__name__}")
         else:
             setattr(target, key, value)
 
@@ -138,6 +150,6 @@ def load(path: Path | None = None) -> Settings:
             values = tomllib.loads(source.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {source}: {exc}") from exc
-        _apply(settings, values, "")
+        apply_settings(settings, values, skip=("source",))
         settings.source = source
     return settings

@@ -9,6 +9,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,26 @@ from agents.app.metrics import AppMetrics
 from telemetry.context import span
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated REAL NOT NULL)"
+
+
+BUSY_SECONDS = 10.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch ``db`` to WAL, waiting out another process doing the same.
+
+    SQLite answers "database is locked" at once, without its busy handler, when two processes
+    switch a new file's journal mode together (the backend and worker start side by side).
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def shard_of(key: str, count: int) -> int:
@@ -50,8 +71,8 @@ class ShardedStore:
     def _connect(self, shard: int) -> sqlite3.Connection:
         cache = self._local.__dict__.setdefault("connections", {})
         if shard not in cache:
-            db = sqlite3.connect(self.path(shard), timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite3.connect(self.path(shard), timeout=BUSY_SECONDS, isolation_level=None)
+            _use_wal(db)
             cache[shard] = db
         return cache[shard]
 

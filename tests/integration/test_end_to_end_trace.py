@@ -68,6 +68,7 @@ def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
         try:
             wait_healthy(f"http://127.0.0.1:{backend_port}", processes["backend"])
             wait_healthy(f"http://127.0.0.1:{gateway_port}", processes["gateway"])
+            assert processes["worker"].poll() is None, f"worker exited: {processes['worker'].stdout.read()}"
             yield {"gateway": f"http://127.0.0.1:{gateway_port}", "collector": collector.url,
                    "token": agent_token, "backend": f"http://127.0.0.1:{backend_port}"}
         finally:

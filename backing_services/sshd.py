@@ -162,14 +162,14 @@ class SshHosts:
     ``known_hosts`` lists every server's key, so clients can verify them strictly.
     """
 
-    def __init__(self, base_dir: Path, count: int, first_address: int = 2) -> None:
+    def __init__(self, base_dir: Path, count: int, first_address: int = 2, port: int | None = None) -> None:
         if not 1 <= count <= 250 - first_address:
             raise ValueError(f"cannot place {count} hosts on 127.0.0.{first_address}..254")
         self.base_dir = Path(base_dir).resolve()
         self.client_key = self.base_dir / "client" / "id_ed25519"
         self.known_hosts = self.base_dir / "client" / "known_hosts"
         self.servers = [
-            SshServer(self.base_dir / f"host{i + 1}", address=f"127.0.0.{first_address + i}",
+            SshServer(self.base_dir / f"host{i + 1}", address=f"127.0.0.{first_address + i}", port=port,
                       authorized_keys=[self.client_key.with_suffix(".pub")])
             for i in range(count)
         ]

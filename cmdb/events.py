@@ -8,7 +8,6 @@ collector ships the file to Elasticsearch later. Usage::
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oam import __version__
-from telemetry.ecs import ServiceInfo, change_event, stable_id
+from telemetry.ecs import ServiceInfo, change_event, read_shipping_line, shipping_line, stable_id
 
 if TYPE_CHECKING:
     from .store import ChangeRecord
@@ -47,7 +46,7 @@ class ChangeSpool:
 
     def emit(self, document: dict[str, Any]) -> None:
         """Append one event and fsync it, so an acknowledged change is never lost from the spool."""
-        line = json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n"
+        line = shipping_line("changes", document) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -63,4 +62,4 @@ class ChangeSpool:
         with self.path.open() as handle:
             for line in handle:
                 if line.strip():
-                    yield json.loads(line)
+                    yield read_shipping_line(line)

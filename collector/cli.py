@@ -78,6 +78,8 @@ def collector_group() -> None:
 @config_option
 @click.option("--host", help="Address to listen on (default from the config: 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 4318).")
+@click.option("--spool-dir", type=click.Path(path_type=Path),
+              help="Where documents wait while Elasticsearch is away; one per collector (default from the config).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--zk", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,...]",
@@ -85,8 +87,8 @@ def collector_group() -> None:
                    "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD) [env OAM_CMDB_ZK].")
 @click.option("-e", "--environment", default="production", show_default=True,
               help="The environment whose CMDB settings to read.")
-def run(config_path: Path | None, host: str | None, port: int | None, log_level: str, zk: str | None,
-        environment: str) -> None:
+def run(config_path: Path | None, host: str | None, port: int | None, spool_dir: Path | None, log_level: str,
+        zk: str | None, environment: str) -> None:
     """Run a collector in the foreground until SIGTERM or Ctrl-C.
 
     \b
@@ -100,7 +102,7 @@ def run(config_path: Path | None, host: str | None, port: int | None, log_level:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    config = _config(config_path, zk, environment, host=host, port=port)
+    config = _config(config_path, zk, environment, host=host, port=port, spool_dir=spool_dir)
     try:
         collector = Collector(config)
         collector.start()

@@ -1,6 +1,7 @@
 """The release artifact: a gzipped tarball built once per deploy, identified by its SHA-256."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import tarfile
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ def build_artifact(source: Path, version: str, out_dir: Path) -> Artifact:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{version}.tar.gz"
     try:
-        with tarfile.open(path, "w:gz") as tar:
+        # gzip's header carries a time unless told otherwise: mtime=0 makes the same source the same bytes
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, \
+                tarfile.open(fileobj=packed, mode="w") as tar:
             for entry in sorted(source.rglob("*")):
                 tar.add(entry, arcname=str(entry.relative_to(source)), recursive=False, filter=_normalise)
     except OSError as exc:

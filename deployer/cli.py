@@ -44,8 +44,8 @@ def _cmdb_option_list(func: Callable) -> Callable:
 def _connection_options(func: Callable) -> Callable:
     options = [
         *_cmdb_options,
-        click.option("--environment", "-e", default="production", show_default=True,
-                     help="The environment whose deploy configuration and hosts to use."),
+        click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
+                     help="The environment whose deploy configuration and hosts to use [env OAM_ENVIRONMENT]."),
         click.option("--known-hosts", type=click.Path(path_type=Path), envvar="OAM_KNOWN_HOSTS",
                      default=Path("~/.ssh/known_hosts"), show_default=True, help="Host keys to verify against."),
         click.option("--identity", "-i", type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -219,7 +219,8 @@ def releases_command(ctx: click.Context, service_name: str, history: int, **para
 @click.command("deploy-config")
 @click.argument("service_name", metavar="SERVICE")
 @click.argument("file", required=False, type=click.File("r"))
-@click.option("--environment", "-e", default="production", show_default=True)
+@click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
+              help="[env OAM_ENVIRONMENT]")
 @click.option("--comment", "-m", default="", help="Why; kept in the CMDB history of the key.")
 @_cmdb_option_list
 @click.pass_context

@@ -5,12 +5,11 @@ The host agent ships such files to the collector, like any other log.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from telemetry.ecs import ServiceInfo, change_event
+from telemetry.ecs import ServiceInfo, change_event, shipping_line
 
 
 def deployment_event(record: dict[str, Any], environment: str = "production") -> dict[str, Any]:
@@ -31,7 +30,7 @@ def deployment_event(record: dict[str, Any], environment: str = "production") ->
 def append_event(path: Path, event: dict[str, Any]) -> None:
     """Append one JSON line, locked against concurrent writers and fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(event, sort_keys=True) + "\n").encode()
+    line = (shipping_line("changes", event) + "\n").encode()
     with open(path, "ab") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

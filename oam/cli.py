@@ -33,6 +33,7 @@ class Context:
 # first use, so `oam agent run` does not load Flask, the collector or the deployer.
 PIECES: dict[str, str] = {
     "agent": "agents.host.cli:agent",
+    "bench": "oam.benchmarks.cli:bench",
     "cmdb": "cmdb.cli:cmdb",
     "dashboard": "dashboard.cli:dashboard",
     "collector": "collector.cli:collector_group",
@@ -71,6 +72,7 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
     Quick start:
       oam up            start the suite on this machine (Ctrl-C stops it)
       oam status        health of every piece
+      eval "$(oam env)" use the local suite's CMDB and sandbox hosts from this shell
       oam down          stop a suite started elsewhere (or with --detach)
     """
     ctx.obj = Context(config, data_dir)
@@ -85,8 +87,9 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
 def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
     """Start the suite on loopback and keep it running until Ctrl-C.
 
-    ZooKeeper and Elasticsearch, then (unless --no-sample) Redis and the sample order service
-    with a gentle load, so there is something to watch.
+    ZooKeeper, Elasticsearch, two collectors and the dashboard; then (unless --no-sample) Redis,
+    the sample order service under a gentle load, a host agent shipping its telemetry, and three
+    local SSH hosts (127.0.0.2-4) to deploy the order service to (see `oam env`).
     """
     settings = obj.settings
     if detach:
@@ -163,6 +166,27 @@ def status_command(obj: Context) -> None:
     rows = status(obj.settings)
     _print_table(rows)
     sys.exit(0 if all(row.healthy for row in rows) else 1)
+
+
+@cli.command("env")
+@click.pass_obj
+def env_command(obj: Context) -> None:
+    """Print shell exports for using the local suite: load them with  eval "$(oam env)".
+
+    \b
+    They give `oam deploy`, `oam rollback`, `oam cmdb` and `oam sample` the suite's CMDB
+    account, the `development` environment and the sandbox hosts' SSH key and known_hosts.
+    """
+    import shlex
+
+    from . import sandbox
+    from .components import cmdb_credentials
+
+    settings = obj.settings
+    if not (settings.run_dir / "cmdb-suite.password").exists() and not settings.cmdb.password:
+        raise click.ClickException(f"no suite has run with data dir {settings.data_dir} yet; start it with `oam up`")
+    for name, value in sandbox.shell_environment(settings, cmdb_credentials(settings)).items():
+        click.echo(f"export {name}={shlex.quote(value)}")
 
 
 @cli.command("down")

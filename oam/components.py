@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backing_services.elasticsearch import ElasticsearchServer
-from backing_services.process import ManagedProcess, ServiceError, pid_alive
+from backing_services.process import ManagedProcess, ServiceError, pid_alive, reap_stale
 from backing_services.redis import RedisServer, ping
 from backing_services.zookeeper import ZooKeeperServer, four_letter_word
 
@@ -52,6 +52,10 @@ class Component(ABC):
     @property
     @abstractmethod
     def process(self) -> ManagedProcess: ...
+
+    def reap(self) -> bool:
+        """Stop what an earlier, killed run left behind; True if something was stopped."""
+        return reap_stale(self.process.pid_file)
 
 
 class ServerComponent(Component):
@@ -239,14 +243,31 @@ def _agent_config(settings: Settings, base: Path) -> list[str]:
         "[agent]", f'id = "{socket.gethostname()}"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
         'role = "suite"',
         f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
-        "[collector]", f'urls = ["http://{host}:{ports.collector}"]',
+        "[collector]", "urls = [" + ", ".join(f'"http://{host}:{port}"' for port in collector_ports(settings)) + "]",
         f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
-        "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl"]', "",
+        "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl", "{settings.data_dir / "spool"}/*.jsonl"]', "",
         "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
         "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', "",
         "[cmdb]", f'hosts = "{host}:{settings.zookeeper.port}"', f'user = "{credentials["OAM_CMDB_USER"]}"',
         f'password = "{credentials["OAM_CMDB_PASSWORD"]}"', f'root = "{settings.cmdb.root}"']))
     return ["--config", str(path)]
+
+
+def collector_ports(settings: Settings) -> list[int]:
+    """The ports of the collectors ``oam up`` runs: ``ports.collector`` and, unless 0, ``ports.collector_2``."""
+    return [port for port in (settings.ports.collector, settings.ports.collector_2) if port]
+
+
+def _collectors(settings: Settings, suite: list[str]) -> list[Component]:
+    """One collector per port, each with a spool of its own; they share the tokens and Elasticsearch."""
+    components: list[Component] = []
+    for number, port in enumerate(collector_ports(settings), start=1):
+        name = "collector" if number == 1 else f"collector-{number}"
+        components.append(ProgramComponent(
+            name, [*suite, "collector", "run", "--port", str(port),
+                   "--spool-dir", str(settings.data_dir / name / "spool")],
+            settings.data_dir / "suite", settings.host, port))
+    return components
 
 
 def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
@@ -256,9 +277,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
     if settings.source:
         suite += ["--config", str(settings.source)]
     components: list[Component] = [
-        ZooKeeperComponent(settings), ElasticsearchComponent(settings),
-        ProgramComponent("collector", [*suite, "collector", "run"], settings.data_dir / "suite", host,
-                         ports.collector),
+        ZooKeeperComponent(settings), ElasticsearchComponent(settings), *_collectors(settings, suite),
         ProgramComponent("dashboard", [*suite, "dashboard", "run", "--bind", host, "--port", str(ports.dashboard),
                                        "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
                          prepare=lambda: _dashboard_prepare(settings, suite), health_path="/login",
@@ -285,6 +304,11 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
             ProgramComponent("agent", ["agent", "run"], settings.data_dir / "suite", host, ports.agent_metrics,
                              prepare=lambda: _agent_config(settings, base), health_path="/metrics"),
             ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
-                                      "--duration", str(10 * 365 * 86400), "--keys", "100"], base, host),
+                                      "--duration", str(10 * 365 * 86400), "--keys", "100", "--fail-ratio", "0.02"],
+                             base, host),
         ]
+        if settings.sandbox.hosts:
+            from . import sandbox
+
+            components += sandbox.components(settings)
     return components

@@ -20,7 +20,12 @@ that exists. Example::
 
     [ports]
     collector = 4318
+    collector_2 = 4319
     dashboard = 8080
+
+    [sandbox]          # the local SSH hosts for trying the deployer
+    hosts = 3
+    ssh_port = 2222
 """
 from __future__ import annotations
 
@@ -75,12 +80,24 @@ class CmdbSettings:
 class PortSettings:
     """Ports of the suite's own pieces (each piece reads its own)."""
 
-    collector: int = 4318
+    collector: int = 4318  # the first collector: clients' Sentry DSN and `oam trace` point here
+    collector_2: int = 4319  # `oam up`'s second collector (agents spread over both); 0: run one
     dashboard: int = 8080
     gateway: int = 8000
     backend: int = 8001
     redis: int = 6379
     agent_metrics: int = 9110
+
+
+@dataclass
+class SandboxSettings:
+    """The local SSH hosts ``oam up`` gives the deployer: 127.0.0.<first_address> and on, one sshd each."""
+
+    hosts: int = 3
+    first_address: int = 2
+    ssh_port: int = 2222  # the same port on each host's own address
+    app_port: int = 8101  # where the deployed backend listens on each host
+    service: str = "order-service"
 
 
 @dataclass
@@ -91,6 +108,7 @@ class Settings:
     zookeeper: ZooKeeperSettings = field(default_factory=ZooKeeperSettings)
     ports: PortSettings = field(default_factory=PortSettings)
     cmdb: CmdbSettings = field(default_factory=CmdbSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     source: Path | None = None
 
     @property
@@ -151,5 +169,5 @@ def load(path: Path | None = None) -> Settings:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {source}: {exc}") from exc
         apply_settings(settings, values, skip=("source",))
-        settings.source = source
+        settings.source = source.resolve()
     return settings

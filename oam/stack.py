@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backing_services.ports import port_in_use
-from backing_services.process import ServiceError, pid_alive, reap_stale
+from backing_services.process import ServiceError, pid_alive
 
 from .components import Component, ServiceStatus, plan
 from .config import Settings
@@ -41,6 +41,7 @@ class LocalStack:
     def __init__(self, settings: Settings, say: Callable[[str], None] = print, with_sample: bool = True) -> None:
         self.settings = settings
         self.say = say
+        self.with_sample = with_sample
         self.components: list[Component] = plan(settings, with_sample)
 
     def _check_ports(self) -> None:
@@ -56,7 +57,7 @@ class LocalStack:
             raise ServiceError(f"the suite is already running (pid {existing['pid']}); `oam down` stops it")
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         for component in self.components:
-            if reap_stale(component.process.pid_file):
+            if component.reap():
                 self.say(f"stopped a leftover {component.name} from an earlier run")
         self._check_ports()
         self._write_state("starting")
@@ -66,6 +67,11 @@ class LocalStack:
                 began = time.monotonic()
                 component.start(timeout)
                 self.say(f"  {component.name} ready in {time.monotonic() - began:.1f}s")
+            if self.with_sample and self.settings.sandbox.hosts:
+                from . import sandbox
+                from .components import cmdb_credentials
+
+                self.say(sandbox.prepare(self.settings, cmdb_credentials(self.settings)))
         except BaseException:
             self.stop()
             raise
@@ -123,7 +129,7 @@ def down(settings: Settings, timeout: float = 60.0) -> list[str]:
             os.kill(int(state["pid"]), signal.SIGKILL)  # its services die with it (PDEATHSIG)
         stopped.append(f"oam up (pid {state['pid']})")
     for component in plan(settings, with_sample=True):
-        if reap_stale(component.process.pid_file):
+        if component.reap():
             stopped.append(f"leftover {component.name}")
     state_path(settings).unlink(missing_ok=True)
     return stopped

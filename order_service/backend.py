@@ -71,6 +71,8 @@ def create_backend(agent: AppAgent, settings: LiveSettings, redis: Any, data_dir
 
     @app.get("/fail")
     def fail():
+        """Queue a job, then fail on purpose: the trace crosses gateway, backend and worker, error inline."""
+        enqueue(redis, JOB_QUEUE, "recompute", {"id": "fail-demo"}, agent.metrics)
         raise RuntimeError("this endpoint fails on purpose")
 
     return app

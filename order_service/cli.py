@@ -14,7 +14,7 @@ import click
 from agents.app import AppAgent
 from telemetry.ecs import ServiceInfo
 
-from .load import ZipfKeys, run_load
+from .load import FAIL_PATH, ZipfKeys, run_load
 from .settings import LiveSettings
 
 _common = [
@@ -149,10 +149,17 @@ def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, enviro
 @click.option("--write-ratio", default=0.1, show_default=True, help="Share of requests that write.")
 @click.option("--prefill/--no-prefill", default=True, show_default=True, help="Write every key once first.")
 @click.option("--seed", default=None, type=int, help="Random seed for repeatable key sequences.")
-def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed) -> None:
-    """Send steady load with Zipf-distributed keys; print progress and a latency summary."""
-    if rate <= 0 or duration <= 0 or keys < 1 or exponent <= 0 or not 0 <= write_ratio <= 1:
-        raise click.UsageError("rate, duration, keys and --zipf must be positive; --write-ratio within 0..1")
+@click.option("--fail-ratio", default=0.0, show_default=True,
+              help="Share of requests sent to /api/fail, which fails on purpose (errors to find in the dashboard).")
+def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed, fail_ratio) -> None:
+    """Send steady load with Zipf-distributed keys; print progress and a latency summary.
+
+    Exit code 1 if any request failed, other than those sent to /api/fail on purpose.
+    """
+    if rate <= 0 or duration <= 0 or keys < 1 or exponent <= 0 or not 0 <= write_ratio <= 1 \
+            or not 0 <= fail_ratio <= 1 - write_ratio:
+        raise click.UsageError("rate, duration, keys and --zipf must be positive; --write-ratio and --fail-ratio "
+                               "within 0..1 and together at most 1")
     import requests
 
     if prefill:
@@ -171,12 +178,13 @@ def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed) -> Non
                    f"p99 {summary['p99']:.1f} ms", err=True)
 
     began = time.monotonic()
-    result = run_load(url, rate, duration, ZipfKeys(keys, exponent, seed), write_ratio, progress=progress)
+    result = run_load(url, rate, duration, ZipfKeys(keys, exponent, seed), write_ratio, progress=progress,
+                      fail_ratio=fail_ratio)
     took = time.monotonic() - began
     summary = result.summary()
     click.echo(f"{summary['requests']} requests in {took:.1f}s ({summary['requests'] / took:.1f}/s)")
     click.echo("status codes: " + ", ".join(f"{code}: {count}" for code, count in sorted(result.statuses.items())))
     click.echo(f"latency ms: p50 {summary['p50']:.1f}  p90 {summary['p90']:.1f}  p99 {summary['p99']:.1f}  "
                f"max {summary['max']:.1f}")
-    if any(not code.isdigit() or code.startswith("5") for code in result.statuses):
+    if any(not code.isdigit() or code.startswith("5") for code in result.statuses if not code.endswith(FAIL_PATH)):
         sys.exit(1)

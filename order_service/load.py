@@ -61,9 +61,14 @@ class LoadResult:
                 "max": (values[-1] * 1000) if values else 0.0}
 
 
+FAIL_PATH = "/api/fail"
+
+
 def run_load(base_url: str, rate: float, duration: float, keys: ZipfKeys, write_ratio: float = 0.1,
-             concurrency: int = 16, progress: Callable[[float, LoadResult], None] | None = None) -> LoadResult:
-    """Send ``rate`` requests/s for ``duration`` seconds: reads, and writes with ``write_ratio``."""
+             concurrency: int = 16, progress: Callable[[float, LoadResult], None] | None = None,
+             fail_ratio: float = 0.0) -> LoadResult:
+    """Send ``rate`` requests/s for ``duration`` seconds: reads, writes with ``write_ratio``, and
+    requests to the endpoint that fails on purpose with ``fail_ratio`` (counted as ``"500 /api/fail"``)."""
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
     result = LoadResult()
@@ -71,9 +76,13 @@ def run_load(base_url: str, rate: float, duration: float, keys: ZipfKeys, write_
     chooser = random.Random(7)
     base = base_url.rstrip("/")
 
-    def one(key: str, write: bool) -> None:
+    def one(key: str, write: bool, fail: bool = False) -> None:
         began = time.perf_counter()
         try:
+            if fail:
+                response = session.get(f"{base}{FAIL_PATH}", timeout=10)
+                result.record(f"{response.status_code} {FAIL_PATH}", time.perf_counter() - began)
+                return
             if write:
                 body = {"customer": "load", "items": [{"sku": "sku-1", "qty": chooser.randint(1, 5), "price": 9.5}]}
                 response = session.put(f"{base}/api/orders/{key}", json=body, timeout=10)
@@ -91,7 +100,8 @@ def run_load(base_url: str, rate: float, duration: float, keys: ZipfKeys, write_
         while (elapsed := time.monotonic() - started) < duration:
             due = int(elapsed * rate) + 1
             while sent < due:
-                pool.submit(one, keys.next(), chooser.random() < write_ratio)
+                draw = chooser.random()
+                pool.submit(one, keys.next(), draw < write_ratio, draw > 1 - fail_ratio)
                 sent += 1
             if progress and time.monotonic() >= next_report:
                 progress(elapsed, result)

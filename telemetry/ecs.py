@@ -175,6 +175,18 @@ def change_event(service: ServiceInfo, category: ChangeCategory, action: str, us
     return _document(service, dataset, at, None, fields, labels)
 
 
+def shipping_line(kind: Kind, doc: Mapping[str, Any]) -> str:
+    """One JSON line for a file the host agent ships: the document with its ``_kind`` (no newline)."""
+    return json.dumps({"_kind": kind, **doc}, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def read_shipping_line(line: str) -> dict[str, Any]:
+    """The document of a :func:`shipping_line` (its ``_kind`` removed)."""
+    doc = json.loads(line)
+    doc.pop("_kind", None)
+    return doc
+
+
 def stable_id(*parts: Any) -> str:
     """A deterministic document ``_id`` from its parts, so a retried send never duplicates."""
     return hashlib.sha1("\x1f".join(str(part) for part in parts).encode()).hexdigest()

@@ -36,41 +36,57 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: rando
 
 
 class Shipper:
-    """Posts batches to the first collector that takes them, starting with the last good one."""
+    """Spreads batches over the collectors in turn; one that fails sits out a cool-off.
 
-    def __init__(self, urls: list[str], token: str, timeout: float = 30.0) -> None:
+    Each batch goes to the next collector in the rotation that is not cooling off; if that one
+    fails, the others are tried at once (those cooling off last), so a batch is refused only
+    when every collector is. Batches are sent one at a time, so their order is kept.
+    """
+
+    def __init__(self, urls: list[str], token: str, timeout: float = 30.0, cool_off: float = 30.0) -> None:
         if not urls:
             raise ValueError("at least one collector URL is needed")
         self.urls = [url.rstrip("/") for url in urls]
         self.token = token
         self.timeout = timeout
-        self.current = 0
+        self.cool_off = cool_off
+        self.next = 0
+        self.resting_until: dict[str, float] = {}
         self.session = requests.Session()
         self.batches_sent = 0
         self.bytes_sent = 0
+        self.sent_to: dict[str, int] = {url: 0 for url in self.urls}
+
+    def order(self, now: float) -> list[int]:
+        """Collector indexes to try for the next batch: rotation order, cooling-off ones last."""
+        rotation = [(self.next + step) % len(self.urls) for step in range(len(self.urls))]
+        return sorted(rotation, key=lambda index: self.resting_until.get(self.urls[index], 0.0) > now)
 
     def send(self, lines: list[str]) -> Delivery:
         body = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
         headers = {"Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip",
                    "Content-Type": "application/x-ndjson"}
         problems = []
-        for step in range(len(self.urls)):
-            index = (self.current + step) % len(self.urls)
+        for index in self.order(time.monotonic()):
             url = self.urls[index]
             try:
                 response = self.session.post(url + INGEST_PATH, data=body, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
                 problems.append(f"{url}: {type(exc).__name__}")
+                self.resting_until[url] = time.monotonic() + self.cool_off
                 continue
             if response.status_code in (200, 400):
-                self.current = index
+                self.resting_until.pop(url, None)
+                self.next = (index + 1) % len(self.urls)
                 self.batches_sent += 1
                 self.bytes_sent += len(body)
+                self.sent_to[url] += 1
                 payload = _json(response)
                 return Delivery(int(payload.get("accepted", len(lines))), payload.get("failed", []), url)
             if response.status_code in (401, 403, 413):
                 raise Refused(response.status_code, str(_json(response).get("error", response.reason)))
             problems.append(f"{url}: HTTP {response.status_code}")
+            self.resting_until[url] = time.monotonic() + self.cool_off
         raise Unavailable("no collector accepted the batch (" + "; ".join(problems) + ")")
 
 

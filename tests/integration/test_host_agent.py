@@ -346,3 +346,27 @@ def test_a_dead_collector_fails_over_to_the_next_and_the_agent_reports_itself(tm
     assert values["oam_agent_batches_sent_total"] >= 1 and values["oam_agent_bytes_sent_total"] > 0
     assert values[f'oam_agent_file_lag_bytes{{path="{logs / "app.jsonl"}"}}'] == 0
     assert "oam_agent_buffer_bytes" in values
+
+
+def test_batches_spread_over_two_collectors_and_one_dying_loses_nothing(tmp_path, collector_setup, run_agent,
+                                                                         es_client):
+    config, token = collector_setup
+    second = load_config(None, port=free_port(), tokens_file=config.tokens_file, spool_dir=tmp_path / "spool-2",
+                         index_prefix=PREFIX)
+    second.elasticsearch.hosts = config.elasticsearch.hosts
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with serve_in_thread(config) as first:
+        with serve_in_thread(second) as other:
+            agent = run_agent(agent_config(tmp_path, first.url, token, collector_urls=[first.url, other.url]))
+            (logs / "app.jsonl").write_text("".join(json_line("spread", n) + "\n" for n in range(1000)))
+            assert wait_count(es_client, {"term": {"labels.marker": "spread"}}, 1000) == 1000
+            sent = agent.shipper.sent_to
+            assert sent[first.url] >= 1 and sent[other.url] >= 1, sent  # both took a share
+        with (logs / "app.jsonl").open("a") as file:  # the second collector is gone now
+            file.write("".join(json_line("spread", n) + "\n" for n in range(1000, 1500)))
+        assert wait_count(es_client, {"term": {"labels.marker": "spread"}}, 1500) == 1500
+    es_client.indices.refresh(index=f"{PREFIX}-logs-*")
+    seqs = es_client.search(index=f"{PREFIX}-logs-*", query={"term": {"labels.marker": "spread"}}, size=0,
+                            aggs={"seq": {"cardinality": {"field": "labels.seq", "precision_threshold": 4000}}})
+    assert seqs["aggregations"]["seq"]["value"] == 1500

@@ -15,6 +15,7 @@ import pytest
 from backing_services.distribution import ES_VERSION
 from backing_services.ports import free_port, port_in_use
 from backing_services.zookeeper import four_letter_word
+from oam.config import load as load_settings
 
 
 def processes_under(path: Path) -> list[int]:
@@ -54,17 +55,24 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
+def suite_config(data_dir: Path) -> str:
+    """An oam.toml that puts every piece of the suite on a free port and its data in ``data_dir``."""
+    ports = {name: free_port() for name in ("es", "zk", "redis", "gateway", "backend", "collector", "collector_2",
+                                            "agent", "dashboard", "ssh", "app")}
+    return (f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {ports["es"]}\nheap_mb = 384\n'
+            f'[zookeeper]\nport = {ports["zk"]}\n'
+            f'[ports]\nredis = {ports["redis"]}\ngateway = {ports["gateway"]}\nbackend = {ports["backend"]}\n'
+            f'collector = {ports["collector"]}\ncollector_2 = {ports["collector_2"]}\n'
+            f'agent_metrics = {ports["agent"]}\ndashboard = {ports["dashboard"]}\n'
+            f'[sandbox]\nssh_port = {ports["ssh"]}\napp_port = {ports["app"]}\n')
+
+
 @pytest.fixture
 def suite(run_dir: Path, request):
     """A config with free ports and a data dir of its own; `oam` runs against it."""
     data_dir = run_dir / f"suite-{request.node.name[:30]}"
     config = run_dir / f"{request.node.name[:30]}.toml"
-    es_port, zk_port, redis_port, gateway_port, backend_port, collector_port, agent_port, dashboard_port = (
-        free_port() for _ in range(8))
-    config.write_text(f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {es_port}\nheap_mb = 384\n'
-                      f'[zookeeper]\nport = {zk_port}\n'
-                      f'[ports]\nredis = {redis_port}\ngateway = {gateway_port}\nbackend = {backend_port}\n'
-                      f'collector = {collector_port}\nagent_metrics = {agent_port}\ndashboard = {dashboard_port}\n')
+    config.write_text(suite_config(data_dir))
 
     def oam(*args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
@@ -75,8 +83,10 @@ def suite(run_dir: Path, request):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     oam.popen_up = popen_up
-    oam.es_port, oam.zk_port, oam.gateway_port, oam.data_dir = es_port, zk_port, gateway_port, data_dir
-    oam.dashboard_port = dashboard_port
+    oam.data_dir = data_dir
+    settings = load_settings(config)
+    oam.es_port, oam.zk_port = settings.elasticsearch.port, settings.zookeeper.port
+    oam.gateway_port, oam.dashboard_port = settings.ports.gateway, settings.ports.dashboard
     yield oam
     oam("down")
     for pid in processes_under(data_dir):
@@ -93,7 +103,8 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert f"version {ES_VERSION}" in status.stdout
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
-    for piece in ("collector", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load"):
+    for piece in ("collector", "collector-2", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load",
+                  "ssh-host-1", "ssh-host-2", "ssh-host-3"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
     # The sample service answers through the gateway, under the gentle load oam up started.
     import requests

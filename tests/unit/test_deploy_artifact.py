@@ -23,6 +23,18 @@ def test_build_packs_the_directory(tmp_path):
         assert {m.uid for m in tar.getmembers()} == {0}
 
 
+def test_the_same_source_packs_to_the_same_checksum(tmp_path):
+    """A retried deploy of one version must match what the first attempt left on the hosts."""
+    import time
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "VERSION").write_text("1.0\n")
+    first = build_artifact(source, "1.0", tmp_path / "one")
+    time.sleep(1.1)  # gzip headers count whole seconds
+    assert build_artifact(source, "1.0", tmp_path / "two").sha256 == first.sha256
+
+
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(ArtifactError, match="nope is not a directory"):
         build_artifact(tmp_path / "nope", "1.0", tmp_path)

@@ -49,7 +49,7 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     config.tokens_file = tokens
     collectors = list(params.get("collectors") or ())
     if not collectors and settings is not None:
-        collectors = [f"http://{host}:{settings.ports.collector}"]
+        collectors = [f"http://{host}:{port}" for port in settings.ports.collectors()]
     config.collectors = collectors
     if params.get("session_minutes"):
         config.session_minutes = params["session_minutes"]
@@ -76,7 +76,8 @@ def dashboard() -> None:
 @dashboard.command("run")
 @click.option("--port", type=int, help="Port to listen on (default: [ports] dashboard, 8080).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--es", "elasticsearch", envvar="OAM_ES_URL", help="Elasticsearch URL.")
+@click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
+              help="Elasticsearch URL; several nodes of a cluster comma-separated (a request fails over).")
 @click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth).")
 @click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password.")
 @click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam).")
@@ -89,7 +90,7 @@ def dashboard() -> None:
               help="SSH known_hosts for deploys started from the dashboard.")
 @click.option("--identity", type=click.Path(path_type=Path), envvar="OAM_SSH_KEY", help="SSH key for deploys.")
 @click.option("--collector", "collectors", multiple=True, metavar="URL",
-              help="A collector whose /health the overview shows (repeat; default: this host's collector port).")
+              help="A collector whose /health the overview shows (repeat; default: this host's collector ports).")
 @click.option("--tokens-file", type=click.Path(path_type=Path), envvar="OAM_COLLECTOR_TOKENS",
               help="The collector's token file, for issuing ingest tokens (default: <data dir>/collector/tokens.json).")
 @click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",

@@ -31,8 +31,9 @@ class Connections:
                 auth = None
                 if self.config.elasticsearch_user:
                     auth = (self.config.elasticsearch_user, self.config.elasticsearch_password or "")
-                self._es = Elasticsearch(self.config.elasticsearch, basic_auth=auth,
-                                         request_timeout=self.config.request_timeout)
+                nodes = [url.strip() for url in self.config.elasticsearch.split(",") if url.strip()]
+                self._es = Elasticsearch(nodes, basic_auth=auth, request_timeout=self.config.request_timeout,
+                                         retry_on_timeout=True)
             return self._es
 
     @property

@@ -126,14 +126,14 @@ def headless_chromium() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def log_in(driver: Any, url: str, role: str) -> None:
-    """Log in through the form as the seeded user of ``role`` and wait for the page header."""
+def log_in(driver: Any, url: str, role: str, password: str | None = None) -> None:
+    """Log in through the form as user ``role`` (the seeded one unless ``password`` is given); wait for the header."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url + "/login")
     driver.find_element(By.ID, "username").send_keys(role)
-    driver.find_element(By.ID, "password").send_keys(PASSWORDS[role])
+    driver.find_element(By.ID, "password").send_keys(password or PASSWORDS[role])
     driver.find_element(By.ID, "login").click()
     WebDriverWait(driver, 10).until(until.presence_of_element_located((By.ID, "who")))

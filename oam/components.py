@@ -243,7 +243,7 @@ def _agent_config(settings: Settings, base: Path) -> list[str]:
         "[agent]", f'id = "{socket.gethostname()}"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
         'role = "suite"',
         f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
-        "[collector]", "urls = [" + ", ".join(f'"http://{host}:{port}"' for port in collector_ports(settings)) + "]",
+        "[collector]", "urls = [" + ", ".join(f'"http://{host}:{port}"' for port in settings.ports.collectors()) + "]",
         f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
         "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl", "{settings.data_dir / "spool"}/*.jsonl"]', "",
         "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
@@ -253,15 +253,10 @@ def _agent_config(settings: Settings, base: Path) -> list[str]:
     return ["--config", str(path)]
 
 
-def collector_ports(settings: Settings) -> list[int]:
-    """The ports of the collectors ``oam up`` runs: ``ports.collector`` and, unless 0, ``ports.collector_2``."""
-    return [port for port in (settings.ports.collector, settings.ports.collector_2) if port]
-
-
 def _collectors(settings: Settings, suite: list[str]) -> list[Component]:
     """One collector per port, each with a spool of its own; they share the tokens and Elasticsearch."""
     components: list[Component] = []
-    for number, port in enumerate(collector_ports(settings), start=1):
+    for number, port in enumerate(settings.ports.collectors(), start=1):
         name = "collector" if number == 1 else f"collector-{number}"
         components.append(ProgramComponent(
             name, [*suite, "collector", "run", "--port", str(port),

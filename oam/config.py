@@ -88,6 +88,10 @@ class PortSettings:
     redis: int = 6379
     agent_metrics: int = 9110
 
+    def collectors(self) -> list[int]:
+        """The ports of the collectors ``oam up`` runs: ``collector`` and, unless 0, ``collector_2``."""
+        return [port for port in (self.collector, self.collector_2) if port]
+
 
 @dataclass
 class SandboxSettings:

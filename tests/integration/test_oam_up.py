@@ -13,22 +13,10 @@ from pathlib import Path
 import pytest
 
 from backing_services.distribution import ES_VERSION
-from backing_services.ports import free_port, port_in_use
+from backing_services.ports import port_in_use
 from backing_services.zookeeper import four_letter_word
+from local_suite import processes_under, suite_config
 from oam.config import load as load_settings
-
-
-def processes_under(path: Path) -> list[int]:
-    """Pids whose command line names ``path`` (the services keep their config there)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if str(path) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
 
 
 def _cmdline(pid: int) -> str:
@@ -53,18 +41,6 @@ def wait_until(condition, timeout: float) -> bool:
             return True
         time.sleep(0.3)
     return condition()
-
-
-def suite_config(data_dir: Path) -> str:
-    """An oam.toml that puts every piece of the suite on a free port and its data in ``data_dir``."""
-    ports = {name: free_port() for name in ("es", "zk", "redis", "gateway", "backend", "collector", "collector_2",
-                                            "agent", "dashboard", "ssh", "app")}
-    return (f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {ports["es"]}\nheap_mb = 384\n'
-            f'[zookeeper]\nport = {ports["zk"]}\n'
-            f'[ports]\nredis = {ports["redis"]}\ngateway = {ports["gateway"]}\nbackend = {ports["backend"]}\n'
-            f'collector = {ports["collector"]}\ncollector_2 = {ports["collector_2"]}\n'
-            f'agent_metrics = {ports["agent"]}\ndashboard = {ports["dashboard"]}\n'
-            f'[sandbox]\nssh_port = {ports["ssh"]}\napp_port = {ports["app"]}\n')
 
 
 @pytest.fixture

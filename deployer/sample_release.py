@@ -6,14 +6,16 @@
 * ``app.py`` — serves ``GET /health`` -> ``{"status": "ok", "version": ...}`` on ``$APP_ADDRESS:$APP_PORT``;
   it answers 503 while ``$OAM_SHARED_DIR/data/fail-health-<version>`` exists (to rehearse a failed
   deploy on one host), and exits by itself once its release directory is gone;
-* ``bin/restart`` — stops the running app (pid file ``$OAM_SHARED_DIR/app.pid``) and starts this one
-  detached (``setsid``) with Debian's ``/usr/bin/python3``, logging to ``$OAM_SHARED_DIR/logs/app.log``.
+* ``bin/restart`` and ``launch.json`` — stops the running app (pid file ``$OAM_SHARED_DIR/app.pid``)
+  and starts this one detached (``setsid``) with Debian's ``/usr/bin/python3``, logging to
+  ``$OAM_SHARED_DIR/logs/app.log``.
 
 Deploy configuration to go with it: ``"restart": "./bin/restart"``, host ``env`` with ``APP_PORT``
 and ``APP_ADDRESS``, health URL ``http://{address}:{APP_PORT}/health``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 APP = '''\
@@ -60,13 +62,19 @@ server.serve_forever()
 
 RESTART = '''\
 #!/usr/bin/python3
-"""Stop the running app (if the pid file names one of ours) and start this release's app detached."""
+"""Stop the running app (if the pid file names one of ours) and start this release's detached.
+
+The command line is the release's launch.json ``argv``, with ``$NAME`` filled in from the
+environment the deployer gives the restart command (the host's env, OAM_SHARED_DIR, ...) and
+``$RELEASE_DIR``, this release's absolute path (an app is "ours" when its command line names
+the deploy root).
+"""
 import json
 import os
 import pathlib
 import signal
+import string
 import subprocess
-import sys
 import time
 
 release = pathlib.Path(__file__).resolve().parent.parent
@@ -89,29 +97,39 @@ if pid_file.exists():
         pid = 0
     if pid and ours(pid):
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _ in range(200):
             if not ours(pid):
                 break
             time.sleep(0.05)
         else:
             os.kill(pid, signal.SIGKILL)
+launch = json.loads((release / "launch.json").read_text())
+argv = [string.Template(part).substitute(os.environ, RELEASE_DIR=str(release)) for part in launch["argv"]]
 (shared / "logs").mkdir(parents=True, exist_ok=True)
 with open(shared / "logs" / "app.log", "ab") as log:
-    child = subprocess.Popen([sys.executable, str(release / "app.py")], cwd=release, stdin=subprocess.DEVNULL,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    child = subprocess.Popen(argv, cwd=release, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
 pid_file.write_text(json.dumps({"pid": child.pid, "marker": root}))
 '''
+
+
+def write_restart(directory: Path, argv: list[str]) -> None:
+    """Write ``bin/restart`` and the ``launch.json`` it starts (``argv``; ``$NAME`` from the host's env,
+    ``$RELEASE_DIR`` the release's path)."""
+    (directory / "bin").mkdir(parents=True, exist_ok=True)
+    (directory / "launch.json").write_text(json.dumps({"argv": argv}, indent=2) + "\n")
+    restart = directory / "bin" / "restart"
+    restart.write_text(RESTART)
+    restart.chmod(0o755)
 
 
 def write_sample_release(directory: Path, version: str) -> Path:
     """Write the sample release for ``version`` into ``directory``; returns it."""
     directory = Path(directory)
-    (directory / "bin").mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "VERSION").write_text(version + "\n")
     (directory / "app.py").write_text(APP)
-    restart = directory / "bin" / "restart"
-    restart.write_text(RESTART)
-    restart.chmod(0o755)
+    write_restart(directory, ["/usr/bin/python3", "$RELEASE_DIR/app.py"])
     return directory
 
 

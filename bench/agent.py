@@ -9,6 +9,8 @@
 2. Throughput: ``--mib`` MiB of JSON log lines shipped from a file through the collector into
    Elasticsearch; prints MiB/s and lines/s, wall and per agent CPU-second (target >= 30 MiB/s
    on one core).
+
+``--json PATH`` also writes the figures for ``oam bench``; ``--quick`` is a short run.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.config import load_config  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
+from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 TICKS = 100  # clock ticks per second on Linux
@@ -61,7 +64,7 @@ def start_agent(config: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def cost(work: Path, url: str, token: str, minutes: float) -> list[str]:
+def cost(work: Path, url: str, token: str, minutes: float, figures: list[Row]) -> list[str]:
     port = free_port()
     exporter = subprocess.Popen([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,6 +85,10 @@ def cost(work: Path, url: str, token: str, minutes: float) -> list[str]:
             process.terminate()
             process.wait(timeout=30)
     pct = lambda cpu: 100 * cpu / elapsed  # noqa: E731
+    peer_name = "node-exporter"
+    figures += [Row("agent", f"agent CPU ({elapsed / 60:.1f} min, 10 s interval)", pct(ours[0]), "% of a core",
+                    pct(peer[0]), peer_name, Target("ours", "<=", 1, "<= 1% of a core")),
+                Row("agent", "agent peak RSS", ours[1], "MB", peer[1], peer_name, Target("ours", "<=", 60, "<= 60 MB"))]
     return [
         f"{'agent CPU, % of one core':<38} {pct(ours[0]):>10.3f} {pct(peer[0]):>12.3f} "
         f"{ours[0] / max(peer[0], 1e-9):>8.2f}  <= 1%  ({'met' if pct(ours[0]) <= 1 else 'NOT met'}; "
@@ -91,7 +98,7 @@ def cost(work: Path, url: str, token: str, minutes: float) -> list[str]:
     ]
 
 
-def throughput(work: Path, url: str, token: str, mib: float) -> list[str]:
+def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row]) -> list[str]:
     logs = work / "logs"
     logs.mkdir()
     line = json.dumps({"_kind": "logs", "@timestamp": "2026-11-24T20:00:00.000000Z",
@@ -123,6 +130,10 @@ def throughput(work: Path, url: str, token: str, mib: float) -> list[str]:
         agent.terminate()
         agent.wait(timeout=30)
     mib_total = size / 2**20
+    figures += [Row("agent", f"log shipping to ES, wall ({mib_total:.0f} MiB)", mib_total / wall, "MiB/s"),
+                Row("agent", "log shipping to ES, lines/s (wall)", count / wall, "lines/s"),
+                Row("agent", "log shipping per agent CPU-second", mib_total / cpu, "MiB/s", 30.0,
+                    "the target", Target("ours", ">=", 30, ">= 30 MiB/s on one core"))]
     return [
         f"{'log shipping, MiB/s (wall, to ES)':<38} {mib_total / wall:>10.1f} {'':>12} {'':>8}  "
         f"({count} lines, {mib_total:.0f} MiB in {wall:.1f} s; {count / wall:.0f} lines/s)",
@@ -136,7 +147,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the cost run")
     parser.add_argument("--mib", type=float, default=200.0, help="log volume for the throughput run")
     parser.add_argument("--skip-cost", action="store_true", help="only the throughput run")
-    args = parser.parse_args()
+    args = script_arguments(parser, quick={"minutes": 0.5, "mib": 20.0})
+    figures: list[Row] = []
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per batch
     if not Path(NODE_EXPORTER).exists():
         raise SystemExit(f"{NODE_EXPORTER} is missing; run scripts/setup")
@@ -151,13 +163,14 @@ def main() -> int:
             config.elasticsearch.hosts = [es.url]
             token = TokenStore(config.tokens_file).issue("bench")
             with serve_in_thread(config) as collector:
-                rows = [] if args.skip_cost else cost(work, collector.url, token, args.minutes)
-                rows += throughput(work, collector.url, token, args.mib)
+                rows = [] if args.skip_cost else cost(work, collector.url, token, args.minutes, figures)
+                rows += throughput(work, collector.url, token, args.mib, figures)
         finally:
             es.stop()
     print(f"{'figure':<38} {'ours':>10} {'reference':>12} {'ratio':>8}  target")
     print("\n".join(rows))
     print("reference: prometheus-node-exporter for cost; the 30 MiB/s target for throughput")
+    write_results(args, "agent", figures)
     return 0
 
 

@@ -39,6 +39,7 @@ from backing_services.ports import free_port  # noqa: E402
 from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
 from cmdb import Cmdb, Credentials, connect  # noqa: E402
 from cmdb.client import silence  # noqa: E402
+from oam.benchmarks.results import Row, script_arguments, write_results  # noqa: E402
 
 KEY = "bench/web/db"
 VALUE = {"host": "db1.internal", "port": 5432, "pool": 20, "options": {"sslmode": "require", "timeout": 5}}
@@ -90,7 +91,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="Length of each throughput run.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--notifications", type=int, default=300)
-    args = parser.parse_args()
+    args = script_arguments(parser, quick={"seconds": 1.0, "rounds": 1, "notifications": 50})
 
     with tempfile.TemporaryDirectory(prefix="oam-bench-cmdb-") as tmp:
         server = ZooKeeperServer(Path(tmp) / "zookeeper", client_port=free_port())
@@ -124,7 +125,15 @@ def run(hosts: str, args: argparse.Namespace) -> int:
     for name, (mine, theirs) in results.items():
         print(f"{name:<24} {mine:>12.1f} {theirs:>12.1f} {mine / theirs:>7.2f}x")
     print("ratio = ours / raw: above 1 is more for rates, slower for latencies.")
+    write_results(args, "cmdb", [Row("cmdb", figure, mine, unit, theirs, f"raw kazoo {raw_name}")
+                                 for (figure, unit, raw_name), (mine, theirs)
+                                 in zip(FIGURES, results.values(), strict=True)])
     return 0
+
+
+# How each measured figure is reported: name, unit, the raw kazoo call it is compared with.
+FIGURES = [("reads/s (store.get)", "ops/s", "get"), ("writes/s (store.set)", "ops/s", "set"),
+           ("watch notification p50", "ms", "+ DataWatch"), ("watch notification p99", "ms", "+ DataWatch")]
 
 
 def measure(ours: Cmdb, ours_watcher: Cmdb, raw_watcher: KazooClient, raw_watches: list[DataWatch],

@@ -162,10 +162,16 @@ def shard_load(buckets: list[dict[str, Any]], skew_factor: float = 1.5) -> list[
 
 # -- hosts ----------------------------------------------------------------------------------------
 def host_charts(es: Any, prefix: str, time_range: TimeRange, host: str) -> dict[str, Any]:
-    """CPU, memory, disk and network of one host over the range (averages per bucket)."""
+    """CPU, memory, disk and network of one host over the range (averages per bucket; an empty
+    bucket is None, so a stretch without data shows as a gap).
+
+    ``host`` is the name the host has in the CMDB: its agent's id, which is the host name unless
+    the agent's configuration names it otherwise, so either field matches."""
     aggs = {name: {"avg": {"field": field}} for name, field in HOST_METRICS.items()}
+    named = {"bool": {"should": [{"term": {"host.name": host}}, {"term": {"agent.id": host}}],
+                      "minimum_should_match": 1}}
     response = es.search(index=index_pattern("metrics", prefix), size=0,
-                         query={"bool": {"filter": _filters(time_range, host__name=host)}},
+                         query={"bool": {"filter": [*_filters(time_range), named]}},
                          aggs={"over_time": {"date_histogram": _histogram(time_range), "aggs": aggs}},
                          **SEARCH_OPTIONS)
     series: dict[str, list] = {name: [] for name in HOST_METRICS}

@@ -2,7 +2,8 @@
 
 Log lines are acknowledged (their checkpoints move) only after a collector took them; while
 none does, tailing pauses — the log files are the buffer, so no line is ever dropped. Metrics
-wait in a bounded disk buffer instead, oldest dropped first when it is full.
+are taken on a thread of their own every interval, whatever the collectors do, and wait in a
+bounded disk buffer, oldest dropped first when it is full.
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ class HostAgent:
         self.attempt = 0
         self.next_try = 0.0
         self.next_scan = 0.0
-        self.next_metrics = 0.0
+        self._buffer_lock = threading.Lock()   # the sampler thread adds batches, the loop ships them
+        self._sample_now = threading.Event()
         self.last_data = time.monotonic()
         self.stop = threading.Event()
         self.started = time.time()
@@ -161,23 +163,43 @@ class HostAgent:
                                json.dumps(labels, sort_keys=True), doc["@timestamp"])
         return json.dumps(doc, separators=(",", ":"), default=str)
 
+    def _sample_loop(self) -> None:
+        """Take the system metrics and scrapes every ``interval`` on a thread of their own, so a
+        slow collector never delays them: a gap in a host's charts means the agent was down."""
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                lines = self._metric_lines()
+            except Exception:  # noqa: BLE001 - the next sample may well work
+                log.exception("collecting metrics failed")
+                lines = []
+            if lines:
+                with self._buffer_lock:
+                    self.buffer.put(lines)
+                    dropped = self.buffer.dropped_batches
+                self.metrics.metrics_dropped.inc(dropped - self._dropped_counted)
+                self._dropped_counted = dropped
+            self._sample_now.wait(max(0.0, self.config.interval - (time.monotonic() - started)))
+            self._sample_now.clear()
+
     def _ship_metrics(self, now: float) -> None:
-        if now >= self.next_metrics:
-            self.next_metrics = now + self.config.interval
-            self.buffer.put(self._metric_lines())
-            self.metrics.metrics_dropped.inc(self.buffer.dropped_batches - self._dropped_counted)
-            self._dropped_counted = self.buffer.dropped_batches
-        while self.attempt == 0 and (item := self.buffer.oldest()) is not None:
+        while self.attempt == 0:
+            with self._buffer_lock:
+                item = self.buffer.oldest()
+            if item is None:
+                break
             path, lines = item
             try:
                 delivery = self.shipper.send(lines)
             except (Unavailable, Refused) as exc:
                 self._failed(now, str(exc))
                 break
-            self.buffer.remove(path)
+            with self._buffer_lock:
+                self.buffer.remove(path)
             self.metrics.shipped.labels("metrics").inc(delivery.accepted)
             self._sent()
-        self.metrics.buffer_bytes.set(self.buffer.size())
+        with self._buffer_lock:
+            self.metrics.buffer_bytes.set(self.buffer.size())
 
     # -- loop -----------------------------------------------------------------------------
     def apply_settings(self, overrides: dict) -> None:
@@ -192,7 +214,7 @@ class HostAgent:
         self.config.scrape_urls = list(merged["scrape_urls"])
         if merged["interval"] != self.config.interval:
             self.config.interval = float(merged["interval"])
-            self.next_metrics = 0.0
+            self._sample_now.set()  # a sample now, then the new interval
         if merged["collector_urls"] != self.config.collector_urls:
             self.config.collector_urls = list(merged["collector_urls"])
             self.shipper = Shipper(self.config.collector_urls, self.config.token)
@@ -244,9 +266,13 @@ class HostAgent:
             start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.metrics.registry)
         log.info("agent %s shipping %s to %s", self.service.agent_id, self.config.log_paths or "no logs",
                  ", ".join(self.config.collector_urls))
+        sampler = threading.Thread(target=self._sample_loop, name="oam-agent-metrics", daemon=True)
+        sampler.start()
         while not self.stop.is_set():
             if not self.step():
                 self.stop.wait(0.05)
+        self._sample_now.set()
+        sampler.join(timeout=5)
         self.store.save()
         self.tailer.close()
         if cmdb is not None:

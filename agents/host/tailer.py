@@ -19,7 +19,6 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .checkpoints import CheckpointStore, FileState
 

@@ -24,7 +24,7 @@
     datasets.push({label: "changes", type: "scatter", pointStyle: "triangle", pointRadius: 7, borderColor: "#555",
                    backgroundColor: "#555", data: markers.map(function (m) { return {x: Date.parse(m.timestamp), y: top, note: m.message}; })});
     new Chart(canvas, {type: "line", data: {datasets: datasets}, options: {
-      animation: false, parsing: false, spanGaps: true, normalized: true,
+      animation: false, parsing: false, spanGaps: false, normalized: true,  // no data: a gap, not a line
       scales: {x: {type: "linear", ticks: {callback: function (v) { return new Date(v).toLocaleTimeString(); }}}},
       plugins: {tooltip: {callbacks: {label: function (c) { return c.raw.note || String(c.raw.y); }}}}}});
   }

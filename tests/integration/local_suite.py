@@ -1,7 +1,9 @@
 """Helpers for tests that run the whole local suite (`oam up`) on free ports in a scratch data dir."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from backing_services.ports import free_port
 
@@ -29,3 +31,14 @@ def suite_config(data_dir: Path) -> str:
             f'collector = {ports["collector"]}\ncollector_2 = {ports["collector_2"]}\n'
             f'agent_metrics = {ports["agent"]}\ndashboard = {ports["dashboard"]}\n'
             f'[sandbox]\nssh_port = {ports["ssh"]}\napp_port = {ports["app"]}\n')
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.25) -> Any:
+    """The first true value of ``condition()`` within ``timeout`` seconds; AssertionError naming ``what`` if none."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -370,3 +371,16 @@ def test_batches_spread_over_two_collectors_and_one_dying_loses_nothing(tmp_path
     seqs = es_client.search(index=f"{PREFIX}-logs-*", query={"term": {"labels.marker": "spread"}}, size=0,
                             aggs={"seq": {"cardinality": {"field": "labels.seq", "precision_threshold": 4000}}})
     assert seqs["aggregations"]["seq"]["value"] == 1500
+
+
+def test_a_collector_that_never_answers_does_not_hold_up_the_metrics(tmp_path, run_agent):
+    """Metrics are taken on their own thread: a hung collector delays the shipping, not the samples."""
+    with socket.socket() as hung:  # the kernel accepts the connections; nothing ever answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        agent = run_agent(agent_config(tmp_path, f"http://127.0.0.1:{hung.getsockname()[1]}", "token",
+                                       interval=0.3))
+        time.sleep(3)
+        assert agent.shipper.batches_sent == 0  # the first batch is still waiting for an answer
+        assert len(agent.buffer) >= 5
+

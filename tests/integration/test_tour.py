@@ -14,14 +14,13 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from dashboard.testing import headless_chromium, log_in
-from local_suite import processes_under, suite_config
+from local_suite import processes_under, suite_config, wait_until
 from oam.config import load as load_settings
 
 pytestmark = pytest.mark.timeout(900)
@@ -55,16 +54,6 @@ class Tour:
                              timeout=5).json()["version"] for i in range(sandbox.hosts)]
 
 
-def wait_for(condition, timeout: float, what: str, pause: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(pause)
-    raise AssertionError(f"{what} within {timeout:.0f}s")
-
-
 @pytest.fixture(scope="module")
 def tour(run_dir: Path):
     data_dir = run_dir / "tour"
@@ -75,7 +64,7 @@ def tour(run_dir: Path):
                           stderr=subprocess.STDOUT, text=True)
     guide.up = up
     try:
-        wait_for(lambda: _phase(data_dir) == "running" or up.poll() is not None, 300, "oam up running", 0.5)
+        wait_until(lambda: _phase(data_dir) == "running" or up.poll() is not None, 300, "oam up running", 0.5)
         assert up.poll() is None, up.stdout.read()
         yield guide
     finally:
@@ -121,7 +110,7 @@ def test_the_tour(tour, run_dir):
                     if "this endpoint fails on purpose" in row.text]
             return rows[0] if rows else None
 
-        row = wait_for(error_group, 90, "the failing endpoint's error in the error list")
+        row = wait_until(error_group, 90, "the failing endpoint's error in the error list")
         row.find_element(By.CSS_SELECTOR, "a.trace-link").click()
         assert "/traces/" in browser.current_url
 
@@ -134,7 +123,7 @@ def test_the_tour(tour, run_dir):
                         for e in browser.find_elements(By.CSS_SELECTOR, "#waterfall .row.kind-transaction")}
             return services >= {"gateway", "backend", "worker"} and browser.find_elements(
                 By.CSS_SELECTOR, "#waterfall .row.kind-error")
-        wait_for(full_trace, 90, "the trace across gateway, backend and worker", 2)
+        wait_until(full_trace, 90, "the trace across gateway, backend and worker", 2)
         assert gtx in browser.find_element(By.ID, "trace-id").text
         assert "this endpoint fails on purpose" in browser.find_element(By.ID, "waterfall").text
         assert browser.find_elements(By.CSS_SELECTOR, "#waterfall .row.slowest")
@@ -166,14 +155,14 @@ def test_the_tour(tour, run_dir):
 
         def markers() -> int:
             browser.get(host_page)
-            wait_for(lambda: browser.find_element(By.CSS_SELECTOR, ".charts").get_attribute("data-loaded"), 20,
+            wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".charts").get_attribute("data-loaded"), 20,
                      "charts drawn", 0.2)
             return browser.execute_script(
                 "const canvas = document.querySelector('canvas[data-series]');"
                 "const chart = Chart.getChart(canvas);"
                 "const set = chart.data.datasets.find(d => d.label === 'changes');"
                 "return set ? set.data.length : 0;") >= 4
-        wait_for(markers, 90, "four deploy markers on the host's charts", 2)
+        wait_until(markers, 90, "four deploy markers on the host's charts", 2)
         notes = browser.execute_script(
             "const chart = Chart.getChart(document.querySelector('canvas[data-series]'));"
             "return chart.data.datasets.find(d => d.label === 'changes').data.map(p => p.note);")

@@ -12,10 +12,15 @@ Usage::
     host.start()                    # waits until the server sends its SSH banner
     host.known_hosts_line()         # "[127.0.0.2]:2222 ssh-ed25519 AAAA..."
     host.stop()                     # the listener and every session it opened
+
+Sessions log in as any local account whose key is authorised (the file is the server's, not the
+account's). Give ``user`` to have the host's root directory owned by that account, for clients
+that log in as it (``SshHosts(..., user="oam-deploy")``; scripts/setup creates that account).
 """
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -66,12 +71,25 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _hand_over(root: Path, user: str) -> None:
+    """Make ``root`` ``user``'s, and check the account can reach it (search right on each parent)."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        raise ServiceError(f"no local account {user!r} to log in as (scripts/setup creates oam-deploy)") from None
+    os.chown(root, account.pw_uid, account.pw_gid)
+    for parent in root.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            raise ServiceError(f"{user} cannot reach {root}: {parent} is closed to other accounts (chmod o+x)")
+
+
 class SshServer:
     """One ``sshd -D -e`` on ``address:port`` with its own keys, config and root directory."""
 
     def __init__(self, base_dir: Path, address: str = "127.0.0.1", port: int | None = None,
-                 authorized_keys: Sequence[Path] = (), die_with_parent: bool = True) -> None:
+                 authorized_keys: Sequence[Path] = (), die_with_parent: bool = True, user: str | None = None) -> None:
         self.base_dir = Path(base_dir).resolve()
+        self.user = user
         self.address = address
         self.port = port or free_port(address)
         self.authorized_keys = [Path(key) for key in authorized_keys]
@@ -102,6 +120,8 @@ class SshServer:
         if not Path(SSHD).exists():
             raise ServiceError("openssh-server is not installed (no /usr/sbin/sshd); run scripts/setup")
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            _hand_over(self.root, self.user)
         generate_key(self.host_key, comment=f"host {self.address}")
         os.chmod(self.host_key, 0o600)
         keys = "".join(key.read_text() for key in self.authorized_keys)
@@ -159,10 +179,12 @@ class SshServer:
 class SshHosts:
     """``count`` SSH servers on 127.0.0.<first>, 127.0.0.<first+1>, ..., sharing one client key.
 
-    ``known_hosts`` lists every server's key, so clients can verify them strictly.
+    ``known_hosts`` lists every server's key, so clients can verify them strictly. With ``user``,
+    every host's root directory belongs to that account (see :class:`SshServer`).
     """
 
-    def __init__(self, base_dir: Path, count: int, first_address: int = 2, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path, count: int, first_address: int = 2, port: int | None = None,
+                 user: str | None = None) -> None:
         if not 1 <= count <= 250 - first_address:
             raise ValueError(f"cannot place {count} hosts on 127.0.0.{first_address}..254")
         self.base_dir = Path(base_dir).resolve()
@@ -170,7 +192,7 @@ class SshHosts:
         self.known_hosts = self.base_dir / "client" / "known_hosts"
         self.servers = [
             SshServer(self.base_dir / f"host{i + 1}", address=f"127.0.0.{first_address + i}", port=port,
-                      authorized_keys=[self.client_key.with_suffix(".pub")])
+                      authorized_keys=[self.client_key.with_suffix(".pub")], user=user)
             for i in range(count)
         ]
 

@@ -8,12 +8,20 @@ the floor of this machine: connecting and running two empty commands on 1, 3 and
 (all hosts share its cores, so the host side's work does not run in parallel as on real servers). Sizes take
 turns round by round, so load from elsewhere on the machine weighs on all of them alike.
 
-    python bench/deploy.py [--repeat 5] [--batches 2]
+Deploys and the bare-SSH floor log in as the same account, ``oam-deploy`` (scripts/setup creates it),
+through the deployer's per-host ``user`` setting, as a deploy to real servers logs in as a deploy
+account. sshd runs the account's shell start-up files for every command; ``oam-deploy`` has the
+distribution's plain ones, while this machine's root account runs a language-version manager from
+~/.bashrc (~0.1 CPU-second a command) that no deploy target would. ``--ssh-user root`` measures that.
+
+    python bench/deploy.py [--repeat 5] [--batches 2] [--ssh-user oam-deploy]
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import pwd
 import shutil
 import statistics
 import sys
@@ -33,17 +41,31 @@ from deployer.config import HostSpec  # noqa: E402
 from deployer.registry import Registry  # noqa: E402
 from deployer.remote import RemoteHost, SshOptions  # noqa: E402
 from deployer.sample_release import sample_config, write_sample_release  # noqa: E402
+from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 
 SIZES = (1, 3, 10)
+DEPLOY_ACCOUNT = "oam-deploy"
+
+
+def default_account() -> str:
+    """``oam-deploy`` if scripts/setup made it, else the account running the bench."""
+    try:
+        pwd.getpwnam(DEPLOY_ACCOUNT)
+        return DEPLOY_ACCOUNT
+    except KeyError:
+        return pwd.getpwuid(os.getuid()).pw_name
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="Deploys timed per size (the median is shown).")
     parser.add_argument("--batches", type=int, default=2, help="Batches per rollout (hosts split evenly).")
-    args = parser.parse_args()
+    parser.add_argument("--ssh-user", default=default_account(),
+                        help=f"Account to log in to the hosts as (default {DEPLOY_ACCOUNT} if it exists).")
+    args = script_arguments(parser, quick={"repeat": 1})
     base = Path(tempfile.mkdtemp(prefix="oam-bench-deploy-"))
-    hosts = SshHosts(base / "ssh", count=max(SIZES))
+    os.chmod(base, 0o711)  # the deploy account reaches its hosts' directories through it
+    hosts = SshHosts(base / "ssh", count=max(SIZES), user=args.ssh_user)
     zookeeper = ZooKeeperServer(base / "zookeeper", client_port=free_port())
     services: list[tuple[str, list[Path]]] = []
     try:
@@ -59,6 +81,7 @@ def main() -> int:
         zookeeper.stop()
         shutil.rmtree(base, ignore_errors=True)
     report(results, args)
+    write_results(args, "deploy", figures(results))
     return 0
 
 
@@ -72,7 +95,7 @@ def run(registry: Registry, hosts: SshHosts, base: Path, args: argparse.Namespac
     for size in SIZES:
         name = f"bench{size}"
         entries = [{"name": f"host{i + 1}", "address": s.address, "port": s.port, "deploy_root": str(s.root / name),
-                    "env": {"APP_PORT": str(free_port(s.address)), "APP_ADDRESS": s.address}}
+                    "user": args.ssh_user, "env": {"APP_PORT": str(free_port(s.address)), "APP_ADDRESS": s.address}}
                    for i, s in enumerate(hosts.servers[:size])]
         services.append((name, [Path(e["deploy_root"]) for e in entries]))
         registry.save_service_config(name, sample_config(entries, health_interval=0.1, health_retries=50,
@@ -92,7 +115,7 @@ def run(registry: Registry, hosts: SshHosts, base: Path, args: argparse.Namespac
             print(f"  {size:>2} host(s) {version}: {elapsed:.2f}s", file=sys.stderr)
     results = {f"deploy {size}": statistics.median(timings[size]) for size in SIZES}
     for size in SIZES:
-        results[f"ssh {size}"] = statistics.median(bare_ssh(hosts, size) for _ in range(args.repeat))
+        results[f"ssh {size}"] = statistics.median(bare_ssh(hosts, size, args.ssh_user) for _ in range(args.repeat))
     begun = time.monotonic()
     outcome, _ = service.rollback(registry, f"bench{max(SIZES)}", None, options[max(SIZES)])
     results["rollback"] = time.monotonic() - begun
@@ -101,12 +124,12 @@ def run(registry: Registry, hosts: SshHosts, base: Path, args: argparse.Namespac
     return results
 
 
-def bare_ssh(hosts: SshHosts, size: int) -> float:
+def bare_ssh(hosts: SshHosts, size: int, user: str) -> float:
     """The floor for anything SSH-based here: connect and run two empty commands on ``size`` hosts at once."""
     ssh = SshOptions(known_hosts=hosts.known_hosts, identity=hosts.client_key)
 
     def one(server) -> None:
-        spec = HostSpec(server.address, server.address, str(server.root), server.port)
+        spec = HostSpec(server.address, server.address, str(server.root), server.port, user)
         with RemoteHost(spec, ssh) as remote:
             remote.run("bench", "true", 30)
             remote.run("bench", "true", 30)
@@ -117,9 +140,24 @@ def bare_ssh(hosts: SshHosts, size: int) -> float:
     return time.monotonic() - begun
 
 
+def figures(results: dict[str, float]) -> list[Row]:
+    """The rows for ``oam bench``: each size against the 1-host deploy, and the machine's bare-SSH floor."""
+    one, most = results["deploy 1"], max(SIZES)
+    rows = [Row("deploy", "deploy to 1 host", one, "s", results["ssh 1"], "bare SSH, 1 host")]
+    for size in SIZES[1:]:
+        target = Target("ratio", "<=", 3, f"{most} hosts <= 3x one host") if size == most else None
+        rows.append(Row("deploy", f"deploy to {size} hosts", results[f"deploy {size}"], "s", one, "1-host deploy",
+                        target))
+    rows.append(Row("deploy", f"bare SSH to {most} hosts", results[f"ssh {most}"], "s", results["ssh 1"],
+                    "bare SSH, 1 host"))
+    rows.append(Row("deploy", f"rollback of {most} hosts", results["rollback"], "s", one, "1-host deploy"))
+    return rows
+
+
 def report(results: dict[str, float], args: argparse.Namespace) -> None:
     reference = results["deploy 1"]
-    print(f"rolling deploy of the sample release, {args.batches} batches, median of {args.repeat}")
+    print(f"rolling deploy of the sample release, {args.batches} batches, median of {args.repeat}, "
+          f"logged in as {args.ssh_user}")
     print(f"{'case':<28}{'wall time':>10}{'ratio to 1 host':>18}{'bare SSH (2 commands)':>24}{'its ratio':>11}")
     for size in SIZES:
         print(f"{f'deploy to {size} host(s)':<28}{results[f'deploy {size}']:>9.2f}s"

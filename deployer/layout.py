@@ -101,10 +101,14 @@ def parse_inspect(output: str) -> tuple[str | None, list[Release]]:
 
 
 def list_releases(layout: Layout) -> str:
-    """One line per release: directory name, a tab, its marker (JSON) or nothing."""
+    """One line per release: directory name, a tab, its marker (JSON, one line) or nothing.
+
+    Shell builtins only: no process per release (every process on a busy host costs CPU).
+    """
     return (f"(cd {quote(layout.releases)} 2>/dev/null || exit 0; for d in *; do [ -d \"$d\" ] || continue; "
-            f"case \"$d\" in *.incoming) continue;; esac; "
-            f"printf '%s\\t' \"$d\"; cat \"$d/{MARKER}\" 2>/dev/null | tr -d '\\n'; echo; done)")
+            f"case \"$d\" in *.incoming) continue;; esac; m=; "
+            f"if [ -f \"$d/{MARKER}\" ]; then {{ IFS= read -r m || :; }} < \"$d/{MARKER}\"; fi; "
+            f"printf '%s\\t%s\\n' \"$d\" \"$m\"; done)")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACEPARENT = "traceparent"
@@ -119,6 +119,45 @@ def _header(headers: Mapping[str, str] | None) -> str | None:
     return None
 
 
+def _parent_context(remote: SpanContext | None) -> otel_context.Context:
+    """The caller's span as the parent, or an empty context (a new GTX)."""
+    return trace.set_span_in_context(NonRecordingSpan(remote)) if remote else otel_context.Context()
+
+
+class OpenTransaction:
+    """A transaction begun by :func:`begin_transaction` and current until :meth:`end`.
+
+    For frameworks whose hooks start and finish a request in different callbacks; elsewhere
+    use the :func:`transaction` context manager.
+    """
+
+    __slots__ = ("span", "trace_id", "transaction_id", "_tokens")
+
+    def __init__(self, span: trace.Span, tokens: tuple[Any, contextvars.Token]) -> None:
+        self.span = span
+        ids = span.get_span_context()
+        self.trace_id = _hex(ids.trace_id, 32)
+        self.transaction_id = _hex(ids.span_id, 16)
+        self._tokens = tokens
+
+    def end(self) -> None:
+        """Leave the transaction (on the thread that began it) and record it."""
+        context_token, ltx_token = self._tokens
+        _transaction_id.reset(ltx_token)
+        otel_context.detach(context_token)
+        self.span.end()
+
+
+def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.SERVER,
+                      attributes: dict[str, Any] | None = None) -> OpenTransaction:
+    """Like :func:`transaction`, without a ``with`` block: call ``end()`` on the result."""
+    span = _tracer().start_span(name, context=_parent_context(parse_traceparent(traceparent)), kind=kind,
+                                attributes=attributes)
+    context_token = otel_context.attach(trace.set_span_in_context(span))
+    ltx_token = _transaction_id.set(_hex(span.get_span_context().span_id, 16))
+    return OpenTransaction(span, (context_token, ltx_token))
+
+
 @contextmanager
 def transaction(
     name: str,
@@ -133,7 +172,7 @@ def transaction(
     context; a job passes the ``traceparent`` it was enqueued with.
     """
     remote = parse_traceparent(traceparent or _header(headers))
-    parent_ctx = trace.set_span_in_context(NonRecordingSpan(remote)) if remote else otel_context.Context()
+    parent_ctx = _parent_context(remote)
     with _tracer().start_as_current_span(name, context=parent_ctx, kind=kind, attributes=attributes) as span:
         ids = span.get_span_context()
         token = _transaction_id.set(_hex(ids.span_id, 16))
@@ -144,14 +183,43 @@ def transaction(
             _transaction_id.reset(token)
 
 
-@contextmanager
-def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, Any] | None = None) -> Iterator[TraceIds]:
-    """A child span of whatever is current (a new GTX if nothing is)."""
+class _SpanScope:
+    """The span of :func:`span` while its ``with`` block runs (a class: this runs per operation)."""
+
+    __slots__ = ("_span", "_token", "_parent")
+
+    def __init__(self, span: trace.Span, parent: SpanContext) -> None:
+        self._span, self._parent, self._token = span, parent, None
+
+    def __enter__(self) -> TraceIds:
+        span = self._span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        ids, parent = span.get_span_context(), self._parent
+        return TraceIds("%032x" % ids.trace_id, _transaction_id.get(), "%016x" % ids.span_id,
+                        "%016x" % parent.span_id if parent.is_valid else None)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        span = self._span
+        try:
+            otel_context.detach(self._token)
+            # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()
+
+
+def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, Any] | None = None) -> _SpanScope:
+    """A child span of whatever is current (a new GTX if nothing is), for a ``with`` block.
+
+    It carries the current ``transaction.id`` from its start (see :mod:`agents.app.spans`).
+    """
     parent = trace.get_current_span().get_span_context()
-    with _tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
-        ids = current.get_span_context()
-        yield TraceIds(_hex(ids.trace_id, 32), _transaction_id.get(), _hex(ids.span_id, 16),
-                       _hex(parent.span_id, 16) if parent.is_valid else None)
+    ltx = _transaction_id.get()
+    if ltx and parent.is_valid:
+        attributes = {**attributes, "transaction.id": ltx} if attributes else {"transaction.id": ltx}
+    return _SpanScope(_tracer().start_span(name, kind=kind, attributes=attributes), parent)
 
 
 def current_ids() -> TraceIds | None:

@@ -11,9 +11,9 @@ in the request path makes a network call.
 from .agent import AppAgent
 from .http import TracedSession
 from .jobs import enqueue, run_job
-from .logs import EcsJsonFormatter
+from .logs import EcsJsonFormatter, EcsLogHandler
 from .metrics import AppMetrics
-from .spans import EcsFileSpanExporter, TransactionIdProcessor
+from .spans import EcsFileSpanExporter, EcsSpanProcessor, TransactionIdProcessor
 
-__all__ = ["AppAgent", "AppMetrics", "EcsFileSpanExporter", "EcsJsonFormatter", "TracedSession",
-           "TransactionIdProcessor", "enqueue", "run_job"]
+__all__ = ["AppAgent", "AppMetrics", "EcsFileSpanExporter", "EcsJsonFormatter", "EcsLogHandler", "EcsSpanProcessor",
+           "TracedSession", "TransactionIdProcessor", "enqueue", "run_job"]

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import logging
-import queue
-from logging.handlers import QueueListener
 from pathlib import Path
 
 from flask import Flask
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NoOpTracerProvider
 
@@ -18,9 +15,9 @@ from telemetry.ecs import ServiceInfo
 
 from . import flask as flask_instrumentation
 from .errors import init_sentry
-from .logs import ContextQueueHandler, EcsJsonFormatter
+from .logs import EcsLogHandler
 from .metrics import AppMetrics
-from .spans import EcsFileSpanExporter, TransactionIdProcessor
+from .spans import EcsSpanProcessor
 
 
 class AppAgent:
@@ -35,8 +32,7 @@ class AppAgent:
         self.log_level = log_level
         self.metrics = AppMetrics()
         self.provider: TracerProvider | None = None
-        self._log_handler: logging.Handler | None = None
-        self._log_listener: QueueListener | None = None
+        self._log_handler: EcsLogHandler | None = None
 
     @property
     def span_file(self) -> Path:
@@ -57,24 +53,16 @@ class AppAgent:
             return self
         resource = Resource.create({"service.name": self.service.name, "service.version": self.service.version})
         self.provider = TracerProvider(resource=resource, sampler=ALWAYS_ON)
-        self.provider.add_span_processor(TransactionIdProcessor())
-        self.provider.add_span_processor(BatchSpanProcessor(EcsFileSpanExporter(self.span_file, self.service),
-                                                            schedule_delay_millis=500))
+        self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
-        # The request thread only queues the record; formatting and the file write happen on the
-        # listener's thread. The formatter reads the ids when the record is queued (see logs.py).
-        file_handler = logging.FileHandler(self.log_file, encoding="utf-8")
-        file_handler.setFormatter(EcsJsonFormatter(self.service))
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._log_listener = QueueListener(records, file_handler)
-        self._log_listener.start()
-        handler = ContextQueueHandler(records)
+        # The logging thread only notes the record and its ids; encoding and the file write
+        # happen in batches on the writer's thread (see logs.py and writer.py).
+        handler = EcsLogHandler(self.log_file, self.service)
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(min(root.level or logging.WARNING, self.log_level))
         self._log_handler = handler
-        self._file_handler = file_handler
         if self.sentry_dsn:
             init_sentry(self.sentry_dsn, self.service)
         return self
@@ -88,9 +76,8 @@ class AppAgent:
         """Write out every finished span and log line now (tests, shutdown)."""
         if self.provider is not None:
             self.provider.force_flush()
-        if self._log_listener is not None:
-            self._log_listener.stop()  # drains the queue
-            self._log_listener.start()
+        if self._log_handler is not None:
+            self._log_handler.flush()
 
     def shutdown(self) -> None:
         self.flush()
@@ -99,7 +86,5 @@ class AppAgent:
         context.use_tracer_provider(None)
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
-        if self._log_listener is not None:
-            self._log_listener.stop()
-            self._file_handler.close()
-            self._log_listener = None
+            self._log_handler.close()
+            self._log_handler = None

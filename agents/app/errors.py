@@ -1,9 +1,25 @@
-"""Sentry error reporting pointed at the collector; every captured error carries the GTX."""
+"""Sentry error reporting pointed at the collector; every captured error carries the GTX.
+
+sentry-sdk's default and auto-enabled integrations instrument every request (Flask), every
+Redis command and outgoing HTTP call (breadcrumbs, spans) and every log record (breadcrumbs):
+work the app agent already does through OpenTelemetry, paid again on each request. So the
+agent enables only what error capture needs — deduplication, uncaught exceptions in the main
+and other threads, flushing at exit, module and argv context, and an event for each ERROR log
+record — and captures unhandled Flask errors itself (see :mod:`agents.app.flask`).
+"""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.argv import ArgvIntegration
+from sentry_sdk.integrations.atexit import AtexitIntegration
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+from sentry_sdk.integrations.excepthook import ExcepthookIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.integrations.threading import ThreadingIntegration
 
 from telemetry.context import current_ids
 from telemetry.ecs import ServiceInfo
@@ -23,8 +39,18 @@ def add_trace_ids(event: dict[str, Any], hint: dict[str, Any] | None = None) -> 
     return event
 
 
+def error_integrations() -> list[Any]:
+    """The sentry-sdk integrations error capture needs, and nothing that runs per request."""
+    return [ArgvIntegration(), AtexitIntegration(), DedupeIntegration(), ExcepthookIntegration(),
+            ModulesIntegration(), ThreadingIntegration(),
+            LoggingIntegration(level=None, event_level=logging.ERROR, sentry_logs_level=None)]
+
+
 def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> None:
     """Initialise sentry-sdk for ``service``; events go to ``dsn`` (the collector's Sentry endpoint)."""
+    settings: dict[str, Any] = {"default_integrations": False, "auto_enabling_integrations": False,
+                                "integrations": error_integrations()}
+    settings.update(options)
     sentry_sdk.init(
         dsn=dsn,
         release=f"{service.name}@{service.version}",
@@ -32,5 +58,11 @@ def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> None:
         server_name=service.host_name,
         before_send=add_trace_ids,
         traces_sample_rate=0.0,  # traces go through OpenTelemetry, errors through Sentry
-        **options,
+        **settings,
     )
+
+
+def capture_unhandled(error: BaseException) -> None:
+    """Report an error no handler dealt with (no-op unless Sentry is initialised)."""
+    if isinstance(error, Exception) and sentry_sdk.get_client().is_active():
+        sentry_sdk.capture_exception(error)

@@ -3,71 +3,83 @@
 The transaction is named after the route template (``GET /users/<user_id>``), records method,
 status, duration and outcome, and the response carries the GTX in ``X-Trace-Id`` (and the W3C
 ``traceresponse`` header) so a user can quote it in a bug report.
+
+This runs on every request, so it does the least it can: the transaction starts in a
+``before_request`` hook (where the route is known) and ends in ``teardown_request``; the
+status and the GTX headers are taken and added where the response starts (a thin WSGI
+wrapper), so no Response object is touched; state lives in the WSGI environ.
 """
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Flask, Response, g, request
-from opentelemetry import trace
+from flask import Flask, Response, request
 from opentelemetry.trace import SpanKind, StatusCode
 
-from telemetry.context import transaction
+from telemetry.context import begin_transaction
 
+from .errors import capture_unhandled
 from .metrics import AppMetrics
 
 GTX_HEADER = "X-Trace-Id"
+_STATE = "oam.transaction"  # environ key: [OpenTransaction, route, method, began, status]
 
 
-def _route() -> str:
-    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+def _add_gtx_headers(app: Flask) -> None:
+    wsgi_app = app.wsgi_app
+
+    def traced_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start_with_gtx(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            state = environ.get(_STATE)
+            if state is not None:
+                opened = state[0]
+                state[4] = int(status[:3])
+                headers.append((GTX_HEADER, opened.trace_id))
+                headers.append(("traceresponse", f"00-{opened.trace_id}-{opened.transaction_id}-01"))  # W3C
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start_with_gtx)
+
+    app.wsgi_app = traced_wsgi_app  # type: ignore[method-assign]
 
 
 def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") -> None:
     """Add transactions, metrics and the GTX header to every request of ``app``."""
+    _add_gtx_headers(app)
 
     @app.before_request
     def _start_transaction() -> None:
-        stack = ExitStack()
-        ids = stack.enter_context(transaction(
-            f"{request.method} {_route()}", headers=request.headers, kind=SpanKind.SERVER,
-            attributes={"transaction.type": "request", "http.request.method": request.method,
-                        "url.path": request.path}))
-        g.oam_transaction = (stack, ids, time.perf_counter())
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        environ, method, rule = current.environ, current.method, current.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
+                                   {"http.request.method": method, "url.path": current.path})
+        environ[_STATE] = [opened, route, method, time.perf_counter(), None]
         metrics.in_flight.inc()
-
-    @app.after_request
-    def _finish_response(response: Response) -> Response:
-        state = g.get("oam_transaction")
-        if state is None:
-            return response
-        _, ids, began = state
-        current = trace.get_current_span()
-        outcome = "failure" if response.status_code >= 500 else "success"
-        current.set_attributes({"http.response.status_code": response.status_code, "event.outcome": outcome})
-        if outcome == "failure":
-            current.set_status(StatusCode.ERROR, f"HTTP {response.status_code}")
-        response.headers[GTX_HEADER] = ids.trace_id
-        response.headers["traceresponse"] = f"00-{ids.trace_id}-{ids.transaction_id}-01"  # W3C trace-context
-        route = _route()
-        if request.path != metrics_path:
-            metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - began)
-        return response
 
     @app.teardown_request
     def _end_transaction(error: BaseException | None) -> None:
-        state = g.pop("oam_transaction", None)
+        state = request.environ.pop(_STATE, None)
         if state is None:
             return
+        opened, route, method, began, status = state
         metrics.in_flight.dec()
-        stack, _, _ = state
+        if status is None and error is not None:
+            status = 500
+        if status is not None and route != metrics_path:
+            metrics.observe_request(route, method, status, time.perf_counter() - began)
+        span = opened.span
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+        # the outcome follows the span's status: ERROR for an exception or a 5xx, else success
         if error is not None:
-            current = trace.get_current_span()
-            current.set_status(StatusCode.ERROR, type(error).__name__)
-            current.set_attribute("event.outcome", "failure")
-        stack.close()
+            span.set_status(StatusCode.ERROR, type(error).__name__)
+            capture_unhandled(error)  # under the GTX: the transaction is still current
+        elif status is not None and status >= 500:
+            span.set_status(StatusCode.ERROR, f"HTTP {status}")
+        opened.end()
 
     @app.get(metrics_path)
     def _metrics() -> Response:

@@ -23,6 +23,17 @@ class AppMetrics:
         self.queue_depth = Gauge("queue_depth", "Jobs waiting per queue", ["queue"], registry=r)
         self.job_latency = Histogram("job_duration_seconds", "Job run time", ["job", "outcome"],
                                      buckets=LATENCY_BUCKETS, registry=r)
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one handled request and its latency (label children cached: ``labels()`` is slow)."""
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (self.requests.labels(route, method, str(status)),
+                                                      self.latency.labels(route, method))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text to serve on ``/metrics`` and its content type."""

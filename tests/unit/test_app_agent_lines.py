@@ -1,0 +1,173 @@
+"""The app agent's hand-written ECS lines are the documents the telemetry builders make; its Sentry set-up."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import datetime, timezone
+
+import sentry_sdk
+from flask import Flask
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from sentry_sdk.transport import Transport
+
+from agents.app import AppAgent
+from agents.app.errors import init_sentry
+from agents.app.logs import EcsJsonFormatter
+from agents.app.writer import BatchLineWriter
+from telemetry.context import TraceIds, span, transaction
+from telemetry.ecs import ServiceInfo, flatten, log_document, span_document, transaction_document
+
+SERVICE = ServiceInfo("orders", "2.1.0", "test", "host-7", agent_id="agent-3")
+
+
+def lines(path) -> list[dict]:
+    return [flatten(json.loads(line)) for line in path.read_text().splitlines()]
+
+
+def test_span_and_transaction_lines_match_the_builders(tmp_path):
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        with transaction("GET /orders/<id>", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                         attributes={"http.request.method": "GET", "url.path": "/orders/7",
+                                     "labels.tenant": "a \"quoted\" name"}):
+            with span("shard-1 SELECT", kind=SpanKind.CLIENT, attributes={"span.type": "db", "labels.shard": "1"}):
+                pass
+            with span("redis GET \u00e9"):
+                pass
+    finally:
+        agent.shutdown()
+    docs = {d["span.name"] if "span.name" in d else d["transaction.name"]: d for d in lines(agent.span_file)}
+    tx = docs["GET /orders/<id>"]
+    ids = TraceIds(tx["trace.id"], tx["transaction.id"], tx["span.id"], "00f067aa0ba902b7")
+    expected = flatten(transaction_document(SERVICE, "GET /orders/<id>", "request", ids,
+                                            duration_ns=tx["event.duration"], at=tx["@timestamp"],
+                                            http={"request.method": "GET"}, url={"path": "/orders/7"},
+                                            labels={"tenant": 'a "quoted" name'}))
+    assert tx == {**expected, "_kind": "transactions"}
+
+    for name, type_, labels in (("shard-1 SELECT", "db", {"shard": "1"}), ("redis GET \u00e9", "custom", None)):
+        doc = docs[name]
+        ids = TraceIds(tx["trace.id"], tx["transaction.id"], doc["span.id"], tx["span.id"])
+        expected = flatten(span_document(SERVICE, name, type_, ids, duration_ns=doc["event.duration"],
+                                         at=doc["@timestamp"], labels=labels))
+        assert doc == {**expected, "_kind": "spans"}
+
+
+def test_a_failed_span_is_a_failure(tmp_path):
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        with transaction("job recompute", kind=SpanKind.CONSUMER):
+            try:
+                with span("shard-0 UPSERT"):
+                    raise OSError("disk full")
+            except OSError:
+                pass
+    finally:
+        agent.shutdown()
+    docs = {d.get("span.name") or d["transaction.name"]: d for d in lines(agent.span_file)}
+    assert docs["shard-0 UPSERT"]["event.outcome"] == "failure"
+    assert docs["job recompute"]["event.outcome"] == "success"
+    assert docs["job recompute"]["transaction.type"] == "job"
+
+
+def test_log_lines_match_the_builder(tmp_path):
+    record = logging.LogRecord("orders.db", logging.WARNING, __file__, 1, "slow \"%s\" \u00e9", ("query",), None)
+    record.created = 1_700_000_000.123456
+    with transaction("GET /x") as ids:
+        line = flatten(json.loads(EcsJsonFormatter(SERVICE).format(record)))
+    expected = flatten(log_document(SERVICE, 'slow "query" \u00e9', "WARNING", "orders.db",
+                                    at=datetime.fromtimestamp(record.created, timezone.utc), ids=ids))
+    assert line == {**expected, "_kind": "logs"}
+
+
+def test_logged_errors_carry_their_stack(tmp_path):
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        try:
+            raise KeyError("order-9")
+        except KeyError:
+            logging.getLogger("orders").exception("lookup failed")
+    finally:
+        agent.shutdown()
+    (doc,) = [d for d in lines(agent.log_file) if d["message"] == "lookup failed"]
+    assert doc["error.type"] == "KeyError" and doc["error.message"] == "'order-9'"
+    assert "raise KeyError" in doc["error.stack_trace"] and doc["log.level"] == "error"
+
+
+def test_the_writer_keeps_good_items_next_to_a_bad_one(tmp_path):
+    writer = BatchLineWriter(tmp_path / "out.jsonl", lambda item: json.dumps({"n": 1 / item}), interval=60)
+    try:
+        for item in (1, 0, 2):
+            writer.submit(item)
+        writer.flush()
+        assert [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()] == \
+            [{"n": 1.0}, {"n": 0.5}]
+    finally:
+        writer.close()
+
+
+def test_error_status_without_exception_is_a_failure(tmp_path):
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        with transaction("GET /y"):
+            with span("call") as ids:
+                trace.get_current_span().set_status(StatusCode.ERROR)
+    finally:
+        agent.shutdown()
+    (doc,) = [d for d in lines(agent.span_file) if d.get("span.id") == ids.span_id]
+    assert doc["event.outcome"] == "failure"
+
+
+class _KeptEnvelopes(Transport):
+    """sentry-sdk's transport interface, keeping what would be sent."""
+
+    def __init__(self, options=None) -> None:
+        super().__init__(options)
+        self.envelopes = []
+
+    def capture_envelope(self, envelope) -> None:
+        self.envelopes.append(envelope)
+
+
+def test_unhandled_flask_errors_reach_sentry_under_the_gtx_and_nothing_per_request_is_hooked(tmp_path):
+    kept = _KeptEnvelopes()
+    agent = AppAgent(SERVICE, tmp_path).start()
+    init_sentry("http://key@127.0.0.1:9/1", SERVICE, transport=kept)
+    try:
+        app = Flask("orders")
+
+        @app.get("/boom")
+        def boom():
+            raise LookupError("no such shard")
+
+        agent.instrument_flask(app)
+        response = app.test_client().get("/boom")
+        sentry_sdk.flush()
+        assert response.status_code == 500
+        events = [item.payload.json for envelope in kept.envelopes for item in envelope.items
+                  if item.type == "event"]
+        assert [e["tags"]["trace.id"] for e in events] == [response.headers["X-Trace-Id"]]
+        assert events[0]["exception"]["values"][-1]["type"] == "LookupError"
+        hooked = set(sentry_sdk.get_client().integrations)
+        assert not hooked & {"flask", "redis", "stdlib", "sqlite3"}, hooked
+        assert "logging" in hooked and "threading" in hooked
+    finally:
+        sentry_sdk.get_client().close()
+        agent.shutdown()
+
+
+def test_a_forked_child_writes_its_own_lines(tmp_path):
+    writer = BatchLineWriter(tmp_path / "out.jsonl", str, interval=0.05)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: its lines must reach the file without an explicit flush
+            writer.submit("from-child")
+            time.sleep(0.5)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert (tmp_path / "out.jsonl").read_text().splitlines() == ["from-child"]
+    finally:
+        writer.close()

@@ -126,11 +126,11 @@ def _sentry_body(project: str) -> bytes:
         raise HttpError(exc.status, str(exc)) from None
 
 
-@sentry.post("/api/<project>/envelope/")
-def sentry_envelope(project: str) -> Response:
+def _sentry(project: str, convert: Any) -> Response:
+    """Check and decode a Sentry request with ``convert`` (-> actions, event id); index it."""
     data = _sentry_body(project)
     try:
-        actions, event_id = envelope_actions(data, project, collector().config.index_prefix)
+        actions, event_id = convert(data, project, collector().config.index_prefix)
     except SentryError as exc:
         collector().metrics.rejected.labels("sentry").inc()
         raise HttpError(exc.status, str(exc)) from None
@@ -139,17 +139,18 @@ def sentry_envelope(project: str) -> Response:
     return jsonify({"id": event_id})
 
 
+@sentry.post("/api/<project>/envelope/")
+def sentry_envelope(project: str) -> Response:
+    return _sentry(project, envelope_actions)
+
+
 @sentry.post("/api/<project>/store/")
 def sentry_store(project: str) -> Response:
-    data = _sentry_body(project)
-    try:
-        action, event_id = store_action(data, project, collector().config.index_prefix)
-    except SentryError as exc:
-        collector().metrics.rejected.labels("sentry").inc()
-        raise HttpError(exc.status, str(exc)) from None
-    collector().metrics.received.labels("sentry").inc()
-    deliver([action])
-    return jsonify({"id": event_id})
+    def one_action(data: bytes, project: str, prefix: str) -> tuple[list[Any], str]:
+        action, event_id = store_action(data, project, prefix)
+        return [action], event_id
+
+    return _sentry(project, one_action)
 
 
 # -- OTLP/HTTP ------------------------------------------------------------------------------

@@ -58,6 +58,14 @@ class AgentConfig:
     cmdb_root: str = ""
 
 
+def _read_secret(path: str, what: str) -> str:
+    """The stripped contents of a secret file, or a config error naming it."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise AgentConfigError(f"cannot read {what} {path}: {exc}") from exc
+
+
 def _take(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = table.pop(key)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
@@ -92,11 +100,7 @@ def load_agent_config(path: Path) -> AgentConfig:
     if "token" in collector:
         config.token = _take(collector, "token", str, "collector")
     if "token_file" in collector:
-        token_path = Path(_take(collector, "token_file", str, "collector"))
-        try:
-            config.token = token_path.read_text().strip()
-        except OSError as exc:
-            raise AgentConfigError(f"cannot read the token file {token_path}: {exc}") from exc
+        config.token = _read_secret(_take(collector, "token_file", str, "collector"), "the token file")
     if collector:
         raise AgentConfigError(f"unknown setting(s) collector.{', collector.'.join(collector)}")
     if "paths" in logs:
@@ -110,11 +114,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         if key in cmdb:
             setattr(config, name, _take(cmdb, key, str, "cmdb"))
     if "password_file" in cmdb:
-        password_path = Path(_take(cmdb, "password_file", str, "cmdb"))
-        try:
-            config.cmdb_password = password_path.read_text().strip()
-        except OSError as exc:
-            raise AgentConfigError(f"cannot read the CMDB password file {password_path}: {exc}") from exc
+        config.cmdb_password = _read_secret(_take(cmdb, "password_file", str, "cmdb"), "the CMDB password file")
     if cmdb:
         raise AgentConfigError(f"unknown setting(s) cmdb.{', cmdb.'.join(cmdb)}")
     for entry in scrapes:

@@ -1,9 +1,12 @@
 """Helpers for tests that run the whole local suite (`oam up`) on free ports in a scratch data dir."""
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from backing_services.ports import free_port
 
@@ -42,3 +45,19 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.25) -> Any
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Until ``url``/health answers 200; AssertionError with the process's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"{url} exited with code {process.returncode}: {output}")
+        try:
+            if requests.get(url + "/health", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not healthy within {timeout}s")

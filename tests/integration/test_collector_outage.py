@@ -21,6 +21,7 @@ import requests
 from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
 from backing_services.ports import free_port
 from collector.auth import TokenStore
+from local_suite import wait_healthy
 from telemetry.ecs import timestamp
 
 PREFIX = "oamchaos"
@@ -63,19 +64,6 @@ def _start_collector(config: Path, log: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"collector exited with {process.returncode}"
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("collector did not become healthy")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -157,7 +145,7 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
     current = {"collector": _start_collector(config, log)}
     threads: list[threading.Thread] = []
     try:
-        _wait_healthy(url, current["collector"])
+        wait_healthy(url, current["collector"])
         sender = Sender(url, token)
         batches = TOTAL // BATCH
         share = batches // SENDERS
@@ -185,7 +173,7 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
         _wait_for(acked(75), 120, "75 batches")
         secure_es.start(timeout=180)
         killer.join(timeout=300)
-        _wait_healthy(url, current["collector"])
+        wait_healthy(url, current["collector"])
         for thread in threads:
             thread.join(timeout=300)
         assert not sender.errors, sender.errors

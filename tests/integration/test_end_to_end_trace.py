@@ -22,21 +22,10 @@ from backing_services.ports import free_port
 from collector.auth import TokenStore
 from collector.config import load_config
 from collector.testing import serve_in_thread
+from local_suite import wait_healthy
 
 PREFIX = "oame2e"
 ORDER = {"customer": "grace", "items": [{"sku": "pen", "qty": 3, "price": 1.5}]}
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{url} exited: {process.stdout.read()}"
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} not healthy within {timeout}s")
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,8 @@ import pytest
 import requests
 
 from backing_services.ports import free_port
+from local_suite import wait_healthy
 from telemetry.ecs import flatten
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{url} exited: {process.stdout.read()}")
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} not healthy within {timeout}s")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -37,8 +36,7 @@ _fallback_provider = TracerProvider(sampler=ALWAYS_ON)
 _transaction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("oam_ltx", default=None)
 
 
-@dataclass(frozen=True)
-class TraceIds:
+class TraceIds(NamedTuple):
     """The ids every document emitted inside a transaction carries."""
 
     trace_id: str
@@ -57,12 +55,14 @@ class TraceIds:
 
 
 _installed_provider: trace.TracerProvider | None = None
+_installed_tracer: trace.Tracer | None = None
 
 
 def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
     """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets."""
-    global _installed_provider
+    global _installed_provider, _installed_tracer
     _installed_provider = provider
+    _installed_tracer = provider.get_tracer(INSTRUMENTATION_NAME) if provider is not None else None
 
 
 def tracer_provider() -> trace.TracerProvider:
@@ -78,6 +78,8 @@ _tracers: dict[int, tuple[trace.TracerProvider, trace.Tracer]] = {}
 
 def _tracer() -> trace.Tracer:
     """The tracer of the provider in use, made once per provider (``get_tracer`` is not cheap)."""
+    if _installed_tracer is not None:
+        return _installed_tracer
     provider = tracer_provider()
     cached = _tracers.get(id(provider))
     if cached is None or cached[0] is not provider:
@@ -131,31 +133,33 @@ class OpenTransaction:
     use the :func:`transaction` context manager.
     """
 
-    __slots__ = ("span", "trace_id", "transaction_id", "_tokens")
+    __slots__ = ("span", "trace_id", "transaction_id", "_context_token", "_ltx_token")
 
-    def __init__(self, span: trace.Span, tokens: tuple[Any, contextvars.Token]) -> None:
+    def __init__(self, span: trace.Span, transaction_id: str, context_token: Any, ltx_token: contextvars.Token) -> None:
         self.span = span
-        ids = span.get_span_context()
-        self.trace_id = _hex(ids.trace_id, 32)
-        self.transaction_id = _hex(ids.span_id, 16)
-        self._tokens = tokens
+        self.trace_id = "%032x" % span.get_span_context().trace_id
+        self.transaction_id = transaction_id
+        self._context_token, self._ltx_token = context_token, ltx_token
 
     def end(self) -> None:
         """Leave the transaction (on the thread that began it) and record it."""
-        context_token, ltx_token = self._tokens
-        _transaction_id.reset(ltx_token)
-        otel_context.detach(context_token)
+        _transaction_id.reset(self._ltx_token)
+        otel_context.detach(self._context_token)
         self.span.end()
+
+
+_EMPTY_CONTEXT = otel_context.Context()
 
 
 def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.SERVER,
                       attributes: dict[str, Any] | None = None) -> OpenTransaction:
     """Like :func:`transaction`, without a ``with`` block: call ``end()`` on the result."""
-    span = _tracer().start_span(name, context=_parent_context(parse_traceparent(traceparent)), kind=kind,
-                                attributes=attributes)
-    context_token = otel_context.attach(trace.set_span_in_context(span))
-    ltx_token = _transaction_id.set(_hex(span.get_span_context().span_id, 16))
-    return OpenTransaction(span, (context_token, ltx_token))
+    remote = parse_traceparent(traceparent) if traceparent else None
+    parent = trace.set_span_in_context(NonRecordingSpan(remote), _EMPTY_CONTEXT) if remote else _EMPTY_CONTEXT
+    span = _tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
+    context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+    ltx = "%016x" % span.get_span_context().span_id
+    return OpenTransaction(span, ltx, context_token, _transaction_id.set(ltx))
 
 
 @contextmanager
@@ -184,19 +188,38 @@ def transaction(
 
 
 class _SpanScope:
-    """The span of :func:`span` while its ``with`` block runs (a class: this runs per operation)."""
+    """The span of :func:`span` while its ``with`` block runs; ``as`` gives its ids.
 
-    __slots__ = ("_span", "_token", "_parent")
+    A class (not a generator): this runs for every operation. The ids are formatted only when
+    read, as most callers never read them.
+    """
 
-    def __init__(self, span: trace.Span, parent: SpanContext) -> None:
-        self._span, self._parent, self._token = span, parent, None
+    __slots__ = ("_span", "_parent", "_context", "_token", "transaction_id")
 
-    def __enter__(self) -> TraceIds:
-        span = self._span
-        self._token = otel_context.attach(trace.set_span_in_context(span))
-        ids, parent = span.get_span_context(), self._parent
-        return TraceIds("%032x" % ids.trace_id, _transaction_id.get(), "%016x" % ids.span_id,
-                        "%016x" % parent.span_id if parent.is_valid else None)
+    def __init__(self, span: trace.Span, parent: SpanContext, context: otel_context.Context,
+                 transaction_id: str | None) -> None:
+        self._span, self._parent, self._context, self._token = span, parent, context, None
+        self.transaction_id = transaction_id
+
+    @property
+    def trace_id(self) -> str:
+        return "%032x" % self._span.get_span_context().trace_id
+
+    @property
+    def span_id(self) -> str:
+        return "%016x" % self._span.get_span_context().span_id
+
+    @property
+    def parent_id(self) -> str | None:
+        return "%016x" % self._parent.span_id if self._parent.is_valid else None
+
+    def as_fields(self) -> dict[str, str]:
+        """ECS dotted fields, as :meth:`TraceIds.as_fields`."""
+        return TraceIds(self.trace_id, self.transaction_id, self.span_id, self.parent_id).as_fields()
+
+    def __enter__(self) -> "_SpanScope":
+        self._token = otel_context.attach(trace.set_span_in_context(self._span, self._context))
+        return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         span = self._span
@@ -213,13 +236,17 @@ class _SpanScope:
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, Any] | None = None) -> _SpanScope:
     """A child span of whatever is current (a new GTX if nothing is), for a ``with`` block.
 
-    It carries the current ``transaction.id`` from its start (see :mod:`agents.app.spans`).
+    It carries the current ``transaction.id`` from its start (see :mod:`agents.app.spans`);
+    ``with span(...) as ids`` gives its ``trace_id``, ``transaction_id``, ``span_id`` and
+    ``parent_id``.
     """
-    parent = trace.get_current_span().get_span_context()
+    current = otel_context.get_current()
+    parent = trace.get_current_span(current).get_span_context()
     ltx = _transaction_id.get()
     if ltx and parent.is_valid:
         attributes = {**attributes, "transaction.id": ltx} if attributes else {"transaction.id": ltx}
-    return _SpanScope(_tracer().start_span(name, kind=kind, attributes=attributes), parent)
+    return _SpanScope(_tracer().start_span(name, context=current, kind=kind, attributes=attributes), parent,
+                      current, ltx)
 
 
 def current_ids() -> TraceIds | None:

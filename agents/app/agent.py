@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NoOpTracerProvider
 
@@ -15,9 +15,10 @@ from telemetry.ecs import ServiceInfo
 
 from . import flask as flask_instrumentation
 from .errors import init_sentry
-from .logs import EcsLogHandler
+from .logs import EcsLogHandler, skip_unused_record_fields
 from .metrics import AppMetrics
 from .spans import EcsSpanProcessor
+from .tracer import LeanTracerProvider
 
 
 class AppAgent:
@@ -31,8 +32,10 @@ class AppAgent:
         self.sentry_dsn = sentry_dsn
         self.log_level = log_level
         self.metrics = AppMetrics()
-        self.provider: TracerProvider | None = None
+        self.provider: LeanTracerProvider | None = None
         self._log_handler: EcsLogHandler | None = None
+        self._sentry_handler: logging.Handler | None = None
+        self._undo_log_settings: Callable[[], None] | None = None
 
     @property
     def span_file(self) -> Path:
@@ -52,7 +55,7 @@ class AppAgent:
             context.use_tracer_provider(NoOpTracerProvider())
             return self
         resource = Resource.create({"service.name": self.service.name, "service.version": self.service.version})
-        self.provider = TracerProvider(resource=resource, sampler=ALWAYS_ON)
+        self.provider = LeanTracerProvider(resource=resource, sampler=ALWAYS_ON)
         self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
@@ -63,8 +66,9 @@ class AppAgent:
         root.addHandler(handler)
         root.setLevel(min(root.level or logging.WARNING, self.log_level))
         self._log_handler = handler
+        self._undo_log_settings = skip_unused_record_fields()
         if self.sentry_dsn:
-            init_sentry(self.sentry_dsn, self.service)
+            self._sentry_handler = init_sentry(self.sentry_dsn, self.service)
         return self
 
     def instrument_flask(self, app: Flask) -> Flask:
@@ -84,7 +88,14 @@ class AppAgent:
         if self.provider is not None:
             self.provider.shutdown()
         context.use_tracer_provider(None)
+        root = logging.getLogger()
         if self._log_handler is not None:
-            logging.getLogger().removeHandler(self._log_handler)
+            root.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+        if self._sentry_handler is not None:
+            root.removeHandler(self._sentry_handler)
+            self._sentry_handler = None
+        if self._undo_log_settings is not None:
+            self._undo_log_settings()
+            self._undo_log_settings = None

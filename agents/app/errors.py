@@ -4,8 +4,10 @@ sentry-sdk's default and auto-enabled integrations instrument every request (Fla
 Redis command and outgoing HTTP call (breadcrumbs, spans) and every log record (breadcrumbs):
 work the app agent already does through OpenTelemetry, paid again on each request. So the
 agent enables only what error capture needs — deduplication, uncaught exceptions in the main
-and other threads, flushing at exit, module and argv context, and an event for each ERROR log
-record — and captures unhandled Flask errors itself (see :mod:`agents.app.flask`).
+and other threads, flushing at exit, module and argv context — and captures unhandled Flask
+errors itself (see :mod:`agents.app.flask`). ERROR log records become events through
+sentry-sdk's ``EventHandler`` on the root logger, at level ERROR: the logging module skips it
+for lower records, where the logging integration would run for every record.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.logging import EventHandler
 from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 
@@ -42,12 +44,15 @@ def add_trace_ids(event: dict[str, Any], hint: dict[str, Any] | None = None) -> 
 def error_integrations() -> list[Any]:
     """The sentry-sdk integrations error capture needs, and nothing that runs per request."""
     return [ArgvIntegration(), AtexitIntegration(), DedupeIntegration(), ExcepthookIntegration(),
-            ModulesIntegration(), ThreadingIntegration(),
-            LoggingIntegration(level=None, event_level=logging.ERROR, sentry_logs_level=None)]
+            ModulesIntegration(), ThreadingIntegration()]
 
 
-def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> None:
-    """Initialise sentry-sdk for ``service``; events go to ``dsn`` (the collector's Sentry endpoint)."""
+def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> logging.Handler:
+    """Initialise sentry-sdk for ``service``; events go to ``dsn`` (the collector's Sentry endpoint).
+
+    Returns the handler that turns ERROR log records into events (on the root logger; remove
+    it when done).
+    """
     settings: dict[str, Any] = {"default_integrations": False, "auto_enabling_integrations": False,
                                 "integrations": error_integrations()}
     settings.update(options)
@@ -60,6 +65,9 @@ def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> None:
         traces_sample_rate=0.0,  # traces go through OpenTelemetry, errors through Sentry
         **settings,
     )
+    handler = EventHandler(level=logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    return handler
 
 
 def capture_unhandled(error: BaseException) -> None:

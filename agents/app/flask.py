@@ -4,13 +4,14 @@ The transaction is named after the route template (``GET /users/<user_id>``), re
 status, duration and outcome, and the response carries the GTX in ``X-Trace-Id`` (and the W3C
 ``traceresponse`` header) so a user can quote it in a bug report.
 
-This runs on every request, so it does the least it can: the transaction starts in a
-``before_request`` hook (where the route is known) and ends in ``teardown_request``; the
+This runs on every request, so it does the least it can: the transaction starts when Flask
+dispatches the request (the route is known) and ends when Flask tears the request down; the
 status and the GTX headers are taken and added where the response starts (a thin WSGI
 wrapper), so no Response object is touched; state lives in the WSGI environ.
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,24 +49,34 @@ def _add_gtx_headers(app: Flask) -> None:
 def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") -> None:
     """Add transactions, metrics and the GTX header to every request of ``app``."""
     _add_gtx_headers(app)
+    full_dispatch_request, do_teardown_request = app.full_dispatch_request, app.do_teardown_request
 
-    @app.before_request
-    def _start_transaction() -> None:
+    # Flask runs these two once per request on the app itself: the transaction starts once the
+    # route is matched and ends after the app's own teardown functions, so everything the
+    # request logs, Flask's own error log included, carries its GTX/LTX. (Wrapping them costs
+    # less than before/teardown_request hooks, which Flask checks for coroutines on each call.)
+    def traced_full_dispatch_request() -> Response:
         current = request._get_current_object()  # type: ignore[attr-defined]
         environ, method, rule = current.environ, current.method, current.url_rule
         route = rule.rule if rule is not None else "unmatched"
         opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
                                    {"http.request.method": method, "url.path": current.path})
         environ[_STATE] = [opened, route, method, time.perf_counter(), None]
-        metrics.in_flight.inc()
+        metrics.request_started()
+        return full_dispatch_request()
 
-    @app.teardown_request
-    def _end_transaction(error: BaseException | None) -> None:
-        state = request.environ.pop(_STATE, None)
+    def traced_do_teardown_request(*args: Any) -> None:
+        try:
+            do_teardown_request(*args)
+        finally:
+            error = args[0] if args else sys.exc_info()[1]
+            _end_transaction(request.environ.pop(_STATE, None), error)
+
+    def _end_transaction(state: list[Any] | None, error: BaseException | None) -> None:
         if state is None:
             return
         opened, route, method, began, status = state
-        metrics.in_flight.dec()
+        metrics.request_finished()
         if status is None and error is not None:
             status = 500
         if status is not None and route != metrics_path:
@@ -80,6 +91,9 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         elif status is not None and status >= 500:
             span.set_status(StatusCode.ERROR, f"HTTP {status}")
         opened.end()
+
+    app.full_dispatch_request = traced_full_dispatch_request  # type: ignore[method-assign]
+    app.do_teardown_request = traced_do_teardown_request  # type: ignore[method-assign]
 
     @app.get(metrics_path)
     def _metrics() -> Response:

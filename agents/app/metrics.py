@@ -17,6 +17,8 @@ class AppMetrics:
         self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["route", "method"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r)
+        self._in_flight: list[None] = []  # one item per request in progress (append/pop are atomic)
+        self.in_flight.set_function(lambda: len(self._in_flight))
         self.cache = Counter("cache_requests", "Cache lookups by result", ["result"], registry=r)
         self.shard_ops = Counter("shard_operations", "Operations per shard", ["shard", "operation"], registry=r)
         self.shard_records = Gauge("shard_records", "Records stored per shard", ["shard"], registry=r)
@@ -24,6 +26,15 @@ class AppMetrics:
         self.job_latency = Histogram("job_duration_seconds", "Job run time", ["job", "outcome"],
                                      buckets=LATENCY_BUCKETS, registry=r)
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def request_started(self) -> None:
+        self._in_flight.append(None)
+
+    def request_finished(self) -> None:
+        try:
+            self._in_flight.pop()
+        except IndexError:  # finished more than started: the gauge stays at zero
+            pass
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one handled request and its latency (label children cached: ``labels()`` is slow)."""

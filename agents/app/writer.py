@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class BatchLineWriter:
-    """``submit(item)`` from any thread; ``encode(item)`` -> one line, run on the writer thread."""
+    """``submit(item)`` from any thread; ``encode(item)`` -> one line (bytes, no newline), run on the writer thread."""
 
-    def __init__(self, path: Path, encode: Callable[[Any], str], interval: float = 0.25,
+    def __init__(self, path: Path, encode: Callable[[Any], bytes], interval: float = 0.25,
                  batch: int = 1024, max_pending: int = 100_000, name: str = "oam-line-writer") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ class BatchLineWriter:
         self._pending: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._drain_lock = threading.Lock()
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab")
         self._closed = False
         self._name = name
         self._start_thread()
@@ -84,7 +84,7 @@ class BatchLineWriter:
                 except Exception:  # one bad item never costs the others their line
                     log.exception("cannot encode %r for %s", type(item).__name__, self.path)
             if lines and not self._file.closed:
-                self._file.write("\n".join(lines) + "\n")
+                self._file.write(b"\n".join(lines) + b"\n")
                 self._file.flush()
         if self.dropped:
             dropped, self.dropped = self.dropped, 0

@@ -98,7 +98,7 @@ def test_logged_errors_carry_their_stack(tmp_path):
 
 
 def test_the_writer_keeps_good_items_next_to_a_bad_one(tmp_path):
-    writer = BatchLineWriter(tmp_path / "out.jsonl", lambda item: json.dumps({"n": 1 / item}), interval=60)
+    writer = BatchLineWriter(tmp_path / "out.jsonl", lambda item: json.dumps({"n": 1 / item}).encode(), interval=60)
     try:
         for item in (1, 0, 2):
             writer.submit(item)
@@ -135,13 +135,19 @@ class _KeptEnvelopes(Transport):
 def test_unhandled_flask_errors_reach_sentry_under_the_gtx_and_nothing_per_request_is_hooked(tmp_path):
     kept = _KeptEnvelopes()
     agent = AppAgent(SERVICE, tmp_path).start()
-    init_sentry("http://key@127.0.0.1:9/1", SERVICE, transport=kept)
+    error_log_handler = init_sentry("http://key@127.0.0.1:9/1", SERVICE, transport=kept)
     try:
         app = Flask("orders")
 
         @app.get("/boom")
         def boom():
             raise LookupError("no such shard")
+
+        @app.get("/complain")
+        def complain():
+            logging.getLogger("orders").info("an info record is no event")
+            logging.getLogger("orders").error("shard %d is read-only", 3)
+            return "ok"
 
         agent.instrument_flask(app)
         response = app.test_client().get("/boom")
@@ -152,15 +158,25 @@ def test_unhandled_flask_errors_reach_sentry_under_the_gtx_and_nothing_per_reque
         assert [e["tags"]["trace.id"] for e in events] == [response.headers["X-Trace-Id"]]
         assert events[0]["exception"]["values"][-1]["type"] == "LookupError"
         hooked = set(sentry_sdk.get_client().integrations)
-        assert not hooked & {"flask", "redis", "stdlib", "sqlite3"}, hooked
-        assert "logging" in hooked and "threading" in hooked
+        assert not hooked & {"flask", "redis", "stdlib", "sqlite3", "logging"}, hooked
+        assert "threading" in hooked
+
+        # an ERROR log record is an event too, under its request's GTX; lower records are not
+        kept.envelopes.clear()
+        response = app.test_client().get("/complain")
+        sentry_sdk.flush()
+        events = [item.payload.json for envelope in kept.envelopes for item in envelope.items
+                  if item.type == "event"]
+        assert [(e["logentry"]["formatted"], e["level"], e["tags"]["trace.id"]) for e in events] == \
+            [("shard 3 is read-only", "error", response.headers["X-Trace-Id"])]
     finally:
+        logging.getLogger().removeHandler(error_log_handler)
         sentry_sdk.get_client().close()
         agent.shutdown()
 
 
 def test_a_forked_child_writes_its_own_lines(tmp_path):
-    writer = BatchLineWriter(tmp_path / "out.jsonl", str, interval=0.05)
+    writer = BatchLineWriter(tmp_path / "out.jsonl", str.encode, interval=0.05)
     try:
         pid = os.fork()
         if pid == 0:  # the child: its lines must reach the file without an explicit flush

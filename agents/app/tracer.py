@@ -1,0 +1,249 @@
+"""The OpenTelemetry SDK's tracer, with a short path for the spans an instrumented request makes.
+
+The SDK's generic span costs about a hundred Python calls to start and end: a sampling
+result, a ``BoundedAttributes`` mapping that validates each value under a lock, event and link
+lists made up front, and a ``ReadableSpan`` copy handed to the processors at the end. A cache
+lookup that takes 50 microseconds cannot afford that three times per request.
+
+:class:`LeanTracerProvider` is the SDK's ``TracerProvider`` (same resource, id generator,
+sampler, span processors, limits, shutdown) whose tracers start :class:`LeanSpan`\\ s: SDK
+``Span`` objects that
+
+* keep attributes in a plain dict, checking values cheaply (str, bool, int and float are
+  taken as they are, anything else goes through the SDK's own cleaning; the attribute count
+  and value length limits still apply);
+* make their event and link lists only when one is added;
+* hand *themselves* to the processors when they end (once ended, a span refuses changes, so
+  no copy is needed).
+
+Spans with links or non-default exception options, tracers whose sampler is not
+``ALWAYS_ON`` and the SDK's opt-in self-metrics take the SDK's own path.
+Processors and exporters written for the SDK (``BatchSpanProcessor``, the OTLP exporter) take
+these spans as they are.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from time import time_ns
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, Span, Tracer, TracerProvider
+from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics  # the SDK's opt-in self-metrics
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+
+log = logging.getLogger(__name__)
+
+_UNSET = Status(StatusCode.UNSET)
+_PLAIN_VALUES = (str, bool, int, float)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+
+
+_DROPPED = object()
+
+
+def _cleaned(key: Any, value: Any, max_length: int | None) -> Any:
+    """``value`` as the SDK would store it (sequences made tuples, strings cut), or _DROPPED."""
+    return BoundedAttributes(None, {key: value}, max_value_len=max_length).get(key, _DROPPED)
+
+
+class LeanSpan(Span):
+    """An SDK span started and ended with as little work as the SDK's contract allows.
+
+    What all spans of one tracer share (resource, scope, limits, processors, a lock) are class
+    attributes of a subclass made per tracer (see :meth:`LeanTracer.span_class`); a span sets
+    only its own fields.
+    """
+
+    _trace_config = None
+    _record_exception = True
+    _set_status_on_exception = True
+    _status = _UNSET
+    _end_time: int | None = None
+    _events: Sequence[Event] = ()  # made a list when the first event is added
+    _links: Sequence[Link] = ()
+    _dropped_attributes = 0
+    # per tracer: _resource, _instrumentation_info, _instrumentation_scope, _limits, _span_processor,
+    # _sampler, _lock, _record_end_metrics (see LeanTracer.span_class)
+
+    # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids
+    def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
+                 attributes: types.Attributes, start_time: int | None) -> None:
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._attributes: dict[str, types.AnyValue] = {}
+        if attributes:
+            if self._plain_attributes(attributes):
+                self._attributes.update(attributes)
+            else:
+                self._put_all(attributes)
+        self._start_time = start_time if start_time is not None else time_ns()
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def _plain_attributes(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether ``attributes`` can be stored as they are: few, str keys, plain values."""
+        limits = self._limits
+        if limits.max_span_attribute_length is not None or (
+                limits.max_span_attributes is not None and len(attributes) > limits.max_span_attributes):
+            return False
+        for key, value in attributes.items():
+            if type(value) not in _PLAIN_VALUES or type(key) is not str or not key:
+                return False
+        return True
+
+    # -- attributes: a plain dict behind the SDK's limits -------------------------------------
+
+    def _put(self, key: str, value: Any) -> None:
+        limits = self._limits
+        if type(value) not in _PLAIN_VALUES or type(key) is not str or not key or (
+                limits.max_span_attribute_length is not None and type(value) is str):
+            value = _cleaned(key, value, limits.max_span_attribute_length)
+            if value is _DROPPED:
+                self._dropped_attributes += 1
+                return
+        attributes = self._attributes
+        if key not in attributes and limits.max_span_attributes is not None \
+                and len(attributes) >= limits.max_span_attributes:
+            self._dropped_attributes += 1
+            if not limits.max_span_attributes:
+                return
+            del attributes[next(iter(attributes))]  # as the SDK: the oldest makes room
+
+        attributes[key] = value
+
+    def _put_all(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        for key, value in attributes.items():
+            self._put(key, value)
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if self._end_time is not None:
+            log.warning("Setting attribute on ended span.")
+        elif key in self._attributes and type(value) in _PLAIN_VALUES and self._limits.max_span_attribute_length is None:
+            self._attributes[key] = value  # replacing a value: no limit to check
+        else:
+            self._put(key, value)
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if self._end_time is not None:
+            log.warning("Setting attribute on ended span.")
+            return
+        self._put_all(attributes)
+
+    @property
+    def attributes(self) -> types.Attributes:
+        return self._attributes
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped_attributes
+
+    # -- events and links: rare, so their lists are made when the first one comes --------------
+
+    def _add_event(self, event: Any) -> None:
+        self._append_within_limit("_events", event, self._limits.max_events, "add_event")
+
+    def _add_link(self, link: Link) -> None:
+        self._append_within_limit("_links", link, self._limits.max_links, "add_link")
+
+    def _append_within_limit(self, field: str, item: Any, limit: int | None, action: str) -> None:
+        with self._lock:
+            if self._end_time is not None:
+                log.warning("Tried calling %s on an ended span.", action)
+                return
+            items = getattr(self, field)
+            if not items:
+                items = []
+                setattr(self, field, items)
+            if limit is None or len(items) < limit:
+                items.append(item)
+
+    @property
+    def dropped_events(self) -> int:
+        return 0
+
+    @property
+    def dropped_links(self) -> int:
+        return 0
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self, start_time: int | None = None, parent_context: context_api.Context | None = None) -> None:
+        """Started when made; this only tells the processors (as the SDK's ``start`` does)."""
+        self._span_processor.on_start(self, parent_context=parent_context)
+
+    def end(self, end_time: int | None = None) -> None:
+        with self._lock:
+            if self._end_time is not None:
+                log.warning("Calling end() on an ended span.")
+                return
+            self._end_time = end_time if end_time is not None else time_ns()
+        self._record_end_metrics()
+        processor = self._span_processor
+        processor._on_ending(self)  # noqa: SLF001
+        processor.on_end(self)  # the span itself: once ended it is read-only
+
+    def _readable_span(self) -> "LeanSpan":
+        return self
+
+
+class LeanTracer(Tracer):
+    """The SDK's tracer; spans without links under ``ALWAYS_ON`` take the short path."""
+
+    _span_class: type[LeanSpan] | None = None
+
+    def span_class(self) -> type[LeanSpan]:
+        """The :class:`LeanSpan` subclass carrying what this tracer's spans share."""
+        if self._span_class is None:
+            metrics = self._tracer_metrics.start_span(None, Decision.RECORD_AND_SAMPLE)  # noqa: SLF001
+            self._span_class = type("LeanSpan", (LeanSpan,), {
+                "__module__": __name__, "_resource": self.resource,
+                "_instrumentation_info": self.instrumentation_info,
+                "_instrumentation_scope": self._instrumentation_scope, "_limits": self._span_limits,
+                "_span_processor": self.span_processor, "_sampler": self.sampler, "_lock": threading.Lock(),
+                "_record_end_metrics": staticmethod(metrics)})
+        return self._span_class
+
+    def start_span(self, name: str, context: context_api.Context | None = None,
+                   kind: SpanKind = SpanKind.INTERNAL, attributes: types.Attributes = None,
+                   links: Sequence[Link] | None = (), start_time: int | None = None,
+                   record_exception: bool = True, set_status_on_exception: bool = True) -> trace_api.Span:
+        if links or not record_exception or not set_status_on_exception or self.sampler is not ALWAYS_ON \
+                or not self._tracer_config.is_enabled or not isinstance(self._tracer_metrics, NoOpTracerMetrics):
+            return super().start_span(name, context, kind, attributes, links, start_time, record_exception,
+                                      set_status_on_exception)
+        parent = trace_api.get_current_span(context).get_span_context()
+        ids = self.id_generator
+        if parent.is_valid:
+            trace_id, trace_state = parent.trace_id, parent.trace_state
+            flags = _SAMPLED_RANDOM if parent.trace_flags.random_trace_id else _SAMPLED
+        else:
+            parent, trace_id, trace_state = None, ids.generate_trace_id(), None
+            flags = _SAMPLED_RANDOM if ids.is_trace_id_random() else _SAMPLED
+        span_context = SpanContext(trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags,
+                                   trace_state=trace_state)
+        span = (self._span_class or self.span_class())(name, span_context, parent, kind, attributes, start_time)
+        self.span_processor.on_start(span, parent_context=context)
+        return span
+
+
+class LeanTracerProvider(TracerProvider):
+    """The SDK's ``TracerProvider`` whose tracers start :class:`LeanSpan`\\ s."""
+
+    def get_tracer(self, instrumenting_module_name: str, instrumenting_library_version: str | None = None,
+                   schema_url: str | None = None, attributes: types.Attributes = None) -> trace_api.Tracer:
+        tracer = super().get_tracer(instrumenting_module_name, instrumenting_library_version, schema_url,
+                                    attributes)
+        if type(tracer) is Tracer:
+            tracer.__class__ = LeanTracer  # same state, shorter span path
+        return tracer

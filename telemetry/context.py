@@ -245,8 +245,11 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
     ltx = _transaction_id.get()
     if ltx and parent.is_valid:
         attributes = {**attributes, "transaction.id": ltx} if attributes else {"transaction.id": ltx}
-    return _SpanScope(_tracer().start_span(name, context=current, kind=kind, attributes=attributes), parent,
-                      current, ltx)
+    tracer = _tracer()
+    start_child = getattr(tracer, "start_child", None)  # the app agent's tracer: parent already known
+    started = start_child(name, current, parent, kind, attributes) if start_child is not None \
+        else tracer.start_span(name, context=current, kind=kind, attributes=attributes)
+    return _SpanScope(started, parent, current, ltx)
 
 
 def current_ids() -> TraceIds | None:

@@ -1,10 +1,12 @@
-"""Cheap ECS JSON lines: orjson for the body, the fields a service's documents share encoded once.
+"""Cheap ECS JSON lines: byte templates for the fixed shape, orjson for free-form values.
 
 Spans and log lines are encoded on a writer thread, but in the service's own process, so
-every microsecond here is taken from request handling. The ``service``/``host``/``agent``
-fields never change, so they are serialised once and spliced in front of each line; the rest
-of a line is a small dict that orjson (a compiled JSON encoder) writes out, as UTF-8. Values
-JSON has no type for are written as their ``str()``.
+every microsecond here is taken from request handling. A line's shape is fixed, so it is
+written with one ``%`` format of a byte template (ids and numbers formatted in C); only the
+values that need escaping (names, messages, labels) go through orjson, a compiled JSON
+encoder, and names repeat so often that their encoding is kept. The ``service``/``host``/
+``agent`` fields never change and are encoded once. Values JSON has no type for are written
+as their ``str()``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import orjson
 
 from telemetry.ecs import ServiceInfo
 
-_second_cache: tuple[int, str] = (-1, "")
+_second_cache: tuple[int, bytes] = (-1, b"")
+_NAME_CACHE_SIZE = 4096
 
 
 def service_fields(service: ServiceInfo) -> dict[str, Any]:
@@ -29,37 +32,38 @@ def service_fields(service: ServiceInfo) -> dict[str, Any]:
     return fields
 
 
-def iso_utc(seconds: int, micros: int) -> str:
-    """ISO 8601 UTC with microseconds (as :func:`telemetry.ecs.timestamp` writes it)."""
+def json_value(value: Any) -> bytes:
+    """``value`` as JSON (UTF-8); what JSON has no type for is written as its ``str()``."""
+    try:
+        return orjson.dumps(value, default=str)
+    except TypeError:  # what orjson refuses (an int beyond 64 bits): the standard library's way
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def second_prefix(seconds: int) -> bytes:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of ``seconds``; the last one is kept (lines come in order)."""
     global _second_cache
     cached_second, prefix = _second_cache
     if cached_second != seconds:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
         _second_cache = (seconds, prefix)
-    return f"{prefix}.{micros:06d}Z"
-
-
-def iso_utc_from_ns(epoch_ns: int) -> str:
-    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
-    return iso_utc(seconds, nanos // 1000)
-
-
-def iso_utc_from_seconds(epoch_seconds: float) -> str:
-    return iso_utc_from_ns(int(round(epoch_seconds * 1_000_000)) * 1000)
+    return prefix
 
 
 class LineEncoder:
-    """Encodes one service's documents: its shared fields first, then the document's own."""
+    """What one service's lines share: the encoded service fields, and the names seen so far."""
 
     def __init__(self, service: ServiceInfo) -> None:
         self.service = service
         self.fields = service_fields(service)
-        self._prefix = orjson.dumps(self.fields)[:-1] + b","  # '{"service":{...},"host":{...},'
+        self.prefix = orjson.dumps(self.fields)[:-1] + b","  # b'{"service":{...},"host":{...},'
+        self._names: dict[str, bytes] = {}
 
-    def line(self, document: dict[str, Any]) -> bytes:
-        """``document`` (non-empty) with the service's fields, as one JSON line without newline."""
-        try:
-            body = orjson.dumps(document, default=str)
-        except TypeError:  # what orjson refuses (an int beyond 64 bits): the standard library's way
-            body = json.dumps(document, default=str, separators=(",", ":"), ensure_ascii=False).encode()
-        return self._prefix + body[1:]
+    def name(self, text: str) -> bytes:
+        """``text`` as a JSON string, kept for the next time (span names, levels, loggers repeat)."""
+        encoded = self._names.get(text)
+        if encoded is None:
+            encoded = json_value(text)
+            if len(self._names) < _NAME_CACHE_SIZE:
+                self._names[text] = encoded
+        return encoded

@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 from telemetry.context import current_transaction_id
 from telemetry.ecs import ServiceInfo, to_nested
 
-from .encoding import LineEncoder, iso_utc_from_ns
+from .encoding import LineEncoder, json_value, second_prefix
 from .writer import BatchLineWriter
 
 TRANSACTION_ID = "transaction.id"
@@ -74,32 +74,39 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _outcome(declared: Any, span: ReadableSpan) -> str:
-    if declared in ("success", "failure", "unknown"):
-        return str(declared)
-    return "failure" if span.status.status_code is StatusCode.ERROR else "success"
+_OUTCOMES = {"success": b"success", "failure": b"failure", "unknown": b"unknown"}
+
+# The fixed part of a line: dataset, duration, outcome, trace id, then per kind the span fields.
+_HEAD = (b'"@timestamp":"%s.%06dZ","event":{"dataset":"%s","kind":"event","duration":%d,"outcome":"%s"},'
+         b'"trace":{"id":"%032x"}')
+_SPAN = b',"parent":{"id":"%016x"},"span":{"id":"%016x","name":%s,"type":%s}'
+_TRANSACTION = b',"span":{"id":"%016x"},"transaction":{"id":"%016x","name":%s,"type":%s}'
+_PARENT = b',"parent":{"id":"%016x"}'
 
 
-def span_document(span: ReadableSpan) -> dict[str, Any]:
-    """The span's own ECS fields (those of :mod:`telemetry.ecs`'s builders, plus ``_kind``)."""
+def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
+    """One JSON line for ``span``: the fields of :mod:`telemetry.ecs`'s builders, plus ``_kind``.
+
+    This runs for every span, so the line is written from byte templates (see
+    :mod:`agents.app.encoding`); only names and free-form values go through the JSON encoder.
+    """
     attrs = span.attributes or {}
     ctx, parent = span.get_span_context(), span.parent
     is_transaction = parent is None or parent.is_remote
     start, end = span.start_time or 0, span.end_time or 0
-    span_id = "%016x" % ctx.span_id
-    document: dict[str, Any] = {
-        "@timestamp": iso_utc_from_ns(start),
-        "event": {"dataset": "oam.transaction" if is_transaction else "oam.span", "kind": "event",
-                  "duration": max(0, end - start), "outcome": _outcome(attrs.get("event.outcome"), span)},
-        "trace": {"id": "%032x" % ctx.trace_id},
-    }
-    if parent is not None:
-        document["parent"] = {"id": "%016x" % parent.span_id}
+    seconds, nanos = divmod(start, 1_000_000_000)
+    outcome = _OUTCOMES.get(attrs.get("event.outcome")) if "event.outcome" in attrs else None  # type: ignore[arg-type]
+    if outcome is None:
+        outcome = b"failure" if span.status.status_code is StatusCode.ERROR else b"success"
+    parts = [encoder.prefix, _HEAD % (second_prefix(seconds), nanos // 1000,
+                                      b"oam.transaction" if is_transaction else b"oam.span",
+                                      max(0, end - start), outcome, ctx.trace_id)]
     labels: dict[str, Any] = {}
     if is_transaction:
-        document["span"] = {"id": span_id}
-        document["transaction"] = {"id": span_id, "name": span.name, "type": str(
-            attrs.get("transaction.type") or _TRANSACTION_TYPES.get(span.kind, "request"))}
+        if parent is not None:
+            parts.append(_PARENT % parent.span_id)
+        kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(span.kind, "request")
+        parts.append(_TRANSACTION % (ctx.span_id, ctx.span_id, encoder.name(span.name), encoder.name(str(kind_type))))
         http: dict[str, Any] = {}
         url: dict[str, Any] = {}
         for key, value in attrs.items():
@@ -110,25 +117,21 @@ def span_document(span: ReadableSpan) -> dict[str, Any]:
             elif key.startswith("url."):
                 url[key[4:]] = value
         if http:
-            document["http"] = _nest(http)
+            parts += [b',"http":', json_value(_nest(http))]
         if url:
-            document["url"] = _nest(url)
+            parts += [b',"url":', json_value(_nest(url))]
     else:
-        document["span"] = {"id": span_id, "name": span.name, "type": str(attrs.get("span.type", "custom"))}
+        parts.append(_SPAN % (parent.span_id, ctx.span_id, encoder.name(span.name),
+                              encoder.name(str(attrs.get("span.type", "custom")))))
         if attrs.get(TRANSACTION_ID):
-            document["transaction"] = {"id": str(attrs[TRANSACTION_ID])}
+            parts += [b',"transaction":{"id":', json_value(str(attrs[TRANSACTION_ID])), b"}"]
         for key, value in attrs.items():
             if key.startswith("labels."):
                 labels[key[7:]] = value
     if labels:
-        document["labels"] = labels
-    document["_kind"] = "transactions" if is_transaction else "spans"
-    return document
-
-
-def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
-    """One JSON line for ``span``, the service's fields first (this runs for every span)."""
-    return encoder.line(span_document(span))
+        parts += [b',"labels":', json_value(labels)]
+    parts.append(b',"_kind":"transactions"}' if is_transaction else b',"_kind":"spans"}')
+    return b"".join(parts)
 
 
 class EcsSpanProcessor(SpanProcessor):

@@ -25,22 +25,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, Span, Tracer, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, Tracer, TracerProvider
 from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics  # the SDK's opt-in self-metrics
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
 
 _UNSET = Status(StatusCode.UNSET)
+_NOT_LOOKED_UP = object()
 _PLAIN_VALUES = (str, bool, int, float)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
@@ -71,7 +72,8 @@ class LeanSpan(Span):
     _links: Sequence[Link] = ()
     _dropped_attributes = 0
     # per tracer: _resource, _instrumentation_info, _instrumentation_scope, _limits, _span_processor,
-    # _sampler, _lock, _record_end_metrics (see LeanTracer.span_class)
+    # _sampler, _lock, _processors (see LeanTracer.span_class)
+    _record_end_metrics = None  # the SDK's self-metrics are off on this path
 
     # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
@@ -180,7 +182,8 @@ class LeanSpan(Span):
 
     def start(self, start_time: int | None = None, parent_context: context_api.Context | None = None) -> None:
         """Started when made; this only tells the processors (as the SDK's ``start`` does)."""
-        self._span_processor.on_start(self, parent_context=parent_context)
+        for on_start in self._processors.current().on_start:
+            on_start(self, parent_context=parent_context)
 
     def end(self, end_time: int | None = None) -> None:
         with self._lock:
@@ -188,13 +191,51 @@ class LeanSpan(Span):
                 log.warning("Calling end() on an ended span.")
                 return
             self._end_time = end_time if end_time is not None else time_ns()
-        self._record_end_metrics()
-        processor = self._span_processor
-        processor._on_ending(self)  # noqa: SLF001
-        processor.on_end(self)  # the span itself: once ended it is read-only
+        calls = self._processors.current()
+        for on_ending in calls.on_ending:
+            on_ending(self)
+        for on_end in calls.on_end:
+            on_end(self)  # the span itself: once ended it is read-only
 
     def _readable_span(self) -> "LeanSpan":
         return self
+
+
+class _ProcessorCalls(NamedTuple):
+    source: Any
+    on_start: tuple[Callable[..., None], ...]
+    on_ending: tuple[Callable[[Span], None], ...]
+    on_end: tuple[Callable[[ReadableSpan], None], ...]
+
+
+class _Processors:
+    """The provider's span processors, called one by one rather than through its dispatcher.
+
+    The SDK's dispatcher keeps its processors in a tuple it replaces when one is added; the
+    bound methods are looked up again whenever that tuple changes. ``_on_ending`` is skipped
+    for processors that do not override it. A dispatcher of another kind is called as it is.
+    """
+
+    def __init__(self, dispatcher: SpanProcessor) -> None:
+        self._dispatcher = dispatcher
+        self._calls = _ProcessorCalls(_NOT_LOOKED_UP, (), (), ())
+
+    def current(self) -> _ProcessorCalls:
+        calls = self._calls
+        processors = getattr(self._dispatcher, "_span_processors", None)
+        if calls.source is not processors:
+            if processors is None:
+                dispatcher = self._dispatcher
+                calls = _ProcessorCalls(None, (dispatcher.on_start,), (dispatcher._on_ending,),  # noqa: SLF001
+                                        (dispatcher.on_end,))
+            else:
+                calls = _ProcessorCalls(
+                    processors, tuple(p.on_start for p in processors),
+                    tuple(p._on_ending for p in processors  # noqa: SLF001
+                          if type(p)._on_ending is not SpanProcessor._on_ending),  # noqa: SLF001
+                    tuple(p.on_end for p in processors))
+            self._calls = calls
+        return calls
 
 
 class LeanTracer(Tracer):
@@ -205,35 +246,49 @@ class LeanTracer(Tracer):
     def span_class(self) -> type[LeanSpan]:
         """The :class:`LeanSpan` subclass carrying what this tracer's spans share."""
         if self._span_class is None:
-            metrics = self._tracer_metrics.start_span(None, Decision.RECORD_AND_SAMPLE)  # noqa: SLF001
             self._span_class = type("LeanSpan", (LeanSpan,), {
                 "__module__": __name__, "_resource": self.resource,
                 "_instrumentation_info": self.instrumentation_info,
                 "_instrumentation_scope": self._instrumentation_scope, "_limits": self._span_limits,
                 "_span_processor": self.span_processor, "_sampler": self.sampler, "_lock": threading.Lock(),
-                "_record_end_metrics": staticmethod(metrics)})
+                "_processors": _Processors(self.span_processor)})
         return self._span_class
+
+    def _takes_short_path(self) -> bool:
+        return self.sampler is ALWAYS_ON and self._tracer_config.is_enabled \
+            and isinstance(self._tracer_metrics, NoOpTracerMetrics)
 
     def start_span(self, name: str, context: context_api.Context | None = None,
                    kind: SpanKind = SpanKind.INTERNAL, attributes: types.Attributes = None,
                    links: Sequence[Link] | None = (), start_time: int | None = None,
                    record_exception: bool = True, set_status_on_exception: bool = True) -> trace_api.Span:
-        if links or not record_exception or not set_status_on_exception or self.sampler is not ALWAYS_ON \
-                or not self._tracer_config.is_enabled or not isinstance(self._tracer_metrics, NoOpTracerMetrics):
+        if links or not record_exception or not set_status_on_exception or not self._takes_short_path():
             return super().start_span(name, context, kind, attributes, links, start_time, record_exception,
                                       set_status_on_exception)
-        parent = trace_api.get_current_span(context).get_span_context()
+        return self._start(name, context, trace_api.get_current_span(context).get_span_context(), kind, attributes,
+                           start_time)
+
+    def start_child(self, name: str, context: context_api.Context, parent: SpanContext, kind: SpanKind,
+                    attributes: types.Attributes) -> trace_api.Span:
+        """``start_span`` for a caller that has already looked up the parent in ``context``."""
+        if not self._takes_short_path():
+            return super().start_span(name, context, kind, attributes)
+        return self._start(name, context, parent, kind, attributes, None)
+
+    def _start(self, name: str, context: context_api.Context | None, parent: SpanContext, kind: SpanKind,
+               attributes: types.Attributes, start_time: int | None) -> LeanSpan:
         ids = self.id_generator
         if parent.is_valid:
             trace_id, trace_state = parent.trace_id, parent.trace_state
             flags = _SAMPLED_RANDOM if parent.trace_flags.random_trace_id else _SAMPLED
         else:
-            parent, trace_id, trace_state = None, ids.generate_trace_id(), None
+            parent, trace_id, trace_state = None, ids.generate_trace_id(), None  # type: ignore[assignment]
             flags = _SAMPLED_RANDOM if ids.is_trace_id_random() else _SAMPLED
-        span_context = SpanContext(trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags,
-                                   trace_state=trace_state)
-        span = (self._span_class or self.span_class())(name, span_context, parent, kind, attributes, start_time)
-        self.span_processor.on_start(span, parent_context=context)
+        span_context = SpanContext(trace_id, ids.generate_span_id(), False, flags, trace_state)
+        span_class = self._span_class or self.span_class()
+        span = span_class(name, span_context, parent, kind, attributes, start_time)
+        for on_start in span_class._processors.current().on_start:  # noqa: SLF001
+            on_start(span, parent_context=context)
         return span
 
 

@@ -98,7 +98,7 @@ def skip_unused_record_fields() -> Callable[[], None]:
 class EcsLogHandler(logging.Handler):
     """Hands each record (with the current ids) to a background writer of ECS JSON lines."""
 
-    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.25) -> None:
+    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.02) -> None:
         super().__init__(level)
         encoder = LineEncoder(service)
         self.writer = BatchLineWriter(path, lambda entry: log_line(entry, encoder), interval=interval,

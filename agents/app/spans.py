@@ -138,10 +138,11 @@ class EcsSpanProcessor(SpanProcessor):
     """Stamps the LTX when a span starts; writes it as an ECS JSON line, in batches, when it ends.
 
     The request thread only appends the finished span to a queue; encoding and the file write
-    happen on the writer's thread every ``interval`` seconds (or sooner when many wait).
+    happen on the writer's thread every ``interval`` seconds while spans come (see
+    :mod:`agents.app.writer`).
     """
 
-    def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.5) -> None:
+    def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.02) -> None:
         encoder = LineEncoder(service)
         self.writer = BatchLineWriter(path, lambda span: span_line(span, encoder), interval=interval,
                                       name="oam-span-writer")

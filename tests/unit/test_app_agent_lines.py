@@ -187,3 +187,21 @@ def test_a_forked_child_writes_its_own_lines(tmp_path):
         assert (tmp_path / "out.jsonl").read_text().splitlines() == ["from-child"]
     finally:
         writer.close()
+
+
+def test_the_writer_writes_soon_while_busy_and_rests_while_idle(tmp_path, monkeypatch):
+    writer = BatchLineWriter(tmp_path / "out.jsonl", str.encode, interval=0.02, idle_interval=0.4)
+    flushes = []
+    original_flush = writer.flush
+    monkeypatch.setattr(writer, "flush", lambda: flushes.append(time.monotonic()) or original_flush())
+    try:
+        writer.submit("first")
+        deadline = time.monotonic() + 2
+        while not (tmp_path / "out.jsonl").read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (tmp_path / "out.jsonl").read_text() == "first\n"
+        flushes.clear()
+        time.sleep(1.5)  # idle: the waits double to 0.4 s, so a handful of wake-ups, not 75
+        assert 2 <= len(flushes) <= 8, len(flushes)
+    finally:
+        writer.close()

@@ -47,6 +47,10 @@ def error_integrations() -> list[Any]:
             ModulesIntegration(), ThreadingIntegration()]
 
 
+class _ErrorLogEvents(EventHandler):
+    """sentry-sdk's handler, as :func:`init_sentry` installs it (so a second init replaces it)."""
+
+
 def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> logging.Handler:
     """Initialise sentry-sdk for ``service``; events go to ``dsn`` (the collector's Sentry endpoint).
 
@@ -65,8 +69,11 @@ def init_sentry(dsn: str, service: ServiceInfo, **options: Any) -> logging.Handl
         traces_sample_rate=0.0,  # traces go through OpenTelemetry, errors through Sentry
         **settings,
     )
-    handler = EventHandler(level=logging.ERROR)
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    for stale in [h for h in root.handlers if isinstance(h, _ErrorLogEvents)]:
+        root.removeHandler(stale)  # initialised again: one event per record, not one per init
+    handler = _ErrorLogEvents(level=logging.ERROR)
+    root.addHandler(handler)
     return handler
 
 

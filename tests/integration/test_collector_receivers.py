@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client) 
 
     collector, token = running
     host = collector.url.removeprefix("http://")
-    init_sentry(f"http://{token}@{host}/7", ServiceInfo("checkout", "1.2.3", "test"))
+    error_log_handler = init_sentry(f"http://{token}@{host}/7", ServiceInfo("checkout", "1.2.3", "test"))
     try:
         with transaction("POST /orders") as ids:
             try:
@@ -58,6 +59,7 @@ def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client) 
                 sentry_sdk.capture_exception()
         sentry_sdk.flush(timeout=10)
     finally:
+        logging.getLogger().removeHandler(error_log_handler)
         sentry_sdk.get_client().close()
     es_client.indices.refresh(index=f"{PREFIX}-*")
     response = _trace(collector.url, token, ids.trace_id)

@@ -95,8 +95,9 @@ def test_one_request_is_one_trace_in_elasticsearch(pipeline, es_client):
     while True:
         found = kinds(search(es_client, gtx))
         services = {d["service"]["name"] for d in found.get("transactions", [])}
-        if services == {"gateway", "backend", "worker"} and len(found.get("spans", [])) >= 6 or \
-                time.monotonic() > deadline:
+        logged = {d["service"]["name"] for d in found.get("logs", [])}  # span and log files ship apart
+        if services == {"gateway", "backend", "worker"} and len(found.get("spans", [])) >= 6 and \
+                logged >= {"backend", "worker"} or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     transactions = {d["service"]["name"]: d for d in found["transactions"]}

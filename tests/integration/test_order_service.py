@@ -76,7 +76,8 @@ def test_one_write_is_one_trace_across_gateway_backend_and_worker(service):
     def complete():
         docs = read_docs(service["telemetry"], gtx)
         services = {d["service.name"] for d in docs if d["_kind"] == "transactions"}
-        return docs if services == {"gateway", "backend", "worker"} and \
+        logged = {d["service.name"] for d in docs if d["_kind"] == "logs"}  # written apart from the spans
+        return docs if services == {"gateway", "backend", "worker"} and logged >= {"backend", "worker"} and \
             sum(1 for d in docs if d.get("span.name", "").startswith("shard-")) >= 3 else None
 
     docs = wait_for(complete, 20)

@@ -28,6 +28,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from . import runtime_context
+
 TRACEPARENT = "traceparent"
 INSTRUMENTATION_NAME = "oam.telemetry"
 
@@ -144,7 +146,7 @@ class OpenTransaction:
     def end(self) -> None:
         """Leave the transaction (on the thread that began it) and record it."""
         _transaction_id.reset(self._ltx_token)
-        otel_context.detach(self._context_token)
+        runtime_context.detach(self._context_token)
         self.span.end()
 
 
@@ -155,9 +157,9 @@ def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind 
                       attributes: dict[str, Any] | None = None) -> OpenTransaction:
     """Like :func:`transaction`, without a ``with`` block: call ``end()`` on the result."""
     remote = parse_traceparent(traceparent) if traceparent else None
-    parent = trace.set_span_in_context(NonRecordingSpan(remote), _EMPTY_CONTEXT) if remote else _EMPTY_CONTEXT
+    parent = runtime_context.with_span(NonRecordingSpan(remote), _EMPTY_CONTEXT) if remote else _EMPTY_CONTEXT
     span = _tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
-    context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+    context_token = runtime_context.attach(runtime_context.with_span(span, parent))
     ltx = "%016x" % span.get_span_context().span_id
     return OpenTransaction(span, ltx, context_token, _transaction_id.set(ltx))
 
@@ -218,13 +220,13 @@ class _SpanScope:
         return TraceIds(self.trace_id, self.transaction_id, self.span_id, self.parent_id).as_fields()
 
     def __enter__(self) -> "_SpanScope":
-        self._token = otel_context.attach(trace.set_span_in_context(self._span, self._context))
+        self._token = runtime_context.attach(runtime_context.with_span(self._span, self._context))
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         span = self._span
         try:
-            otel_context.detach(self._token)
+            runtime_context.detach(self._token)
             # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
             if isinstance(exc, Exception) and span.is_recording():
                 span.record_exception(exc)
@@ -240,8 +242,8 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
     ``with span(...) as ids`` gives its ``trace_id``, ``transaction_id``, ``span_id`` and
     ``parent_id``.
     """
-    current = otel_context.get_current()
-    parent = trace.get_current_span(current).get_span_context()
+    current = runtime_context.get_current()
+    parent = runtime_context.span_in(current).get_span_context()
     ltx = _transaction_id.get()
     if ltx and parent.is_valid:
         attributes = {**attributes, "transaction.id": ltx} if attributes else {"transaction.id": ltx}
@@ -254,7 +256,7 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
 
 def current_ids() -> TraceIds | None:
     """The ids of the current span and transaction, or None outside any."""
-    span_context = trace.get_current_span().get_span_context()
+    span_context = runtime_context.span_in(runtime_context.get_current()).get_span_context()
     if not span_context.is_valid:
         return None
     return TraceIds(_hex(span_context.trace_id, 32), _transaction_id.get(), _hex(span_context.span_id, 16))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -50,14 +51,57 @@ def second_prefix(seconds: int) -> bytes:
     return prefix
 
 
+class _FieldLayout:
+    """The nested fields one set of attribute keys makes, filled in place for each line.
+
+    Spans of one kind carry the same attribute keys, so the nesting (``http.request.method``
+    -> ``{"http": {"request": {"method": ...}}}``) is worked out once per key set; a line only
+    puts its values into the kept dicts. Not for two threads at once (see :class:`LineEncoder`).
+    """
+
+    def __init__(self, keys: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
+        self.fields: dict[str, Any] = {}
+        self.slots: list[tuple[dict[str, Any], str, str]] = []  # (dict, field name, attribute key)
+        for key in keys:
+            if not key.startswith(prefixes):
+                continue
+            if key.startswith("labels."):  # ECS labels are one level: "labels.a.b" -> labels["a.b"]
+                path = ["labels", key[7:]]
+            else:
+                path = key.split(".")
+            node = self.fields
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+                if type(node) is not dict:
+                    raise ValueError(f"field {key!r} conflicts with a value at {part!r}")
+            if path[-1] in node:
+                raise ValueError(f"field {key!r} conflicts with an object of the same name")
+            node[path[-1]] = None
+            self.slots.append((node, path[-1], key))
+
+    def encode(self, attributes: Mapping[str, Any]) -> bytes:
+        """``,"http":{...},"labels":{...}`` (nothing when no key is under the prefixes)."""
+        if not self.slots:
+            return b""
+        for node, name, key in self.slots:
+            node[name] = attributes[key]
+        return b"," + json_value(self.fields)[1:-1]
+
+
 class LineEncoder:
-    """What one service's lines share: the encoded service fields, and the names seen so far."""
+    """What one service's lines share: the encoded service fields, and the names seen so far.
+
+    One thread at a time: a writer encodes its batches under its lock.
+    """
 
     def __init__(self, service: ServiceInfo) -> None:
         self.service = service
         self.fields = service_fields(service)
         self.prefix = orjson.dumps(self.fields)[:-1] + b","  # b'{"service":{...},"host":{...},'
         self._names: dict[str, bytes] = {}
+        self._names_and_types: dict[tuple[str, str], bytes] = {}
+        self._levels: dict[str, bytes] = {}
+        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], _FieldLayout] = {}
 
     def name(self, text: str) -> bytes:
         """``text`` as a JSON string, kept for the next time (span names, levels, loggers repeat)."""
@@ -67,3 +111,37 @@ class LineEncoder:
             if len(self._names) < _NAME_CACHE_SIZE:
                 self._names[text] = encoded
         return encoded
+
+    def level(self, level_name: str) -> bytes:
+        """A logging level name as ECS writes it: ``"INFO"`` -> ``b'"info"'``."""
+        encoded = self._levels.get(level_name)
+        if encoded is None:
+            encoded = json_value(level_name.lower())
+            if len(self._levels) < _NAME_CACHE_SIZE:
+                self._levels[level_name] = encoded
+        return encoded
+
+    def name_and_type(self, name: str, kind: str) -> bytes:
+        """``"name":...,"type":...`` (no braces), kept for the next time, as :meth:`name`."""
+        key = (name, kind)
+        encoded = self._names_and_types.get(key)
+        if encoded is None:
+            encoded = b'"name":%s,"type":%s' % (json_value(name), json_value(kind))
+            if len(self._names_and_types) < _NAME_CACHE_SIZE:
+                self._names_and_types[key] = encoded
+        return encoded
+
+    def attribute_fields(self, attributes: Mapping[str, Any], prefixes: tuple[str, ...]) -> bytes:
+        """The attributes whose keys start with one of ``prefixes`` as nested JSON fields.
+
+        ``,"http":{"request":{"method":"GET"}},"labels":{"shard":"2"}`` (a leading comma, no
+        braces); ``labels.*`` stay one level deep. A key that is both a value and an object
+        (``a.b`` and ``a.b.c``) raises ``ValueError``.
+        """
+        key = (tuple(attributes), prefixes)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = _FieldLayout(key[0], prefixes)
+            if len(self._layouts) < _NAME_CACHE_SIZE:
+                self._layouts[key] = layout
+        return layout.encode(attributes)

@@ -14,9 +14,8 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import NamedTuple
 
-from opentelemetry import trace
-
 from telemetry.context import current_ids, current_transaction_id
+from telemetry.runtime_context import get_current, span_in
 from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
@@ -46,35 +45,37 @@ def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
 
 def entry_of(record: logging.LogRecord) -> LogEntry:
     """The entry for ``record``, with the ids of the span current on this thread."""
-    context = trace.get_current_span().get_span_context()
+    context = span_in(get_current()).get_span_context()
+    error = _error_fields(record) if record.exc_info else None
     if context.is_valid:
-        return LogEntry(record.created, record.getMessage(), record.levelname, record.name, context.trace_id,
-                        context.span_id, current_transaction_id(), _error_fields(record))
-    return LogEntry(record.created, record.getMessage(), record.levelname, record.name, None, None, None,
-                    _error_fields(record))
+        return LogEntry(record.created, record.getMessage(), record.levelname, record.name, context[0],
+                        context[1], current_transaction_id(), error)
+    return LogEntry(record.created, record.getMessage(), record.levelname, record.name, None, None, None, error)
 
 
-_HEAD = b'"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"event"}'
+# One ``%`` format per line (see :mod:`.encoding`): prefix, timestamp, ids, message, level, logger, error.
+_LOG_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"event"}%s,"message":%s,'
+             b'"log":{"level":%s%s}%s,"_kind":"logs"}')
 _IDS = b',"trace":{"id":"%032x"},"span":{"id":"%016x"}'
+_IDS_AND_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":%s}'
+_LOGGER = b',"logger":%s'
 
 
 def log_line(entry: LogEntry, encoder: LineEncoder) -> bytes:
-    """One JSON line, from byte templates (this runs for every record; see :mod:`.encoding`)."""
-    micros = int(round(entry.created * 1_000_000))
-    seconds, micros = divmod(micros, 1_000_000)
-    parts = [encoder.prefix, _HEAD % (second_prefix(seconds), micros)]
-    if entry.trace_id is not None:
-        parts.append(_IDS % (entry.trace_id, entry.span_id))
-        if entry.transaction_id:
-            parts += [b',"transaction":{"id":', json_value(entry.transaction_id), b"}"]
-    parts += [b',"message":', json_value(entry.message), b',"log":{"level":', encoder.name(entry.level.lower())]
-    if entry.logger:
-        parts += [b',"logger":', encoder.name(entry.logger)]
-    parts.append(b"}")
+    """One JSON line, from a byte template (this runs for every record; see :mod:`.encoding`)."""
+    seconds, micros = divmod(int(round(entry.created * 1_000_000)), 1_000_000)
+    if entry.trace_id is None:
+        ids = b""
+    elif entry.transaction_id:
+        ids = _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, json_value(entry.transaction_id))
+    else:
+        ids = _IDS % (entry.trace_id, entry.span_id)
+    error = b""
     if entry.error:
-        parts += [b',"error":', json_value({key: value for key, value in entry.error.items() if value is not None})]
-    parts.append(b',"_kind":"logs"}')
-    return b"".join(parts)
+        error = b',"error":' + json_value({key: value for key, value in entry.error.items() if value is not None})
+    return _LOG_LINE % (encoder.prefix, second_prefix(seconds), micros, ids, json_value(entry.message),
+                        encoder.level(entry.level), _LOGGER % encoder.name(entry.logger) if entry.logger else b"",
+                        error)
 
 
 def skip_unused_record_fields() -> Callable[[], None]:
@@ -108,14 +109,14 @@ class EcsLogHandler(logging.Handler):
         # No handler lock: the writer's queue is safe to append to from any thread.
         if self.filters and not self.filter(record):
             return False
-        self.emit(record)
+        try:
+            self.writer.submit(entry_of(record))
+        except Exception:  # pylint: disable=broad-exception-caught  # as logging.Handler.emit
+            self.handleError(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.writer.submit(entry_of(record))
-        except Exception:
-            self.handleError(record)
+        self.handle(record)
 
     def flush(self) -> None:
         self.writer.flush()

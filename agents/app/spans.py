@@ -12,7 +12,7 @@ LTX and hands each finished span to a batch writer thread (see :mod:`agents.app.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 
 from telemetry.context import current_transaction_id
-from telemetry.ecs import ServiceInfo, to_nested
+from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
+from .tracer import LeanSpan
 from .writer import BatchLineWriter
 
 TRANSACTION_ID = "transaction.id"
@@ -58,80 +59,50 @@ class TransactionIdProcessor(SpanProcessor):
         return True
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"request.method": "GET"}`` -> ``{"request": {"method": "GET"}}`` (cheap for one dot)."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        head, dot, rest = key.partition(".")
-        if not dot:
-            if head in out:
-                return to_nested(flat)
-            out[head] = value
-        elif "." in rest or not isinstance(out.setdefault(head, {}), dict):
-            return to_nested(flat)
-        else:
-            out[head][rest] = value
-    return out
-
-
 _OUTCOMES = {"success": b"success", "failure": b"failure", "unknown": b"unknown"}
 
-# The fixed part of a line: dataset, duration, outcome, trace id, then per kind the span fields.
-_HEAD = (b'"@timestamp":"%s.%06dZ","event":{"dataset":"%s","kind":"event","duration":%d,"outcome":"%s"},'
-         b'"trace":{"id":"%032x"}')
-_SPAN = b',"parent":{"id":"%016x"},"span":{"id":"%016x","name":%s,"type":%s}'
-_TRANSACTION = b',"span":{"id":"%016x"},"transaction":{"id":"%016x","name":%s,"type":%s}'
+# A line is one ``%`` format of a template (see :mod:`agents.app.encoding`): the service prefix,
+# timestamp, dataset, duration, outcome, trace id, then per kind the span fields, then the
+# fields taken from attributes, each part already encoded.
+_SPAN_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.span","kind":"event","duration":%d,"outcome":"%s"},'
+              b'"trace":{"id":"%032x"},"parent":{"id":"%016x"},"span":{"id":"%016x",%s}%s%s,"_kind":"spans"}')
+_TRANSACTION_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.transaction","kind":"event","duration":%d,'
+                     b'"outcome":"%s"},"trace":{"id":"%032x"}%s,"span":{"id":"%016x"},'
+                     b'"transaction":{"id":"%016x",%s}%s,"_kind":"transactions"}')
 _PARENT = b',"parent":{"id":"%016x"}'
+_TRANSACTION_FIELD = b',"transaction":{"id":%s}'
+_TRANSACTION_FIELDS = ("labels.", "http.", "url.")  # attributes a transaction line carries as fields
+_SPAN_FIELDS = ("labels.",)
 
 
 def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
     """One JSON line for ``span``: the fields of :mod:`telemetry.ecs`'s builders, plus ``_kind``.
 
-    This runs for every span, so the line is written from byte templates (see
-    :mod:`agents.app.encoding`); only names and free-form values go through the JSON encoder.
+    This runs for every span, so the line is one byte template (see :mod:`agents.app.encoding`);
+    only names and free-form values go through the JSON encoder. The agent's own spans are
+    read through their fields, others through the SDK's properties.
     """
-    attrs = span.attributes or {}
-    ctx, parent = span.get_span_context(), span.parent
-    is_transaction = parent is None or parent.is_remote
-    start, end = span.start_time or 0, span.end_time or 0
-    seconds, nanos = divmod(start, 1_000_000_000)
-    outcome = _OUTCOMES.get(attrs.get("event.outcome")) if "event.outcome" in attrs else None  # type: ignore[arg-type]
-    if outcome is None:
-        outcome = b"failure" if span.status.status_code is StatusCode.ERROR else b"success"
-    parts = [encoder.prefix, _HEAD % (second_prefix(seconds), nanos // 1000,
-                                      b"oam.transaction" if is_transaction else b"oam.span",
-                                      max(0, end - start), outcome, ctx.trace_id)]
-    labels: dict[str, Any] = {}
-    if is_transaction:
-        if parent is not None:
-            parts.append(_PARENT % parent.span_id)
-        kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(span.kind, "request")
-        parts.append(_TRANSACTION % (ctx.span_id, ctx.span_id, encoder.name(span.name), encoder.name(str(kind_type))))
-        http: dict[str, Any] = {}
-        url: dict[str, Any] = {}
-        for key, value in attrs.items():
-            if key.startswith("labels."):
-                labels[key[7:]] = value
-            elif key.startswith("http."):
-                http[key[5:]] = value
-            elif key.startswith("url."):
-                url[key[4:]] = value
-        if http:
-            parts += [b',"http":', json_value(_nest(http))]
-        if url:
-            parts += [b',"url":', json_value(_nest(url))]
+    if isinstance(span, LeanSpan):
+        name, ctx, parent, kind, attrs = span._name, span._context, span._parent, span._kind, span._attributes
+        start, end, status = span._start_time, span._end_time or 0, span._status
     else:
-        parts.append(_SPAN % (parent.span_id, ctx.span_id, encoder.name(span.name),
-                              encoder.name(str(attrs.get("span.type", "custom")))))
-        if attrs.get(TRANSACTION_ID):
-            parts += [b',"transaction":{"id":', json_value(str(attrs[TRANSACTION_ID])), b"}"]
-        for key, value in attrs.items():
-            if key.startswith("labels."):
-                labels[key[7:]] = value
-    if labels:
-        parts += [b',"labels":', json_value(labels)]
-    parts.append(b',"_kind":"transactions"}' if is_transaction else b',"_kind":"spans"}')
-    return b"".join(parts)
+        name, ctx, parent, kind, attrs = span.name, span.get_span_context(), span.parent, span.kind, span.attributes or {}
+        start, end, status = span.start_time or 0, span.end_time or 0, span.status
+    seconds, nanos = divmod(start, 1_000_000_000)
+    outcome = _OUTCOMES.get(attrs["event.outcome"]) if "event.outcome" in attrs else None  # type: ignore[arg-type]
+    if outcome is None:
+        outcome = b"failure" if status.status_code is StatusCode.ERROR else b"success"
+    if parent is None or parent.is_remote:  # a transaction (LTX)
+        kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(kind, "request")
+        return _TRANSACTION_LINE % (
+            encoder.prefix, second_prefix(seconds), nanos // 1000, max(0, end - start), outcome, ctx[0],
+            _PARENT % parent[1] if parent is not None else b"", ctx[1], ctx[1],
+            encoder.name_and_type(name, str(kind_type)), encoder.attribute_fields(attrs, _TRANSACTION_FIELDS))
+    ltx = attrs.get(TRANSACTION_ID)
+    return _SPAN_LINE % (
+        encoder.prefix, second_prefix(seconds), nanos // 1000, max(0, end - start), outcome, ctx[0], parent[1], ctx[1],
+        encoder.name_and_type(name, str(attrs.get("span.type", "custom"))),
+        _TRANSACTION_FIELD % json_value(str(ltx)) if ltx else b"", encoder.attribute_fields(attrs, _SPAN_FIELDS))
 
 
 class EcsSpanProcessor(SpanProcessor):
@@ -177,10 +148,10 @@ class EcsFileSpanExporter(SpanExporter):
         self._file = open(self.path, "ab")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = [span_line(span, self._encoder) for span in spans]
-        with self._lock:
+        with self._lock:  # the encoder is for one thread at a time
             if self._file.closed:
                 return SpanExportResult.FAILURE
+            lines = [span_line(span, self._encoder) for span in spans]
             self._file.write(b"\n".join(lines) + b"\n")
             self._file.flush()
         return SpanExportResult.SUCCESS

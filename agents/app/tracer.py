@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from random import getrandbits
 from time import time_ns
 from typing import Any, NamedTuple
 
@@ -34,8 +35,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, Tracer, TracerProvider
 from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics  # the SDK's opt-in self-metrics
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import DEFAULT_TRACE_STATE, Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 
 
 _DROPPED = object()
+_MAX_SPAN_ID = 2**64 - 1
+_MAX_TRACE_ID = 2**128 - 1
 
 
 def _cleaned(key: Any, value: Any, max_length: int | None) -> Any:
@@ -282,9 +286,14 @@ class LeanTracer(Tracer):
             trace_id, trace_state = parent.trace_id, parent.trace_state
             flags = _SAMPLED_RANDOM if parent.trace_flags.random_trace_id else _SAMPLED
         else:
-            parent, trace_id, trace_state = None, ids.generate_trace_id(), None  # type: ignore[assignment]
+            parent, trace_state = None, DEFAULT_TRACE_STATE  # type: ignore[assignment]
+            trace_id = ids.generate_trace_id()
             flags = _SAMPLED_RANDOM if ids.is_trace_id_random() else _SAMPLED
-        span_context = SpanContext(trace_id, ids.generate_span_id(), False, flags, trace_state)
+        span_id = getrandbits(64) if type(ids) is RandomIdGenerator else ids.generate_span_id()
+        if not 0 < span_id <= _MAX_SPAN_ID or not 0 < trace_id <= _MAX_TRACE_ID:
+            span_context = SpanContext(trace_id, span_id or ids.generate_span_id(), False, flags, trace_state)
+        else:  # SpanContext's own __new__ checks exactly this and builds the same tuple
+            span_context = tuple.__new__(SpanContext, (trace_id, span_id, False, flags, trace_state, True))
         span_class = self._span_class or self.span_class()
         span = span_class(name, span_context, parent, kind, attributes, start_time)
         for on_start in span_class._processors.current().on_start:  # noqa: SLF001

@@ -4,6 +4,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .request_metrics import RequestMetrics
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -13,9 +15,8 @@ class AppMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("http_requests", "HTTP requests handled", ["route", "method", "status"], registry=r)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["route", "method"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = RequestMetrics(LATENCY_BUCKETS)  # http_requests_total, http_request_duration_seconds
+        r.register(self.requests)
         self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r)
         self._in_flight: list[None] = []  # one item per request in progress (append/pop are atomic)
         self.in_flight.set_function(lambda: len(self._in_flight))
@@ -25,7 +26,6 @@ class AppMetrics:
         self.queue_depth = Gauge("queue_depth", "Jobs waiting per queue", ["queue"], registry=r)
         self.job_latency = Histogram("job_duration_seconds", "Job run time", ["job", "outcome"],
                                      buckets=LATENCY_BUCKETS, registry=r)
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def request_started(self) -> None:
         self._in_flight.append(None)
@@ -37,14 +37,8 @@ class AppMetrics:
             pass
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one handled request and its latency (label children cached: ``labels()`` is slow)."""
-        key = (route, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._request_children[key] = (self.requests.labels(route, method, str(status)),
-                                                      self.latency.labels(route, method))
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count one handled request and its latency."""
+        self.requests.observe(route, method, status, seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text to serve on ``/metrics`` and its content type."""

@@ -17,7 +17,7 @@ input from the wire.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -25,12 +25,19 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.context import Context
+from opentelemetry.trace import (INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
+                                 TraceFlags)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import runtime_context
+from .runtime_context import SPAN_KEY as _SPAN_KEY
+from .runtime_context import attach as _attach
+from .runtime_context import detach as _detach
+from .runtime_context import get_current as _get_current
 
 TRACEPARENT = "traceparent"
+TRANSACTION_ID = "transaction.id"  # the span attribute that carries the LTX
 INSTRUMENTATION_NAME = "oam.telemetry"
 
 _propagator = TraceContextTextMapPropagator()
@@ -58,13 +65,15 @@ class TraceIds(NamedTuple):
 
 _installed_provider: trace.TracerProvider | None = None
 _installed_tracer: trace.Tracer | None = None
+_installed_start_child: Callable[..., trace.Span] | None = None  # the app agent's tracer's short path
 
 
 def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
     """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets."""
-    global _installed_provider, _installed_tracer
+    global _installed_provider, _installed_tracer, _installed_start_child
     _installed_provider = provider
     _installed_tracer = provider.get_tracer(INSTRUMENTATION_NAME) if provider is not None else None
+    _installed_start_child = getattr(_installed_tracer, "start_child", None)
 
 
 def tracer_provider() -> trace.TracerProvider:
@@ -137,16 +146,15 @@ class OpenTransaction:
 
     __slots__ = ("span", "trace_id", "transaction_id", "_context_token", "_ltx_token")
 
-    def __init__(self, span: trace.Span, transaction_id: str, context_token: Any, ltx_token: contextvars.Token) -> None:
-        self.span = span
-        self.trace_id = "%032x" % span.get_span_context().trace_id
-        self.transaction_id = transaction_id
+    def __init__(self, span: trace.Span, trace_id: str, transaction_id: str, context_token: Any,
+                 ltx_token: contextvars.Token) -> None:
+        self.span, self.trace_id, self.transaction_id = span, trace_id, transaction_id
         self._context_token, self._ltx_token = context_token, ltx_token
 
     def end(self) -> None:
         """Leave the transaction (on the thread that began it) and record it."""
         _transaction_id.reset(self._ltx_token)
-        runtime_context.detach(self._context_token)
+        _detach(self._context_token)
         self.span.end()
 
 
@@ -157,11 +165,17 @@ def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind 
                       attributes: dict[str, Any] | None = None) -> OpenTransaction:
     """Like :func:`transaction`, without a ``with`` block: call ``end()`` on the result."""
     remote = parse_traceparent(traceparent) if traceparent else None
-    parent = runtime_context.with_span(NonRecordingSpan(remote), _EMPTY_CONTEXT) if remote else _EMPTY_CONTEXT
-    span = _tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
-    context_token = runtime_context.attach(runtime_context.with_span(span, parent))
-    ltx = "%016x" % span.get_span_context().span_id
-    return OpenTransaction(span, ltx, context_token, _transaction_id.set(ltx))
+    if remote is None:
+        parent, remote = _EMPTY_CONTEXT, INVALID_SPAN_CONTEXT
+    else:
+        parent = Context({_SPAN_KEY: NonRecordingSpan(remote)})
+    start_child = _installed_start_child
+    span = start_child(name, parent, remote, kind, attributes) if start_child is not None \
+        else _tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
+    context_token = _attach(Context({**parent, _SPAN_KEY: span}))
+    ids = span.get_span_context()
+    ltx = "%016x" % ids[1]
+    return OpenTransaction(span, "%032x" % ids[0], ltx, context_token, _transaction_id.set(ltx))
 
 
 @contextmanager
@@ -220,13 +234,13 @@ class _SpanScope:
         return TraceIds(self.trace_id, self.transaction_id, self.span_id, self.parent_id).as_fields()
 
     def __enter__(self) -> "_SpanScope":
-        self._token = runtime_context.attach(runtime_context.with_span(self._span, self._context))
+        self._token = _attach(Context({**self._context, _SPAN_KEY: self._span}))
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         span = self._span
         try:
-            runtime_context.detach(self._token)
+            _detach(self._token)
             # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
             if isinstance(exc, Exception) and span.is_recording():
                 span.record_exception(exc)
@@ -242,15 +256,15 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
     ``with span(...) as ids`` gives its ``trace_id``, ``transaction_id``, ``span_id`` and
     ``parent_id``.
     """
-    current = runtime_context.get_current()
-    parent = runtime_context.span_in(current).get_span_context()
+    current = _get_current()
+    parent_span = current.get(_SPAN_KEY)
+    parent = parent_span.get_span_context() if parent_span is not None else INVALID_SPAN_CONTEXT
     ltx = _transaction_id.get()
     if ltx and parent.is_valid:
-        attributes = {**attributes, "transaction.id": ltx} if attributes else {"transaction.id": ltx}
-    tracer = _tracer()
-    start_child = getattr(tracer, "start_child", None)  # the app agent's tracer: parent already known
+        attributes = {**attributes, TRANSACTION_ID: ltx} if attributes else {TRANSACTION_ID: ltx}
+    start_child = _installed_start_child  # the app agent's tracer: the parent is already known
     started = start_child(name, current, parent, kind, attributes) if start_child is not None \
-        else tracer.start_span(name, context=current, kind=kind, attributes=attributes)
+        else _tracer().start_span(name, context=current, kind=kind, attributes=attributes)
     return _SpanScope(started, parent, current, ltx)
 
 

@@ -21,6 +21,10 @@ from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace.propagation import _SPAN_KEY  # the key set_span_in_context uses
 
+SPAN_KEY = _SPAN_KEY
+"""The key of the current span in a context: ``Context({**context, SPAN_KEY: span})`` is
+``trace.set_span_in_context(span, context)`` without its two calls."""
+
 log = logging.getLogger(__name__)
 
 

@@ -69,20 +69,19 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         try:
             do_teardown_request(*args)
         finally:
-            error = args[0] if args else sys.exc_info()[1]
-            _end_transaction(request.environ.pop(_STATE, None), error)
+            state = request.environ.pop(_STATE, None)
+            if state is not None:
+                _end_transaction(state, args[0] if args else sys.exc_info()[1])
 
-    def _end_transaction(state: list[Any] | None, error: BaseException | None) -> None:
-        if state is None:
-            return
+    def _end_transaction(state: list[Any], error: BaseException | None) -> None:
         opened, route, method, began, status = state
         metrics.request_finished()
         if status is None and error is not None:
             status = 500
-        if status is not None and route != metrics_path:
-            metrics.observe_request(route, method, status, time.perf_counter() - began)
         span = opened.span
         if status is not None:
+            if route != metrics_path:
+                metrics.observe_request(route, method, status, time.perf_counter() - began)
             span.set_attribute("http.response.status_code", status)
         # the outcome follows the span's status: ERROR for an exception or a 5xx, else success
         if error is not None:

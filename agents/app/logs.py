@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from telemetry.context import current_ids, current_transaction_id
-from telemetry.runtime_context import get_current, span_in
+from telemetry.runtime_context import SPAN_KEY, get_current
 from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
@@ -35,6 +35,9 @@ class LogEntry(NamedTuple):
     error: dict[str, str] | None
 
 
+_new_tuple = tuple.__new__
+
+
 def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
     if not record.exc_info or record.exc_info[0] is None:
         return None
@@ -45,12 +48,15 @@ def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
 
 def entry_of(record: logging.LogRecord) -> LogEntry:
     """The entry for ``record``, with the ids of the span current on this thread."""
-    context = span_in(get_current()).get_span_context()
+    span = get_current().get(SPAN_KEY)
     error = _error_fields(record) if record.exc_info else None
-    if context.is_valid:
-        return LogEntry(record.created, record.getMessage(), record.levelname, record.name, context[0],
-                        context[1], current_transaction_id(), error)
-    return LogEntry(record.created, record.getMessage(), record.levelname, record.name, None, None, None, error)
+    if span is not None:
+        context = span.get_span_context()
+        if context[5]:  # is_valid; LogEntry built as its own __new__ builds it, one call fewer
+            return _new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name,
+                                         context[0], context[1], current_transaction_id(), error))
+    return _new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name, None, None,
+                                 None, error))
 
 
 # One ``%`` format per line (see :mod:`.encoding`): prefix, timestamp, ids, message, level, logger, error.
@@ -87,12 +93,12 @@ def skip_unused_record_fields() -> Callable[[], None]:
     that prints ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs.
     """
     saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
     def undo() -> None:
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
 
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return undo
 
 

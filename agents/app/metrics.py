@@ -17,6 +17,7 @@ class AppMetrics:
         r = self.registry
         self.requests = RequestMetrics(LATENCY_BUCKETS)  # http_requests_total, http_request_duration_seconds
         r.register(self.requests)
+        self.observe_request = self.requests.observe  # (route, method, status, seconds): one handled request
         self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r)
         self._in_flight: list[None] = []  # one item per request in progress (append/pop are atomic)
         self.in_flight.set_function(lambda: len(self._in_flight))
@@ -35,10 +36,6 @@ class AppMetrics:
             self._in_flight.pop()
         except IndexError:  # finished more than started: the gauge stays at zero
             pass
-
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one handled request and its latency."""
-        self.requests.observe(route, method, status, seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text to serve on ``/metrics`` and its content type."""

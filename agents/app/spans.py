@@ -21,14 +21,14 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 
-from telemetry.context import current_transaction_id
+from telemetry.context import TRANSACTION_ID, current_transaction_id
 from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
 from .tracer import LeanSpan
 from .writer import BatchLineWriter
 
-TRANSACTION_ID = "transaction.id"
+_SAMPLED = TraceFlags.SAMPLED
 _TRANSACTION_TYPES = {SpanKind.SERVER: "request", SpanKind.CONSUMER: "job"}
 
 
@@ -45,6 +45,8 @@ def _stamp_transaction_id(span: Span) -> None:
 
 class TransactionIdProcessor(SpanProcessor):
     """Records the current LTX on every span that is not itself a transaction."""
+
+    on_start_skips_lean_spans = True  # the agent's tracer stamps its own spans
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         _stamp_transaction_id(span)
@@ -113,6 +115,8 @@ class EcsSpanProcessor(SpanProcessor):
     :mod:`agents.app.writer`).
     """
 
+    on_start_skips_lean_spans = True  # the agent's tracer stamps its own spans
+
     def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.02) -> None:
         encoder = LineEncoder(service)
         self.writer = BatchLineWriter(path, lambda span: span_line(span, encoder), interval=interval,
@@ -122,7 +126,7 @@ class EcsSpanProcessor(SpanProcessor):
         _stamp_transaction_id(span)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.get_span_context().trace_flags & TraceFlags.SAMPLED:
+        if span.get_span_context()[3] & _SAMPLED:  # trace_flags, read as the tuple item it is
             self.writer.submit(span)
 
     def shutdown(self) -> None:

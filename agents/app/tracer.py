@@ -40,6 +40,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import DEFAULT_TRACE_STATE, Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from telemetry.context import TRANSACTION_ID, current_transaction_id
+
 log = logging.getLogger(__name__)
 
 _UNSET = Status(StatusCode.UNSET)
@@ -52,6 +54,8 @@ _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _DROPPED = object()
 _MAX_SPAN_ID = 2**64 - 1
 _MAX_TRACE_ID = 2**128 - 1
+_RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
+_new_object = object.__new__
 
 
 def _cleaned(key: Any, value: Any, max_length: int | None) -> Any:
@@ -78,35 +82,26 @@ class LeanSpan(Span):
     # per tracer: _resource, _instrumentation_info, _instrumentation_scope, _limits, _span_processor,
     # _sampler, _lock, _processors (see LeanTracer.span_class)
     _record_end_metrics = None  # the SDK's self-metrics are off on this path
+    _plain_limit = 0  # how many plain attributes are stored unchecked (per tracer: _plain_limit())
 
     # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                  attributes: types.Attributes, start_time: int | None) -> None:
+        self._set_up(name, context, parent, kind, attributes, start_time)
+
+    def _set_up(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
+                attributes: types.Attributes, start_time: int | None) -> None:
         self._name = name
         self._context = context
         self._parent = parent
         self._kind = kind
         self._attributes: dict[str, types.AnyValue] = {}
         if attributes:
-            if self._plain_attributes(attributes):
-                self._attributes.update(attributes)
-            else:
-                self._put_all(attributes)
+            self._put_all(attributes)
         self._start_time = start_time if start_time is not None else time_ns()
 
     def get_span_context(self) -> SpanContext:
         return self._context
-
-    def _plain_attributes(self, attributes: Mapping[str, Any]) -> bool:
-        """Whether ``attributes`` can be stored as they are: few, str keys, plain values."""
-        limits = self._limits
-        if limits.max_span_attribute_length is not None or (
-                limits.max_span_attributes is not None and len(attributes) > limits.max_span_attributes):
-            return False
-        for key, value in attributes.items():
-            if type(value) not in _PLAIN_VALUES or type(key) is not str or not key:
-                return False
-        return True
 
     # -- attributes: a plain dict behind the SDK's limits -------------------------------------
 
@@ -135,8 +130,11 @@ class LeanSpan(Span):
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         if self._end_time is not None:
             log.warning("Setting attribute on ended span.")
-        elif key in self._attributes and type(value) in _PLAIN_VALUES and self._limits.max_span_attribute_length is None:
-            self._attributes[key] = value  # replacing a value: no limit to check
+            return
+        attributes = self._attributes
+        if type(value) in _PLAIN_VALUES and type(key) is str and key and self._plain_limit and (
+                key in attributes or len(attributes) < self._plain_limit):
+            attributes[key] = value  # a plain value within the limits: stored as it is
         else:
             self._put(key, value)
 
@@ -205,6 +203,13 @@ class LeanSpan(Span):
         return self
 
 
+def _plain_limit(limits: Any) -> int:
+    """How many plain (str, bool, int, float) attributes a span takes as they are: 0 if strings are cut."""
+    if limits.max_span_attribute_length is not None:
+        return 0
+    return limits.max_span_attributes if limits.max_span_attributes is not None else 2**31
+
+
 class _ProcessorCalls(NamedTuple):
     source: Any
     on_start: tuple[Callable[..., None], ...]
@@ -217,7 +222,9 @@ class _Processors:
 
     The SDK's dispatcher keeps its processors in a tuple it replaces when one is added; the
     bound methods are looked up again whenever that tuple changes. ``_on_ending`` is skipped
-    for processors that do not override it. A dispatcher of another kind is called as it is.
+    for processors that do not override it, and ``on_start`` for processors marked
+    ``on_start_skips_lean_spans`` (they only stamp the LTX, which the tracer does itself). A
+    dispatcher of another kind is called as it is.
     """
 
     def __init__(self, dispatcher: SpanProcessor) -> None:
@@ -234,7 +241,7 @@ class _Processors:
                                         (dispatcher.on_end,))
             else:
                 calls = _ProcessorCalls(
-                    processors, tuple(p.on_start for p in processors),
+                    processors, tuple(p.on_start for p in processors if not getattr(p, "on_start_skips_lean_spans", False)),
                     tuple(p._on_ending for p in processors  # noqa: SLF001
                           if type(p)._on_ending is not SpanProcessor._on_ending),  # noqa: SLF001
                     tuple(p.on_end for p in processors))
@@ -255,7 +262,7 @@ class LeanTracer(Tracer):
                 "_instrumentation_info": self.instrumentation_info,
                 "_instrumentation_scope": self._instrumentation_scope, "_limits": self._span_limits,
                 "_span_processor": self.span_processor, "_sampler": self.sampler, "_lock": threading.Lock(),
-                "_processors": _Processors(self.span_processor)})
+                "_processors": _Processors(self.span_processor), "_plain_limit": _plain_limit(self._span_limits)})
         return self._span_class
 
     def _takes_short_path(self) -> bool:
@@ -269,33 +276,57 @@ class LeanTracer(Tracer):
         if links or not record_exception or not set_status_on_exception or not self._takes_short_path():
             return super().start_span(name, context, kind, attributes, links, start_time, record_exception,
                                       set_status_on_exception)
-        return self._start(name, context, trace_api.get_current_span(context).get_span_context(), kind, attributes,
-                           start_time)
+        return self.start_child(name, context, trace_api.get_current_span(context).get_span_context(), kind,
+                                attributes, start_time)
 
-    def start_child(self, name: str, context: context_api.Context, parent: SpanContext, kind: SpanKind,
-                    attributes: types.Attributes) -> trace_api.Span:
-        """``start_span`` for a caller that has already looked up the parent in ``context``."""
-        if not self._takes_short_path():
-            return super().start_span(name, context, kind, attributes)
-        return self._start(name, context, parent, kind, attributes, None)
+    def start_child(self, name: str, context: context_api.Context | None, parent: SpanContext, kind: SpanKind,
+                    attributes: types.Attributes, start_time: int | None = None) -> trace_api.Span:
+        """``start_span`` for a caller that has already looked up the parent in ``context``.
 
-    def _start(self, name: str, context: context_api.Context | None, parent: SpanContext, kind: SpanKind,
-               attributes: types.Attributes, start_time: int | None) -> LeanSpan:
+        This is the path of every span an instrumented request makes, so it is written out in
+        one function: ids from ``random`` as the SDK's ``RandomIdGenerator`` makes them, the
+        ``SpanContext`` tuple built as its ``__new__`` builds it, the span's fields set directly.
+        """
+        if not (self.sampler is ALWAYS_ON and self._tracer_config.is_enabled
+                and type(self._tracer_metrics) is NoOpTracerMetrics):
+            return super().start_span(name, context, kind, attributes, start_time=start_time)
         ids = self.id_generator
-        if parent.is_valid:
-            trace_id, trace_state = parent.trace_id, parent.trace_state
-            flags = _SAMPLED_RANDOM if parent.trace_flags.random_trace_id else _SAMPLED
+        random_ids = type(ids) is RandomIdGenerator
+        if parent[5]:  # is_valid
+            trace_id, trace_state = parent[0], parent[4]
+            flags = _SAMPLED_RANDOM if parent[3] & _RANDOM_TRACE_ID else _SAMPLED
         else:
             parent, trace_state = None, DEFAULT_TRACE_STATE  # type: ignore[assignment]
-            trace_id = ids.generate_trace_id()
+            trace_id = getrandbits(128) if random_ids else ids.generate_trace_id()
             flags = _SAMPLED_RANDOM if ids.is_trace_id_random() else _SAMPLED
-        span_id = getrandbits(64) if type(ids) is RandomIdGenerator else ids.generate_span_id()
-        if not 0 < span_id <= _MAX_SPAN_ID or not 0 < trace_id <= _MAX_TRACE_ID:
-            span_context = SpanContext(trace_id, span_id or ids.generate_span_id(), False, flags, trace_state)
-        else:  # SpanContext's own __new__ checks exactly this and builds the same tuple
+        span_id = getrandbits(64) if random_ids else ids.generate_span_id()
+        if 0 < span_id <= _MAX_SPAN_ID and 0 < trace_id <= _MAX_TRACE_ID:
             span_context = tuple.__new__(SpanContext, (trace_id, span_id, False, flags, trace_state, True))
+        else:  # a zero id (one in 2**64): the generator's own loop makes a valid one
+            span_context = SpanContext(trace_id or ids.generate_trace_id(), span_id or ids.generate_span_id(),
+                                       False, flags, trace_state)
         span_class = self._span_class or self.span_class()
-        span = span_class(name, span_context, parent, kind, attributes, start_time)
+        span = _new_object(span_class)  # LeanSpan._set_up, inline
+        span._name, span._context, span._parent, span._kind = name, span_context, parent, kind
+        if not attributes:
+            span._attributes = {}
+        else:
+            plain = len(attributes) <= span_class._plain_limit
+            if plain:
+                for key, value in attributes.items():
+                    if type(value) not in _PLAIN_VALUES or type(key) is not str or not key:
+                        plain = False
+                        break
+            if plain:
+                span._attributes = dict(attributes)
+            else:
+                span._attributes = {}
+                span._put_all(attributes)
+        span._start_time = start_time if start_time is not None else time_ns()
+        if parent is not None and not parent[2] and TRANSACTION_ID not in span._attributes:
+            ltx = current_transaction_id()
+            if ltx:  # stamped here: processors that would stamp it are not called (see _Processors)
+                span._put(TRANSACTION_ID, ltx)
         for on_start in span_class._processors.current().on_start:  # noqa: SLF001
             on_start(span, parent_context=context)
         return span

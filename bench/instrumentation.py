@@ -1,12 +1,13 @@
 """Overhead of the app agent: backend requests/s with the agent on and off, same machine, same run.
 
-    python bench/instrumentation.py [--seconds 8] [--rounds 3] [--clients 8]
+    python bench/instrumentation.py [--seconds 5] [--rounds 6] [--clients 8]
 
 Starts Redis and the sample backend (twice: --agent and --no-agent), prefills orders, then
 drives each with the same closed-loop mix (90% reads of Zipf keys, 10% writes) and prints
 requests/s for both, the ratio, and the overhead against the target (<= 10%). Rounds alternate
-on/off so drift on a shared machine hits both alike; the median round counts (three rounds by
-default, so one round disturbed by a neighbour does not decide the figure).
+on/off in mirrored pairs (off-on, on-off, ...) so a machine that speeds up or slows down during
+the run favours neither; the median round of each counts (six rounds each by default, so a
+round or two disturbed by a neighbour do not decide the figure).
 
 The agent-on backend runs as ``oam up`` runs it: with a Sentry DSN (here a loopback port where
 nothing listens; no error happens during the run, so nothing is sent), because sentry-sdk's
@@ -91,8 +92,8 @@ def drive(port: int, seconds: float, clients: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of one measured round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per mode, alternating")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one measured round")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per mode, alternating")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client connections")
     args = script_arguments(parser, quick={"seconds": 2.0, "rounds": 1})
 
@@ -112,8 +113,8 @@ def main() -> int:
             for agent in (True, False):
                 drive(backends[agent][1], 1.0, args.clients)  # warm-up
             results: dict[bool, list[float]] = {True: [], False: []}
-            for _ in range(args.rounds):
-                for agent in (False, True):
+            for round_number in range(args.rounds):
+                for agent in ((False, True) if round_number % 2 == 0 else (True, False)):  # mirrored pairs
                     results[agent].append(drive(backends[agent][1], args.seconds, args.clients))
         finally:
             for process, _ in backends.values():

@@ -126,7 +126,7 @@ class LineEncoder:
         key = (name, kind)
         encoded = self._names_and_types.get(key)
         if encoded is None:
-            encoded = b'"name":%s,"type":%s' % (json_value(name), json_value(kind))
+            encoded = b'"name":%s,"type":%s' % (json_value(str(name)), json_value(str(kind)))
             if len(self._names_and_types) < _NAME_CACHE_SIZE:
                 self._names_and_types[key] = encoded
         return encoded

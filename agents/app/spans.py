@@ -25,7 +25,7 @@ from telemetry.context import TRANSACTION_ID, current_transaction_id
 from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
-from .tracer import LeanSpan
+from .tracer import UNSET_STATUS as _UNSET
 from .writer import BatchLineWriter
 
 _SAMPLED = TraceFlags.SAMPLED
@@ -84,7 +84,7 @@ def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
     only names and free-form values go through the JSON encoder. The agent's own spans are
     read through their fields, others through the SDK's properties.
     """
-    if isinstance(span, LeanSpan):
+    if getattr(type(span), "lean", False):  # the agent's own span (LeanSpan): its fields, no property calls
         name, ctx, parent, kind, attrs = span._name, span._context, span._parent, span._kind, span._attributes
         start, end, status = span._start_time, span._end_time or 0, span._status
     else:
@@ -93,18 +93,20 @@ def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
     seconds, nanos = divmod(start, 1_000_000_000)
     outcome = _OUTCOMES.get(attrs["event.outcome"]) if "event.outcome" in attrs else None  # type: ignore[arg-type]
     if outcome is None:
-        outcome = b"failure" if status.status_code is StatusCode.ERROR else b"success"
-    if parent is None or parent.is_remote:  # a transaction (LTX)
+        outcome = b"success" if status is _UNSET or status.status_code is not StatusCode.ERROR else b"failure"
+    duration = end - start if end > start else 0
+    if parent is None or parent[2]:  # no parent, or a remote one (is_remote): a transaction (LTX)
         kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(kind, "request")
         return _TRANSACTION_LINE % (
-            encoder.prefix, second_prefix(seconds), nanos // 1000, max(0, end - start), outcome, ctx[0],
+            encoder.prefix, second_prefix(seconds), nanos // 1000, duration, outcome, ctx[0],
             _PARENT % parent[1] if parent is not None else b"", ctx[1], ctx[1],
-            encoder.name_and_type(name, str(kind_type)), encoder.attribute_fields(attrs, _TRANSACTION_FIELDS))
+            encoder.name_and_type(name, kind_type), encoder.attribute_fields(attrs, _TRANSACTION_FIELDS))
     ltx = attrs.get(TRANSACTION_ID)
     return _SPAN_LINE % (
-        encoder.prefix, second_prefix(seconds), nanos // 1000, max(0, end - start), outcome, ctx[0], parent[1], ctx[1],
-        encoder.name_and_type(name, str(attrs.get("span.type", "custom"))),
-        _TRANSACTION_FIELD % json_value(str(ltx)) if ltx else b"", encoder.attribute_fields(attrs, _SPAN_FIELDS))
+        encoder.prefix, second_prefix(seconds), nanos // 1000, duration, outcome, ctx[0], parent[1], ctx[1],
+        encoder.name_and_type(name, attrs.get("span.type", "custom")),
+        _TRANSACTION_FIELD % json_value(ltx if type(ltx) is str else str(ltx)) if ltx else b"",
+        encoder.attribute_fields(attrs, _SPAN_FIELDS))
 
 
 class EcsSpanProcessor(SpanProcessor):

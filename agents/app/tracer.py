@@ -44,7 +44,7 @@ from telemetry.context import TRANSACTION_ID, current_transaction_id
 
 log = logging.getLogger(__name__)
 
-_UNSET = Status(StatusCode.UNSET)
+UNSET_STATUS = _UNSET = Status(StatusCode.UNSET)  # the status of a span no one set one on
 _NOT_LOOKED_UP = object()
 _PLAIN_VALUES = (str, bool, int, float)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -82,6 +82,7 @@ class LeanSpan(Span):
     # per tracer: _resource, _instrumentation_info, _instrumentation_scope, _limits, _span_processor,
     # _sampler, _lock, _processors (see LeanTracer.span_class)
     _record_end_metrics = None  # the SDK's self-metrics are off on this path
+    lean = True  # span_line reads this class's fields directly, not through properties
     _plain_limit = 0  # how many plain attributes are stored unchecked (per tracer: _plain_limit())
 
     # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids

@@ -11,6 +11,7 @@ as their ``str()``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 
 from telemetry.ecs import ServiceInfo
 
+log = logging.getLogger(__name__)
 _second_cache: tuple[int, bytes] = (-1, b"")
 _NAME_CACHE_SIZE = 4096
 
@@ -56,7 +58,9 @@ class _FieldLayout:
 
     Spans of one kind carry the same attribute keys, so the nesting (``http.request.method``
     -> ``{"http": {"request": {"method": ...}}}``) is worked out once per key set; a line only
-    puts its values into the kept dicts. Not for two threads at once (see :class:`LineEncoder`).
+    puts its values into the kept dicts. A key that is both a value and an object (``a.b`` next
+    to ``a.b.c``) is left out, with a warning once per key set. Not for two threads at once
+    (see :class:`LineEncoder`).
     """
 
     def __init__(self, keys: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
@@ -69,13 +73,15 @@ class _FieldLayout:
                 path = ["labels", key[7:]]
             else:
                 path = key.split(".")
-            node = self.fields
+            node: Any = self.fields
             for part in path[:-1]:
                 node = node.setdefault(part, {})
                 if type(node) is not dict:
-                    raise ValueError(f"field {key!r} conflicts with a value at {part!r}")
-            if path[-1] in node:
-                raise ValueError(f"field {key!r} conflicts with an object of the same name")
+                    break
+            if type(node) is not dict or path[-1] in node:
+                # "a.b" next to "a.b.c": JSON cannot hold both; the first one keeps its place
+                log.warning("attribute %r left out of the lines: it clashes with another attribute", key)
+                continue
             node[path[-1]] = None
             self.slots.append((node, path[-1], key))
 
@@ -135,8 +141,8 @@ class LineEncoder:
         """The attributes whose keys start with one of ``prefixes`` as nested JSON fields.
 
         ``,"http":{"request":{"method":"GET"}},"labels":{"shard":"2"}`` (a leading comma, no
-        braces); ``labels.*`` stay one level deep. A key that is both a value and an object
-        (``a.b`` and ``a.b.c``) raises ``ValueError``.
+        braces); ``labels.*`` stay one level deep. Of two keys that clash (``a.b`` and
+        ``a.b.c``) the first is kept.
         """
         key = (tuple(attributes), prefixes)
         layout = self._layouts.get(key)

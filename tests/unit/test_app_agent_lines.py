@@ -205,3 +205,31 @@ def test_the_writer_writes_soon_while_busy_and_rests_while_idle(tmp_path, monkey
         assert 2 <= len(flushes) <= 8, len(flushes)
     finally:
         writer.close()
+
+
+def test_attribute_fields_nest_by_dot_and_keep_labels_flat():
+    from agents.app.encoding import LineEncoder
+
+    encoder = LineEncoder(SERVICE)
+    attributes = {"http.request.method": "GET", "labels.a.b": 1, "url.path": "/x", "span.type": "db",
+                  "http.response.status_code": 200}
+    fields = encoder.attribute_fields(attributes, ("labels.", "http.", "url."))
+    assert json.loads(b"{" + fields[1:] + b"}") == {
+        "http": {"request": {"method": "GET"}, "response": {"status_code": 200}},
+        "labels": {"a.b": 1}, "url": {"path": "/x"}}
+    again = encoder.attribute_fields({**attributes, "url.path": "/y \"q\""}, ("labels.", "http.", "url."))
+    assert json.loads(b"{" + again[1:] + b"}")["url"] == {"path": '/y "q"'}  # same keys: new values
+    assert encoder.attribute_fields({"span.type": "db"}, ("labels.",)) == b""
+
+
+def test_an_attribute_that_clashes_with_another_is_left_out_and_the_line_kept(tmp_path, caplog):
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        with transaction("GET /b", attributes={"http.a": 1, "http.a.b": 2, "url.path": "/b"}):
+            pass
+    finally:
+        agent.shutdown()
+    (doc,) = lines(agent.span_file)
+    assert doc["transaction.name"] == "GET /b" and doc["http.a"] == 1 and doc["url.path"] == "/b"
+    assert "http.a.b" not in doc
+    assert "'http.a.b' left out" in caplog.text

@@ -276,9 +276,8 @@ def current_ids() -> TraceIds | None:
     return TraceIds(_hex(span_context.trace_id, 32), _transaction_id.get(), _hex(span_context.span_id, 16))
 
 
-def current_transaction_id() -> str | None:
-    """The LTX of the unit of work in progress, or None."""
-    return _transaction_id.get()
+current_transaction_id: Callable[[], str | None] = _transaction_id.get
+"""The LTX of the unit of work in progress, or None (the ContextVar's own ``get``: no Python frame)."""
 
 
 def outgoing_headers() -> dict[str, str]:

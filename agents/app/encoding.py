@@ -58,9 +58,10 @@ class _FieldLayout:
 
     Spans of one kind carry the same attribute keys, so the nesting (``http.request.method``
     -> ``{"http": {"request": {"method": ...}}}``) is worked out once per key set; a line only
-    puts its values into the kept dicts. A key that is both a value and an object (``a.b`` next
-    to ``a.b.c``) is left out, with a warning once per key set. Not for two threads at once
-    (see :class:`LineEncoder`).
+    puts its values into the kept dicts (``slots``: dict, field name, attribute key; see
+    :meth:`LineEncoder.attribute_fields`). A key that is both a value and an object (``a.b``
+    next to ``a.b.c``) is left out, with a warning once per key set. Not for two threads at
+    once (see :class:`LineEncoder`).
     """
 
     def __init__(self, keys: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
@@ -84,14 +85,6 @@ class _FieldLayout:
                 continue
             node[path[-1]] = None
             self.slots.append((node, path[-1], key))
-
-    def encode(self, attributes: Mapping[str, Any]) -> bytes:
-        """``,"http":{...},"labels":{...}`` (nothing when no key is under the prefixes)."""
-        if not self.slots:
-            return b""
-        for node, name, key in self.slots:
-            node[name] = attributes[key]
-        return b"," + json_value(self.fields)[1:-1]
 
 
 class LineEncoder:
@@ -150,4 +143,8 @@ class LineEncoder:
             layout = _FieldLayout(key[0], prefixes)
             if len(self._layouts) < _NAME_CACHE_SIZE:
                 self._layouts[key] = layout
-        return layout.encode(attributes)
+        if not layout.slots:
+            return b""
+        for node, name, attribute in layout.slots:  # _FieldLayout.encode, inline: this runs for every line
+            node[name] = attributes[attribute]
+        return b"," + json_value(layout.fields)[1:-1]

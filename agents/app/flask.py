@@ -62,7 +62,7 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
                                    {"http.request.method": method, "url.path": current.path})
         environ[_STATE] = [opened, route, method, time.perf_counter(), None]
-        metrics.request_started()
+        metrics.request_started(None)
         return full_dispatch_request()
 
     def traced_do_teardown_request(*args: Any) -> None:

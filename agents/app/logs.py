@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from functools import partial
 from pathlib import Path
 from collections.abc import Callable
 from typing import NamedTuple
@@ -108,7 +109,7 @@ class EcsLogHandler(logging.Handler):
     def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.02) -> None:
         super().__init__(level)
         encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, lambda entry: log_line(entry, encoder), interval=interval,
+        self.writer = BatchLineWriter(path, partial(log_line, encoder=encoder), interval=interval,
                                       name="oam-log-writer")
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]

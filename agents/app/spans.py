@@ -12,6 +12,7 @@ LTX and hands each finished span to a batch writer thread (see :mod:`agents.app.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ class EcsSpanProcessor(SpanProcessor):
 
     def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.02) -> None:
         encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, lambda span: span_line(span, encoder), interval=interval,
+        self.writer = BatchLineWriter(path, partial(span_line, encoder=encoder), interval=interval,
                                       name="oam-span-writer")
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

@@ -194,7 +194,10 @@ class LeanSpan(Span):
                 log.warning("Calling end() on an ended span.")
                 return
             self._end_time = end_time if end_time is not None else time_ns()
-        calls = self._processors.current()
+        processors = self._processors
+        calls = processors.calls
+        if calls.source is not getattr(processors.dispatcher, "_span_processors", None):
+            calls = processors.current()  # a processor was added: look the calls up again
         for on_ending in calls.on_ending:
             on_ending(self)
         for on_end in calls.on_end:
@@ -229,24 +232,25 @@ class _Processors:
     """
 
     def __init__(self, dispatcher: SpanProcessor) -> None:
-        self._dispatcher = dispatcher
-        self._calls = _ProcessorCalls(_NOT_LOOKED_UP, (), (), ())
+        self.dispatcher = dispatcher
+        self.calls = _ProcessorCalls(_NOT_LOOKED_UP, (), (), ())  # valid while calls.source is the tuple
 
     def current(self) -> _ProcessorCalls:
-        calls = self._calls
-        processors = getattr(self._dispatcher, "_span_processors", None)
+        calls = self.calls
+        processors = getattr(self.dispatcher, "_span_processors", None)
         if calls.source is not processors:
             if processors is None:
-                dispatcher = self._dispatcher
+                dispatcher = self.dispatcher
                 calls = _ProcessorCalls(None, (dispatcher.on_start,), (dispatcher._on_ending,),  # noqa: SLF001
                                         (dispatcher.on_end,))
             else:
                 calls = _ProcessorCalls(
-                    processors, tuple(p.on_start for p in processors if not getattr(p, "on_start_skips_lean_spans", False)),
+                    processors,
+                    tuple(p.on_start for p in processors if not getattr(p, "on_start_skips_lean_spans", False)),
                     tuple(p._on_ending for p in processors  # noqa: SLF001
                           if type(p)._on_ending is not SpanProcessor._on_ending),  # noqa: SLF001
                     tuple(p.on_end for p in processors))
-            self._calls = calls
+            self.calls = calls
         return calls
 
 
@@ -328,7 +332,11 @@ class LeanTracer(Tracer):
             ltx = current_transaction_id()
             if ltx:  # stamped here: processors that would stamp it are not called (see _Processors)
                 span._put(TRANSACTION_ID, ltx)
-        for on_start in span_class._processors.current().on_start:  # noqa: SLF001
+        processors = span_class._processors  # noqa: SLF001
+        calls = processors.calls
+        if calls.source is not getattr(processors.dispatcher, "_span_processors", None):
+            calls = processors.current()
+        for on_start in calls.on_start:
             on_start(span, parent_context=context)
         return span
 

@@ -34,6 +34,12 @@ def running(data_dir: Path) -> bool:
         return False
 
 
+def started(up: subprocess.Popen, suite) -> bool:
+    """Wait (up to 180 s) until the foreground `oam up` says it is running, or has exited."""
+    wait_until(lambda: running(suite.data_dir) or up.poll() is not None, 180)
+    return running(suite.data_dir)
+
+
 def wait_until(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,11 +60,19 @@ def suite(run_dir: Path, request):
         return subprocess.run([sys.executable, "-m", "oam", "--config", str(config), *args],
                               capture_output=True, text=True, timeout=300, **kwargs)
 
+    up_log = run_dir / f"{request.node.name[:30]}-up.log"
+
     def popen_up() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "oam", "--config", str(config), "up"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        """`oam up` in the foreground; its output goes to a file (a pipe no one reads would fill)."""
+        with open(up_log, "w") as output:
+            return subprocess.Popen([sys.executable, "-m", "oam", "--config", str(config), "up"],
+                                    stdout=output, stderr=subprocess.STDOUT, text=True)
+
+    def up_output() -> str:
+        return up_log.read_text(errors="replace") if up_log.exists() else ""
 
     oam.popen_up = popen_up
+    oam.up_output = up_output
     oam.data_dir = data_dir
     settings = load_settings(config)
     oam.es_port, oam.zk_port = settings.elasticsearch.port, settings.zookeeper.port
@@ -115,13 +129,14 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
 def test_ctrl_c_stops_everything(suite):
     up = suite.popen_up()
     try:
-        assert wait_until(lambda: running(suite.data_dir), 180), "suite did not start"
+        assert started(up, suite), f"suite did not start:\n{suite.up_output()[-3000:]}"
         assert suite("status").returncode == 0
         up.send_signal(signal.SIGINT)
-        output, _ = up.communicate(timeout=90)
+        up.wait(timeout=90)
     finally:
         if up.poll() is None:
             up.kill()
+    output = suite.up_output()
     assert up.returncode == 0, output
     assert "stopped." in output
     assert not processes_under(suite.data_dir)
@@ -129,7 +144,7 @@ def test_ctrl_c_stops_everything(suite):
 
 def test_a_killed_up_takes_its_services_with_it_and_the_next_up_recovers(suite):
     up = suite.popen_up()
-    assert wait_until(lambda: running(suite.data_dir), 180), "suite did not start"
+    assert started(up, suite), f"suite did not start:\n{suite.up_output()[-3000:]}"
     up.kill()  # SIGKILL: no clean-up code runs
     up.wait()
     assert wait_until(lambda: not processes_under(suite.data_dir), 60), \

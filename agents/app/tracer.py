@@ -88,10 +88,7 @@ class LeanSpan(Span):
     # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                  attributes: types.Attributes, start_time: int | None) -> None:
-        self._set_up(name, context, parent, kind, attributes, start_time)
-
-    def _set_up(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
-                attributes: types.Attributes, start_time: int | None) -> None:
+        # LeanTracer.start_child sets these fields itself (without this call); keep the two alike
         self._name = name
         self._context = context
         self._parent = parent
@@ -311,7 +308,7 @@ class LeanTracer(Tracer):
             span_context = SpanContext(trace_id or ids.generate_trace_id(), span_id or ids.generate_span_id(),
                                        False, flags, trace_state)
         span_class = self._span_class or self.span_class()
-        span = _new_object(span_class)  # LeanSpan._set_up, inline
+        span = _new_object(span_class)  # LeanSpan.__init__, inline
         span._name, span._context, span._parent, span._kind = name, span_context, parent, kind
         if not attributes:
             span._attributes = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from elasticsearch import ApiError, TransportError
 from flask import Blueprint, jsonify, render_template
 
 from .. import queries
@@ -27,8 +28,11 @@ def _overview() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     today_changes: list[dict[str, Any]] = []
     if health["elasticsearch"]["ok"]:
-        figures = queries.overview_figures(es(), prefix(), window)
-        today_changes = queries.changes(es(), prefix(), today, size=50)
+        try:
+            figures = queries.overview_figures(es(), prefix(), window)
+            today_changes = queries.changes(es(), prefix(), today, size=50)
+        except (ApiError, TransportError) as exc:  # answering, but not searches yet (shards recovering)
+            health["elasticsearch"] = {"ok": False, "detail": f"answers, but not searches yet ({type(exc).__name__})"}
     return {"health": health, "hosts_live": sum(h["live"] for h in hosts),
             "hosts_down": [h["name"] for h in hosts if not h["live"]], "figures": figures,
             "changes_today": today_changes}

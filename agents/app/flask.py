@@ -7,10 +7,12 @@ status, duration and outcome, and the response carries the GTX in ``X-Trace-Id``
 This runs on every request, so it does the least it can: the transaction starts when Flask
 dispatches the request (the route is known) and ends when Flask tears the request down; the
 status and the GTX headers are taken and added where the response starts (a thin WSGI
-wrapper), so no Response object is touched; state lives in the WSGI environ.
+wrapper), so no Response object is touched; the request's state is a context variable (set
+and read in C, where the request proxy would take a few Python calls).
 """
 from __future__ import annotations
 
+import contextvars
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +27,9 @@ from .errors import capture_unhandled
 from .metrics import AppMetrics
 
 GTX_HEADER = "X-Trace-Id"
-_STATE = "oam.transaction"  # environ key: [OpenTransaction, route, method, began, status]
+# the request in progress on this thread: [OpenTransaction, route, method, began, status, token]
+_request_state: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("oam_request", default=None)
+_current_state = _request_state.get
 
 
 def _add_gtx_headers(app: Flask) -> None:
@@ -33,7 +37,7 @@ def _add_gtx_headers(app: Flask) -> None:
 
     def traced_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def start_with_gtx(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            state = environ.get(_STATE)
+            state = _current_state()
             if state is not None:
                 opened = state[0]
                 state[4] = int(status[:3])
@@ -61,7 +65,8 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         route = rule.rule if rule is not None else "unmatched"
         opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
                                    {"http.request.method": method, "url.path": current.path})
-        environ[_STATE] = [opened, route, method, time.perf_counter(), None]
+        state = [opened, route, method, time.perf_counter(), None, None]
+        state[5] = _request_state.set(state)
         metrics.request_started(None)
         return full_dispatch_request()
 
@@ -69,12 +74,16 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         try:
             do_teardown_request(*args)
         finally:
-            state = request.environ.pop(_STATE, None)
+            state = _current_state()
             if state is not None:
+                try:
+                    _request_state.reset(state[5])
+                except ValueError:  # torn down in another context than it began in
+                    _request_state.set(None)
                 _end_transaction(state, args[0] if args else sys.exc_info()[1])
 
     def _end_transaction(state: list[Any], error: BaseException | None) -> None:
-        opened, route, method, began, status = state
+        opened, route, method, began, status, _ = state
         metrics.request_finished()
         if status is None and error is not None:
             status = 500

@@ -20,6 +20,7 @@ from telemetry.runtime_context import SPAN_KEY, get_current
 from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder, json_value, second_prefix
+from .log_records import install_lean_records
 from .writer import BatchLineWriter
 
 
@@ -45,19 +46,6 @@ def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
     exc_type, exc, tb = record.exc_info
     stack = record.exc_text or "".join(traceback.format_exception(exc_type, exc, tb))
     return {"type": exc_type.__name__, "message": str(exc), "stack_trace": stack}
-
-
-def entry_of(record: logging.LogRecord) -> LogEntry:
-    """The entry for ``record``, with the ids of the span current on this thread."""
-    span = get_current().get(SPAN_KEY)
-    error = _error_fields(record) if record.exc_info else None
-    if span is not None:
-        context = span.get_span_context()
-        if context[5]:  # is_valid; LogEntry built as its own __new__ builds it, one call fewer
-            return _new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name,
-                                         context[0], context[1], current_transaction_id(), error))
-    return _new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name, None, None,
-                                 None, error))
 
 
 # One ``%`` format per line (see :mod:`.encoding`): prefix, timestamp, ids, message, level, logger, error.
@@ -91,13 +79,16 @@ def skip_unused_record_fields() -> Callable[[], None]:
     Each record otherwise walks the stack for the caller's file and line and asks for the
     thread and process names: a third of a record's cost. These are the switches the logging
     HOWTO's "Optimization" section names; they apply to the whole process, so a formatter
-    that prints ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs.
+    that prints ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs. Records
+    are then made as :class:`~agents.app.log_records.LeanLogRecord` objects.
     """
     saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    undo_records = install_lean_records()  # the fields these switches leave the same on every record
 
     def undo() -> None:
+        undo_records()
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
 
     return undo
@@ -109,15 +100,24 @@ class EcsLogHandler(logging.Handler):
     def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.02) -> None:
         super().__init__(level)
         encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, partial(log_line, encoder=encoder), interval=interval,
-                                      name="oam-log-writer")
+        self.writer = BatchLineWriter(path, partial(log_line, encoder=encoder), interval=interval)
+        self._submit = self.writer.submit
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         # No handler lock: the writer's queue is safe to append to from any thread.
         if self.filters and not self.filter(record):
             return False
-        try:
-            self.writer.submit(entry_of(record))
+        try:  # what the record leaves behind, with the ids of the span current on this thread
+            span = get_current().get(SPAN_KEY)
+            error = _error_fields(record) if record.exc_info else None
+            context = span.get_span_context() if span is not None else None
+            if context is not None and context[5]:  # is_valid
+                self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname,
+                                                   record.name, context[0], context[1], current_transaction_id(),
+                                                   error)))
+            else:
+                self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname,
+                                                   record.name, None, None, None, error)))
         except Exception:  # pylint: disable=broad-exception-caught  # as logging.Handler.emit
             self.handleError(record)
         return True

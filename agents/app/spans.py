@@ -113,8 +113,9 @@ def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
 class EcsSpanProcessor(SpanProcessor):
     """Stamps the LTX when a span starts; writes it as an ECS JSON line, in batches, when it ends.
 
-    The request thread only appends the finished span to a queue; encoding and the file write
-    happen on the writer's thread every ``interval`` seconds while spans come (see
+    The request thread only appends the finished span to a queue (for the agent's own spans,
+    ``on_end_of_lean_span``: the queue's ``append`` itself); encoding and the file write happen
+    on the writer's thread every ``interval`` seconds while spans come (see
     :mod:`agents.app.writer`).
     """
 
@@ -122,8 +123,9 @@ class EcsSpanProcessor(SpanProcessor):
 
     def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.02) -> None:
         encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, partial(span_line, encoder=encoder), interval=interval,
-                                      name="oam-span-writer")
+        self.writer = BatchLineWriter(path, partial(span_line, encoder=encoder), interval=interval)
+        # the agent's own spans are always sampled: LeanSpan.end hands them straight to the queue
+        self.on_end_of_lean_span = self.writer.submit
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         _stamp_transaction_id(span)

@@ -193,7 +193,7 @@ class LeanSpan(Span):
             self._end_time = end_time if end_time is not None else time_ns()
         processors = self._processors
         calls = processors.calls
-        if calls.source is not getattr(processors.dispatcher, "_span_processors", None):
+        if calls.source is not processors.owner._span_processors:
             calls = processors.current()  # a processor was added: look the calls up again
         for on_ending in calls.on_ending:
             on_ending(self)
@@ -222,19 +222,23 @@ class _Processors:
     """The provider's span processors, called one by one rather than through its dispatcher.
 
     The SDK's dispatcher keeps its processors in a tuple it replaces when one is added; the
-    bound methods are looked up again whenever that tuple changes. ``_on_ending`` is skipped
-    for processors that do not override it, and ``on_start`` for processors marked
-    ``on_start_skips_lean_spans`` (they only stamp the LTX, which the tracer does itself). A
-    dispatcher of another kind is called as it is.
+    bound methods are looked up again whenever that tuple changes (``calls.source`` is not
+    ``owner._span_processors``). ``_on_ending`` is skipped for processors that do not override
+    it, ``on_start`` for processors marked ``on_start_skips_lean_spans`` (they only stamp the
+    LTX, which the tracer does itself), and a processor's ``on_end_of_lean_span`` (a callable
+    taking the span) replaces its ``on_end``. A dispatcher of another kind is called as it is.
     """
+
+    _span_processors = None  # the owner of a dispatcher that keeps no such tuple
 
     def __init__(self, dispatcher: SpanProcessor) -> None:
         self.dispatcher = dispatcher
+        self.owner = dispatcher if hasattr(dispatcher, "_span_processors") else self
         self.calls = _ProcessorCalls(_NOT_LOOKED_UP, (), (), ())  # valid while calls.source is the tuple
 
     def current(self) -> _ProcessorCalls:
         calls = self.calls
-        processors = getattr(self.dispatcher, "_span_processors", None)
+        processors = self.owner._span_processors
         if calls.source is not processors:
             if processors is None:
                 dispatcher = self.dispatcher
@@ -246,7 +250,7 @@ class _Processors:
                     tuple(p.on_start for p in processors if not getattr(p, "on_start_skips_lean_spans", False)),
                     tuple(p._on_ending for p in processors  # noqa: SLF001
                           if type(p)._on_ending is not SpanProcessor._on_ending),  # noqa: SLF001
-                    tuple(p.on_end for p in processors))
+                    tuple(getattr(p, "on_end_of_lean_span", None) or p.on_end for p in processors))
             self.calls = calls
         return calls
 
@@ -331,7 +335,7 @@ class LeanTracer(Tracer):
                 span._put(TRANSACTION_ID, ltx)
         processors = span_class._processors  # noqa: SLF001
         calls = processors.calls
-        if calls.source is not getattr(processors.dispatcher, "_span_processors", None):
+        if calls.source is not processors.owner._span_processors:
             calls = processors.current()
         for on_start in calls.on_start:
             on_start(span, parent_context=context)

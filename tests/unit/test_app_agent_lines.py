@@ -233,3 +233,38 @@ def test_an_attribute_that_clashes_with_another_is_left_out_and_the_line_kept(tm
     assert doc["transaction.name"] == "GET /b" and doc["http.a"] == 1 and doc["url.path"] == "/b"
     assert "http.a.b" not in doc
     assert "'http.a.b' left out" in caplog.text
+
+
+def test_writers_with_the_same_intervals_share_one_thread_and_each_writes_its_own_file(tmp_path):
+    spans = BatchLineWriter(tmp_path / "spans.jsonl", str.encode, interval=0.03)
+    logs = BatchLineWriter(tmp_path / "logs.jsonl", str.encode, interval=0.03)
+    try:
+        assert spans._thread is logs._thread  # one wake-up serves both files
+        spans.submit("a span")
+        logs.submit("a log line")
+        deadline = time.monotonic() + 2
+        while not ((tmp_path / "spans.jsonl").read_text() and (tmp_path / "logs.jsonl").read_text()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (tmp_path / "spans.jsonl").read_text() == "a span\n"
+        assert (tmp_path / "logs.jsonl").read_text() == "a log line\n"
+    finally:
+        spans.close()
+    assert logs._thread._thread.is_alive()  # the other writer still has its thread
+    logs.submit("after the first closed")
+    logs.close()
+    assert not logs._thread._thread.is_alive()
+    assert (tmp_path / "logs.jsonl").read_text().splitlines() == ["a log line", "after the first closed"]
+
+
+def test_a_writer_that_falls_behind_keeps_the_newest_lines_and_says_so(tmp_path, caplog):
+    writer = BatchLineWriter(tmp_path / "out.jsonl", str.encode, interval=60, max_pending=3)
+    try:
+        for item in "abcde":
+            writer.submit(item)
+        with caplog.at_level(logging.WARNING, logger="agents.app.writer"):
+            writer.flush()
+        assert (tmp_path / "out.jsonl").read_text().splitlines() == ["c", "d", "e"]
+        assert "could not keep up" in caplog.text
+    finally:
+        writer.close()

@@ -1,0 +1,74 @@
+"""Lean log records: the same fields and values as the standard ones, and out of the way when they cannot be."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agents.app.log_records import LeanLogRecord
+from agents.app.logs import skip_unused_record_fields
+
+TIMING = {"created", "msecs", "relativeCreated"}
+
+
+@pytest.fixture
+def lean_records():
+    undo = skip_unused_record_fields()
+    try:
+        yield
+    finally:
+        undo()
+
+
+def _record(*args):
+    return logging.getLogger("orders").makeRecord("orders", logging.INFO, "(unknown file)", 0, *args)
+
+
+@pytest.mark.parametrize("message, args", [("order %s served from %s", ("o-1", "cache")),
+                                           ("%(a)s and %(b)s", ({"a": 1, "b": 2},)),
+                                           ("plain", ())])
+def test_a_lean_record_has_the_fields_and_values_of_a_standard_one(lean_records, message, args):
+    lean = _record(message, args, None)
+    standard = logging.LogRecord("orders", logging.INFO, "(unknown file)", 0, message, args, None)
+    assert type(lean) is LeanLogRecord
+    assert set(vars(lean)) == set(vars(standard))
+    assert {k: v for k, v in vars(lean).items() if k not in TIMING} == \
+        {k: v for k, v in vars(standard).items() if k not in TIMING}
+    assert lean.getMessage() == standard.getMessage()
+    assert abs(lean.created - standard.created) < 1 and 0 <= lean.msecs < 1000 and lean.relativeCreated > 0
+    # formatters read the record's __dict__: every field a format may name is there
+    formatter = logging.Formatter("%(levelname)s %(name)s %(module)s %(filename)s %(threadName)s %(process)s "
+                                  "%(lineno)d %(message)s")
+    assert formatter.format(lean) == formatter.format(standard)
+
+
+def test_a_switch_turned_back_on_gets_standard_records(lean_records):
+    logging.logThreads = True
+    try:
+        record = _record("x", (), None)
+        assert record.threadName is not None and record.thread is not None
+    finally:
+        logging.logThreads = False
+
+
+def test_undo_restores_the_standard_factory():
+    undo = skip_unused_record_fields()
+    assert logging.getLogRecordFactory() is LeanLogRecord
+    undo()
+    assert logging.getLogRecordFactory() is logging.LogRecord
+    record = logging.getLogger("orders").makeRecord("orders", logging.INFO, "/srv/app.py", 3, "x", (), None)
+    assert type(record) is logging.LogRecord and record.module == "app"
+
+
+def test_another_factory_is_left_in_place():
+    def factory(*args, **kwargs):
+        return logging.LogRecord(*args, **kwargs)
+
+    logging.setLogRecordFactory(factory)
+    try:
+        undo = skip_unused_record_fields()
+        assert logging.getLogRecordFactory() is factory
+        undo()
+        assert logging.getLogRecordFactory() is factory
+    finally:
+        logging.setLogRecordFactory(logging.LogRecord)

@@ -34,6 +34,7 @@ from . import runtime_context
 from .runtime_context import SPAN_KEY as _SPAN_KEY
 from .runtime_context import attach as _attach
 from .runtime_context import detach as _detach
+from .runtime_context import reset as _reset
 from .runtime_context import get_current as _get_current
 
 TRACEPARENT = "traceparent"
@@ -154,11 +155,15 @@ class OpenTransaction:
     def end(self) -> None:
         """Leave the transaction (on the thread that began it) and record it."""
         _transaction_id.reset(self._ltx_token)
-        _detach(self._context_token)
+        try:
+            _reset(self._context_token)
+        except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
+            _detach(self._context_token)
         self.span.end()
 
 
 _EMPTY_CONTEXT = otel_context.Context()
+_new_object = object.__new__
 
 
 def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.SERVER,
@@ -175,7 +180,10 @@ def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind 
     context_token = _attach(Context({**parent, _SPAN_KEY: span}))
     ids = span.get_span_context()
     ltx = "%016x" % ids[1]
-    return OpenTransaction(span, "%032x" % ids[0], ltx, context_token, _transaction_id.set(ltx))
+    opened = _new_object(OpenTransaction)  # OpenTransaction.__init__, inline: this runs for every request
+    opened.span, opened.trace_id, opened.transaction_id = span, "%032x" % ids[0], ltx
+    opened._context_token, opened._ltx_token = context_token, _transaction_id.set(ltx)
+    return opened
 
 
 @contextmanager
@@ -206,16 +214,16 @@ def transaction(
 class _SpanScope:
     """The span of :func:`span` while its ``with`` block runs; ``as`` gives its ids.
 
-    A class (not a generator): this runs for every operation. The ids are formatted only when
-    read, as most callers never read them.
+    A class (not a generator): this runs for every operation, so :func:`span` sets its fields
+    without an ``__init__``. The ids are formatted only when read, as most callers never read them.
     """
 
     __slots__ = ("_span", "_parent", "_context", "_token", "transaction_id")
-
-    def __init__(self, span: trace.Span, parent: SpanContext, context: otel_context.Context,
-                 transaction_id: str | None) -> None:
-        self._span, self._parent, self._context, self._token = span, parent, context, None
-        self.transaction_id = transaction_id
+    _span: trace.Span
+    _parent: SpanContext
+    _context: otel_context.Context
+    _token: Any
+    transaction_id: str | None
 
     @property
     def trace_id(self) -> str:
@@ -240,7 +248,10 @@ class _SpanScope:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         span = self._span
         try:
-            _detach(self._token)
+            try:
+                _reset(self._token)
+            except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
+                _detach(self._token)
             # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
             if isinstance(exc, Exception) and span.is_recording():
                 span.record_exception(exc)
@@ -260,12 +271,14 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
     parent_span = current.get(_SPAN_KEY)
     parent = parent_span.get_span_context() if parent_span is not None else INVALID_SPAN_CONTEXT
     ltx = _transaction_id.get()
-    if ltx and parent.is_valid:
+    if ltx and parent[5]:  # is_valid, read as the tuple item it is
         attributes = {**attributes, TRANSACTION_ID: ltx} if attributes else {TRANSACTION_ID: ltx}
     start_child = _installed_start_child  # the app agent's tracer: the parent is already known
     started = start_child(name, current, parent, kind, attributes) if start_child is not None \
         else _tracer().start_span(name, context=current, kind=kind, attributes=attributes)
-    return _SpanScope(started, parent, current, ltx)
+    scope = _new_object(_SpanScope)  # _SpanScope.__init__, inline: this runs for every operation
+    scope._span, scope._parent, scope._context, scope._token, scope.transaction_id = started, parent, current, None, ltx
+    return scope
 
 
 def current_ids() -> TraceIds | None:

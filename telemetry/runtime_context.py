@@ -46,6 +46,11 @@ attach: Callable[[Context], Any] = _CONTEXT_VAR.set if _CONTEXT_VAR is not None 
 """Make a context current; returns the token for :func:`detach` (``opentelemetry.context.attach``)."""
 
 
+reset: Callable[[Any], Any] = _CONTEXT_VAR.reset if _CONTEXT_VAR is not None else otel_context.detach
+"""Restore the context ``token`` replaced; with the ``ContextVar`` a token from elsewhere raises
+(``ValueError``/``RuntimeError``), where :func:`detach` logs it. For callers that catch it."""
+
+
 def detach(token: Token[Context] | Any) -> None:
     """Restore the context ``token`` replaced; a token from elsewhere is logged, as the API does."""
     if _CONTEXT_VAR is None:

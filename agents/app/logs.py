@@ -97,7 +97,7 @@ def skip_unused_record_fields() -> Callable[[], None]:
 class EcsLogHandler(logging.Handler):
     """Hands each record (with the current ids) to a background writer of ECS JSON lines."""
 
-    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.02) -> None:
+    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.1) -> None:
         super().__init__(level)
         encoder = LineEncoder(service)
         self.writer = BatchLineWriter(path, partial(log_line, encoder=encoder), interval=interval)

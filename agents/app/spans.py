@@ -121,7 +121,7 @@ class EcsSpanProcessor(SpanProcessor):
 
     on_start_skips_lean_spans = True  # the agent's tracer stamps its own spans
 
-    def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.02) -> None:
+    def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.1) -> None:
         encoder = LineEncoder(service)
         self.writer = BatchLineWriter(path, partial(span_line, encoder=encoder), interval=interval)
         # the agent's own spans are always sampled: LeanSpan.end hands them straight to the queue

@@ -9,8 +9,10 @@ requests/s for both, the ratio, and the overhead against the target (<= 10%).
 On a shared machine the speed drifts by more than the effect measured (rounds of the same
 backend minutes apart differ by up to 30%), so the rounds are short and many: one second each,
 thirty per mode by default, alternating in mirrored pairs (off-on, on-off, ...) so drift
-favours neither. The figures are the median rounds of each mode; the spread of the per-pair
-ratios is printed beside them.
+favours neither. The overhead judged is the paired estimate: the median of the thirty on/off
+ratios of rounds run back to back. The median rounds of each mode are printed too, but their
+ratio compares rounds minutes apart, so drift moves it (three runs of the same code gave 6.6%,
+10.4% and 14.4% that way, and 7.3%, 9.7% and 9.6% paired).
 
 The agent-on backend runs as ``oam up`` runs it: with a Sentry DSN (here a loopback port where
 nothing listens; no error happens during the run, so nothing is sent), because sentry-sdk's
@@ -129,17 +131,20 @@ def main() -> int:
             redis.stop()
 
     on, off = statistics.median(results[True]), statistics.median(results[False])
-    ratio = on / off
-    overhead = (1 - ratio) * 100
-    print(f"{'figure':<34} {'ours (agent on)':>16} {'reference (off)':>16} {'ratio':>7}  target")
-    print(f"{'backend requests/s':<34} {on:>16.1f} {off:>16.1f} {ratio:>7.3f}  overhead <= 10% "
-          f"({overhead:.1f}%: {'met' if overhead <= 10 else 'NOT met'})")
     pair_ratios = sorted(on_round / off_round for on_round, off_round in zip(results[True], results[False]))
+    paired = statistics.median(pair_ratios)
     quartiles = statistics.quantiles(pair_ratios, n=4) if len(pair_ratios) > 1 else pair_ratios * 3
-    print(f"rounds: {len(pair_ratios)} per mode; on/off per pair: median {statistics.median(pair_ratios):.3f}, "
-          f"quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, range {pair_ratios[0]:.3f}-{pair_ratios[-1]:.3f}")
-    write_results(args, "instrumentation", [Row("instrumentation", "backend requests/s, app agent on", on, "req/s", off,
-                                                "agent off", Target("ratio", ">=", 0.9, "overhead <= 10%"))])
+    overhead = (1 - paired) * 100
+    print(f"{'figure':<40} {'ours (agent on)':>16} {'reference (off)':>16} {'ratio':>7}  target")
+    print(f"{'backend requests/s (median rounds)':<40} {on:>16.1f} {off:>16.1f} {on / off:>7.3f}")
+    print(f"{'on/off ratio of back-to-back rounds':<40} {'':>16} {'':>16} {paired:>7.3f}  overhead <= 10% "
+          f"({overhead:.1f}%: {'met' if overhead <= 10 else 'NOT met'})")
+    print(f"pairs: {len(pair_ratios)}; on/off per pair: median {paired:.3f}, quartiles {quartiles[0]:.3f}-"
+          f"{quartiles[2]:.3f}, range {pair_ratios[0]:.3f}-{pair_ratios[-1]:.3f}")
+    write_results(args, "instrumentation", [
+        Row("instrumentation", "backend requests/s, app agent on", on, "req/s", off, "agent off (median rounds)"),
+        Row("instrumentation", f"agent on/off, median of {len(pair_ratios)} pairs", paired, "x",
+            target=Target("ours", ">=", 0.9, "overhead <= 10%"))])
     return 0
 
 

@@ -53,6 +53,7 @@ _LOG_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"ev
              b'"log":{"level":%s%s}%s,"_kind":"logs"}')
 _IDS = b',"trace":{"id":"%032x"},"span":{"id":"%016x"}'
 _IDS_AND_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":%s}'
+_IDS_AND_HEX_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":"%s"}'
 _LOGGER = b',"logger":%s'
 
 
@@ -62,7 +63,9 @@ def log_line(entry: LogEntry, encoder: LineEncoder) -> bytes:
     if entry.trace_id is None:
         ids = b""
     elif entry.transaction_id:
-        ids = _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, json_value(entry.transaction_id))
+        ltx = entry.transaction_id
+        ids = _IDS_AND_HEX_TRANSACTION % (entry.trace_id, entry.span_id, ltx.encode()) if ltx.isalnum() \
+            else _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, json_value(ltx))  # hex needs no escaping
     else:
         ids = _IDS % (entry.trace_id, entry.span_id)
     error = b""

@@ -304,7 +304,7 @@ class LeanTracer(Tracer):
         else:
             parent, trace_state = None, DEFAULT_TRACE_STATE  # type: ignore[assignment]
             trace_id = getrandbits(128) if random_ids else ids.generate_trace_id()
-            flags = _SAMPLED_RANDOM if ids.is_trace_id_random() else _SAMPLED
+            flags = _SAMPLED_RANDOM if random_ids or ids.is_trace_id_random() else _SAMPLED
         span_id = getrandbits(64) if random_ids else ids.generate_span_id()
         if 0 < span_id <= _MAX_SPAN_ID and 0 < trace_id <= _MAX_TRACE_ID:
             span_context = tuple.__new__(SpanContext, (trace_id, span_id, False, flags, trace_state, True))

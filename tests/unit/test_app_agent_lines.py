@@ -268,3 +268,20 @@ def test_a_writer_that_falls_behind_keeps_the_newest_lines_and_says_so(tmp_path,
         assert "could not keep up" in caplog.text
     finally:
         writer.close()
+
+
+def test_a_transaction_id_that_is_not_hex_is_escaped_in_span_and_log_lines(tmp_path):
+    from agents.app.encoding import LineEncoder
+    from agents.app.logs import LogEntry, log_line
+    agent = AppAgent(SERVICE, tmp_path).start()
+    try:
+        with transaction("GET /z"):  # a span started with its own transaction.id keeps it
+            agent.provider.get_tracer("t").start_span("call", attributes={"transaction.id": 'made "by hand"\n'}).end()
+    finally:
+        agent.shutdown()
+    (doc,) = [d for d in lines(agent.span_file) if d.get("span.name") == "call"]
+    assert doc["transaction.id"] == 'made "by hand"\n'
+    entry = LogEntry(time.time(), "m", "INFO", "orders", 1, 2, 'also "odd"', None)
+    assert json.loads(log_line(entry, LineEncoder(SERVICE)))["transaction"]["id"] == 'also "odd"'
+    entry = entry._replace(transaction_id="00f067aa0ba902b7")
+    assert json.loads(log_line(entry, LineEncoder(SERVICE)))["transaction"]["id"] == "00f067aa0ba902b7"

@@ -43,6 +43,13 @@ def json_value(value: Any) -> bytes:
         return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def id_value(text: Any) -> bytes:
+    """An id (``transaction.id``) as JSON; one of letters and digits, as the agent makes them, needs no encoder."""
+    if type(text) is str and text.isalnum():
+        return b'"%s"' % text.encode()
+    return json_value(text if type(text) is str else str(text))
+
+
 def second_prefix(seconds: int) -> bytes:
     """``YYYY-MM-DDTHH:MM:SS`` (UTC) of ``seconds``; the last one is kept (lines come in order)."""
     global _second_cache

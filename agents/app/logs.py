@@ -19,7 +19,7 @@ from telemetry.context import current_ids, current_transaction_id
 from telemetry.runtime_context import SPAN_KEY, get_current
 from telemetry.ecs import ServiceInfo
 
-from .encoding import LineEncoder, json_value, second_prefix
+from .encoding import LineEncoder, id_value, json_value, second_prefix
 from .log_records import install_lean_records
 from .writer import BatchLineWriter
 
@@ -53,7 +53,6 @@ _LOG_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"ev
              b'"log":{"level":%s%s}%s,"_kind":"logs"}')
 _IDS = b',"trace":{"id":"%032x"},"span":{"id":"%016x"}'
 _IDS_AND_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":%s}'
-_IDS_AND_HEX_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":"%s"}'
 _LOGGER = b',"logger":%s'
 
 
@@ -63,9 +62,7 @@ def log_line(entry: LogEntry, encoder: LineEncoder) -> bytes:
     if entry.trace_id is None:
         ids = b""
     elif entry.transaction_id:
-        ltx = entry.transaction_id
-        ids = _IDS_AND_HEX_TRANSACTION % (entry.trace_id, entry.span_id, ltx.encode()) if ltx.isalnum() \
-            else _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, json_value(ltx))  # hex needs no escaping
+        ids = _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, id_value(entry.transaction_id))
     else:
         ids = _IDS % (entry.trace_id, entry.span_id)
     error = b""
@@ -115,12 +112,11 @@ class EcsLogHandler(logging.Handler):
             error = _error_fields(record) if record.exc_info else None
             context = span.get_span_context() if span is not None else None
             if context is not None and context[5]:  # is_valid
-                self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname,
-                                                   record.name, context[0], context[1], current_transaction_id(),
-                                                   error)))
+                trace_id, span_id, ltx = context[0], context[1], current_transaction_id()
             else:
-                self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname,
-                                                   record.name, None, None, None, error)))
+                trace_id = span_id = ltx = None
+            self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name,
+                                               trace_id, span_id, ltx, error)))
         except Exception:  # pylint: disable=broad-exception-caught  # as logging.Handler.emit
             self.handleError(record)
         return True

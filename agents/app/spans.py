@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 from telemetry.context import TRANSACTION_ID, current_transaction_id
 from telemetry.ecs import ServiceInfo
 
-from .encoding import LineEncoder, json_value, second_prefix
+from .encoding import LineEncoder, id_value, second_prefix
 from .tracer import UNSET_STATUS as _UNSET
 from .writer import BatchLineWriter
 
@@ -74,7 +74,6 @@ _TRANSACTION_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.transac
                      b'"transaction":{"id":"%016x",%s}%s,"_kind":"transactions"}')
 _PARENT = b',"parent":{"id":"%016x"}'
 _TRANSACTION_FIELD = b',"transaction":{"id":%s}'
-_TRANSACTION_HEX_FIELD = b',"transaction":{"id":"%s"}'
 _TRANSACTION_FIELDS = ("labels.", "http.", "url.")  # attributes a transaction line carries as fields
 _SPAN_FIELDS = ("labels.",)
 
@@ -104,16 +103,10 @@ def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
             _PARENT % parent[1] if parent is not None else b"", ctx[1], ctx[1],
             encoder.name_and_type(name, kind_type), encoder.attribute_fields(attrs, _TRANSACTION_FIELDS))
     ltx = attrs.get(TRANSACTION_ID)
-    if not ltx:
-        ltx_field = b""
-    elif type(ltx) is str and ltx.isalnum():  # an LTX as the agent makes it (hex): nothing to escape
-        ltx_field = _TRANSACTION_HEX_FIELD % ltx.encode()
-    else:
-        ltx_field = _TRANSACTION_FIELD % json_value(ltx if type(ltx) is str else str(ltx))
     return _SPAN_LINE % (
         encoder.prefix, second_prefix(seconds), nanos // 1000, duration, outcome, ctx[0], parent[1], ctx[1],
         encoder.name_and_type(name, attrs.get("span.type", "custom")),
-        ltx_field,
+        _TRANSACTION_FIELD % id_value(ltx) if ltx else b"",
         encoder.attribute_fields(attrs, _SPAN_FIELDS))
 
 

@@ -125,7 +125,6 @@ class BatchLineWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._encode = encode
-        self._max_pending = max_pending
         self._pending: collections.deque[Any] = collections.deque(maxlen=max_pending)
         self.submit: Callable[[Any], None] = self._pending.append
         """Queue ``item`` for writing (the deque's own ``append``: safe from any thread, no Python frame)."""
@@ -142,7 +141,7 @@ class BatchLineWriter:
         """Encode and write everything submitted so far (callable from any thread); how many lines."""
         with self._drain_lock:
             pending = self._pending
-            if len(pending) >= self._max_pending:
+            if len(pending) >= pending.maxlen:  # type: ignore[operator]
                 log.warning("lines for %s dropped: the writer could not keep up (%d waiting; the oldest went)",
                             self.path, len(pending))
             lines = []

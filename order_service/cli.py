@@ -1,6 +1,7 @@
 """``oam sample gateway|backend|worker`` runs one process of the order service; ``oam load`` drives it."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from telemetry.ecs import ServiceInfo
 from .load import FAIL_PATH, ZipfKeys, run_load
 from .settings import LiveSettings
 
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
 _common = [
     click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
     click.option("--redis-url", default="redis://127.0.0.1:6379/0", show_default=True),
@@ -31,7 +34,10 @@ _common = [
                  help="ZooKeeper connection string: follow live settings in the CMDB (none: defaults); "
                       "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
     click.option("--agent/--no-agent", "agent_on", default=True, show_default=True,
-                 help="Instrument with the app agent (off: no spans, logs or Sentry; for comparisons)."),
+                 help="Instrument with the app agent (off: no spans, ECS log lines or Sentry; log records go "
+                      "to stderr as plain text, as an uninstrumented service writes them; for comparisons)."),
+    click.option("--log-level", type=click.Choice(sorted(LOG_LEVELS), case_sensitive=False), default="info",
+                 show_default=True, help="The least severe log records written."),
 ]
 
 
@@ -42,9 +48,9 @@ def common_options(func):
 
 
 def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None,
-           enabled: bool = True) -> AppAgent:
+           enabled: bool = True, log_level: str = "info") -> AppAgent:
     return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
-                    sentry_dsn=sentry_dsn, enabled=enabled).start()
+                    sentry_dsn=sentry_dsn, log_level=LOG_LEVELS[log_level.lower()], enabled=enabled).start()
 
 
 def _settings(cmdb_hosts: str | None, environment: str) -> LiveSettings:
@@ -93,13 +99,13 @@ def sample() -> None:
 @common_options
 @click.option("--port", default=8001, show_default=True)
 def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts,
-            agent_on) -> None:
+            agent_on, log_level) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
 
     from .backend import create_backend
 
-    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on)
+    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
     app = create_backend(agent, _settings(cmdb_hosts, environment), redis.Redis.from_url(redis_url), data_dir)
     _serve(app, host, port, agent)
 
@@ -109,24 +115,25 @@ def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
 def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on,
-            backend_url) -> None:
+            log_level, backend_url) -> None:
     """The public API, relaying to the backend with the GTX attached."""
     from .gateway import create_gateway
 
-    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on)
+    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
     _serve(create_gateway(agent, backend_url), host, port, agent)
 
 
 @sample.command()
 @common_options
-def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on) -> None:
+def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on,
+           log_level) -> None:
     """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
     import redis
 
     from .shards import ShardedStore
     from .worker import Worker
 
-    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on)
+    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
     settings = _settings(cmdb_hosts, environment)
     store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
     stop = threading.Event()

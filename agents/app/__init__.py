@@ -7,13 +7,36 @@
 
 Everything it records goes to local files (ECS JSON lines) that the host agent ships; nothing
 in the request path makes a network call.
-"""
-from .agent import AppAgent
-from .http import TracedSession
-from .jobs import enqueue, run_job
-from .logs import EcsJsonFormatter, EcsLogHandler
-from .metrics import AppMetrics
-from .spans import EcsFileSpanExporter, EcsSpanProcessor, TransactionIdProcessor
 
-__all__ = ["AppAgent", "AppMetrics", "EcsFileSpanExporter", "EcsJsonFormatter", "EcsLogHandler", "EcsSpanProcessor",
-           "TracedSession", "TransactionIdProcessor", "enqueue", "run_job"]
+The names below are imported when first used, so the line encoder process
+(:mod:`agents.app.encoder_process`) starts without Flask, OpenTelemetry or Sentry.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AppAgent": ".agent", "TracedSession": ".http", "enqueue": ".jobs", "run_job": ".jobs",
+    "EcsJsonFormatter": ".logs", "EcsLogHandler": ".logs", "AppMetrics": ".metrics",
+    "EcsFileSpanExporter": ".spans", "EcsSpanProcessor": ".spans", "TransactionIdProcessor": ".spans",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .agent import AppAgent
+    from .http import TracedSession
+    from .jobs import enqueue, run_job
+    from .logs import EcsJsonFormatter, EcsLogHandler
+    from .metrics import AppMetrics
+    from .spans import EcsFileSpanExporter, EcsSpanProcessor, TransactionIdProcessor
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -21,6 +21,10 @@ from .spans import EcsSpanProcessor
 from .tracer import LeanTracerProvider
 
 
+PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""How a service without the agent writes its log lines (to stderr)."""
+
+
 class AppAgent:
     """Instruments one service: ``<telemetry_dir>/<service>.spans.jsonl`` and ``.log.jsonl``."""
 
@@ -33,7 +37,8 @@ class AppAgent:
         self.log_level = log_level
         self.metrics = AppMetrics()
         self.provider: LeanTracerProvider | None = None
-        self._log_handler: EcsLogHandler | None = None
+        self._log_handler: logging.Handler | None = None  # ECS lines, or plain ones when disabled
+        self._root_level = logging.NOTSET
         self._sentry_handler: logging.Handler | None = None
         self._undo_log_settings: Callable[[], None] | None = None
 
@@ -48,11 +53,16 @@ class AppAgent:
     def start(self) -> "AppAgent":
         """Install the span pipeline, the ECS log handler and (with a DSN) Sentry.
 
-        A disabled agent records nothing (spans go to a no-op tracer): the service runs as if
-        uninstrumented, which is what the overhead benchmark compares against.
+        A disabled agent records no spans (they go to a no-op tracer), no ECS lines and nothing
+        for Sentry: the service runs as it would uninstrumented, writing its log records at
+        ``log_level`` as plain text lines to stderr (:data:`PLAIN_LOG_FORMAT`), which is what
+        the overhead benchmark compares against.
         """
         if not self.enabled:
             context.use_tracer_provider(NoOpTracerProvider())
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT))
+            self._add_log_handler(handler)
             return self
         resource = Resource.create({"service.name": self.service.name, "service.version": self.service.version})
         self.provider = LeanTracerProvider(resource=resource, sampler=ALWAYS_ON)
@@ -61,15 +71,20 @@ class AppAgent:
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
         # The logging thread only notes the record and its ids; encoding and the file write
         # happen in batches on the writer's thread (see logs.py and writer.py).
-        handler = EcsLogHandler(self.log_file, self.service)
-        root = logging.getLogger()
-        root.addHandler(handler)
-        root.setLevel(min(root.level or logging.WARNING, self.log_level))
-        self._log_handler = handler
+        self._add_log_handler(EcsLogHandler(self.log_file, self.service))
         self._undo_log_settings = skip_unused_record_fields()
         if self.sentry_dsn:
             self._sentry_handler = init_sentry(self.sentry_dsn, self.service)
         return self
+
+    def _add_log_handler(self, handler: logging.Handler) -> None:
+        """Write the records of ``log_level`` and above with ``handler`` (the root logger lets them through)."""
+        handler.setLevel(self.log_level)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        self._root_level = root.level
+        root.setLevel(min(root.level or logging.WARNING, self.log_level))
+        self._log_handler = handler
 
     def instrument_flask(self, app: Flask) -> Flask:
         if self.enabled:
@@ -93,6 +108,7 @@ class AppAgent:
             root.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+            root.setLevel(self._root_level)
         if self._sentry_handler is not None:
             root.removeHandler(self._sentry_handler)
             self._sentry_handler = None

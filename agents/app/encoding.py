@@ -14,11 +14,12 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from telemetry.ecs import ServiceInfo
+if TYPE_CHECKING:  # the line encoder process imports this module without the telemetry contract's OpenTelemetry
+    from telemetry.ecs import ServiceInfo
 
 log = logging.getLogger(__name__)
 _second_cache: tuple[int, bytes] = (-1, b"")
@@ -101,9 +102,17 @@ class LineEncoder:
     """
 
     def __init__(self, service: ServiceInfo) -> None:
-        self.service = service
-        self.fields = service_fields(service)
-        self.prefix = orjson.dumps(self.fields)[:-1] + b","  # b'{"service":{...},"host":{...},'
+        self._start(orjson.dumps(service_fields(service))[:-1] + b",")  # b'{"service":{...},"host":{...},'
+
+    @classmethod
+    def with_prefix(cls, prefix: bytes) -> "LineEncoder":
+        """An encoder whose lines begin with ``prefix`` (another encoder's ``prefix``: the same service)."""
+        encoder = cls.__new__(cls)
+        encoder._start(prefix)
+        return encoder
+
+    def _start(self, prefix: bytes) -> None:
+        self.prefix = prefix
         self._names: dict[str, bytes] = {}
         self._names_and_types: dict[tuple[str, str], bytes] = {}
         self._levels: dict[str, bytes] = {}

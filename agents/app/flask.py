@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, globals as flask_globals
 from opentelemetry.trace import SpanKind, StatusCode
 
 from telemetry.context import begin_transaction
@@ -30,6 +30,10 @@ GTX_HEADER = "X-Trace-Id"
 # the request in progress on this thread: [OpenTransaction, route, method, began, status, token]
 _request_state: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("oam_request", default=None)
 _current_state = _request_state.get
+# the request context Flask pushed for this request: its context variable's get (a C call), where
+# flask.request's proxy takes several Python calls; the proxy's way for a Flask without one
+_request_context: Callable[[], Any] = getattr(getattr(flask_globals, "_cv_request", None), "get", None) \
+    or flask_globals.request_ctx._get_current_object  # type: ignore[attr-defined]
 
 
 def _add_gtx_headers(app: Flask) -> None:
@@ -60,7 +64,7 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
     # request logs, Flask's own error log included, carries its GTX/LTX. (Wrapping them costs
     # less than before/teardown_request hooks, which Flask checks for coroutines on each call.)
     def traced_full_dispatch_request() -> Response:
-        current = request._get_current_object()  # type: ignore[attr-defined]
+        current = _request_context().request  # flask.request without its proxy's Python calls
         environ, method, rule = current.environ, current.method, current.url_rule
         route = rule.rule if rule is not None else "unmatched"
         opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from functools import partial
 from pathlib import Path
 from collections.abc import Callable
 from typing import NamedTuple
@@ -19,13 +18,17 @@ from telemetry.context import current_ids, current_transaction_id
 from telemetry.runtime_context import SPAN_KEY, get_current
 from telemetry.ecs import ServiceInfo
 
-from .encoding import LineEncoder, id_value, json_value, second_prefix
+from .encoding import LineEncoder
+from .lines import LineFormat, log_line
 from .log_records import install_lean_records
 from .writer import BatchLineWriter
 
 
 class LogEntry(NamedTuple):
-    """What a record leaves behind on the logging thread; encoded later."""
+    """What a record leaves behind on the logging thread, encoded later (the log record of :mod:`.lines`).
+
+    The handler makes these as plain tuples in this order: the line encoder process takes only those.
+    """
 
     created: float
     message: str
@@ -37,40 +40,12 @@ class LogEntry(NamedTuple):
     error: dict[str, str] | None
 
 
-_new_tuple = tuple.__new__
-
-
 def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
     if not record.exc_info or record.exc_info[0] is None:
         return None
     exc_type, exc, tb = record.exc_info
     stack = record.exc_text or "".join(traceback.format_exception(exc_type, exc, tb))
     return {"type": exc_type.__name__, "message": str(exc), "stack_trace": stack}
-
-
-# One ``%`` format per line (see :mod:`.encoding`): prefix, timestamp, ids, message, level, logger, error.
-_LOG_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"event"}%s,"message":%s,'
-             b'"log":{"level":%s%s}%s,"_kind":"logs"}')
-_IDS = b',"trace":{"id":"%032x"},"span":{"id":"%016x"}'
-_IDS_AND_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":%s}'
-_LOGGER = b',"logger":%s'
-
-
-def log_line(entry: LogEntry, encoder: LineEncoder) -> bytes:
-    """One JSON line, from a byte template (this runs for every record; see :mod:`.encoding`)."""
-    seconds, micros = divmod(int(round(entry.created * 1_000_000)), 1_000_000)
-    if entry.trace_id is None:
-        ids = b""
-    elif entry.transaction_id:
-        ids = _IDS_AND_TRANSACTION % (entry.trace_id, entry.span_id, id_value(entry.transaction_id))
-    else:
-        ids = _IDS % (entry.trace_id, entry.span_id)
-    error = b""
-    if entry.error:
-        error = b',"error":' + json_value({key: value for key, value in entry.error.items() if value is not None})
-    return _LOG_LINE % (encoder.prefix, second_prefix(seconds), micros, ids, json_value(entry.message),
-                        encoder.level(entry.level), _LOGGER % encoder.name(entry.logger) if entry.logger else b"",
-                        error)
 
 
 def skip_unused_record_fields() -> Callable[[], None]:
@@ -99,8 +74,7 @@ class EcsLogHandler(logging.Handler):
 
     def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.1) -> None:
         super().__init__(level)
-        encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, partial(log_line, encoder=encoder), interval=interval)
+        self.writer = BatchLineWriter(path, LineFormat("logs", LineEncoder(service).prefix), interval=interval)
         self._submit = self.writer.submit
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
@@ -115,8 +89,8 @@ class EcsLogHandler(logging.Handler):
                 trace_id, span_id, ltx = context[0], context[1], current_transaction_id()
             else:
                 trace_id = span_id = ltx = None
-            self._submit(_new_tuple(LogEntry, (record.created, record.getMessage(), record.levelname, record.name,
-                                               trace_id, span_id, ltx, error)))
+            self._submit((record.created, record.getMessage(), record.levelname, record.name,  # a LogEntry's fields
+                          trace_id, span_id, ltx, error))
         except Exception:  # pylint: disable=broad-exception-caught  # as logging.Handler.emit
             self.handleError(record)
         return True

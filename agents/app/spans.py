@@ -12,8 +12,7 @@ LTX and hands each finished span to a batch writer thread (see :mod:`agents.app.
 from __future__ import annotations
 
 import threading
-from functools import partial
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceFlags
 from telemetry.context import TRANSACTION_ID, current_transaction_id
 from telemetry.ecs import ServiceInfo
 
-from .encoding import LineEncoder, id_value, second_prefix
+from .encoding import LineEncoder
+from .lines import LineFormat, span_line
 from .tracer import UNSET_STATUS as _UNSET
 from .writer import BatchLineWriter
 
 _SAMPLED = TraceFlags.SAMPLED
-_TRANSACTION_TYPES = {SpanKind.SERVER: "request", SpanKind.CONSUMER: "job"}
 
 
 def _stamp_transaction_id(span: Span) -> None:
@@ -62,77 +61,53 @@ class TransactionIdProcessor(SpanProcessor):
         return True
 
 
-_OUTCOMES = {"success": b"success", "failure": b"failure", "unknown": b"unknown"}
-
-# A line is one ``%`` format of a template (see :mod:`agents.app.encoding`): the service prefix,
-# timestamp, dataset, duration, outcome, trace id, then per kind the span fields, then the
-# fields taken from attributes, each part already encoded.
-_SPAN_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.span","kind":"event","duration":%d,"outcome":"%s"},'
-              b'"trace":{"id":"%032x"},"parent":{"id":"%016x"},"span":{"id":"%016x",%s}%s%s,"_kind":"spans"}')
-_TRANSACTION_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.transaction","kind":"event","duration":%d,'
-                     b'"outcome":"%s"},"trace":{"id":"%032x"}%s,"span":{"id":"%016x"},'
-                     b'"transaction":{"id":"%016x",%s}%s,"_kind":"transactions"}')
-_PARENT = b',"parent":{"id":"%016x"}'
-_TRANSACTION_FIELD = b',"transaction":{"id":%s}'
-_TRANSACTION_FIELDS = ("labels.", "http.", "url.")  # attributes a transaction line carries as fields
-_SPAN_FIELDS = ("labels.",)
+_CONSUMER = SpanKind.CONSUMER
 
 
-def span_line(span: ReadableSpan, encoder: LineEncoder) -> bytes:
-    """One JSON line for ``span``: the fields of :mod:`telemetry.ecs`'s builders, plus ``_kind``.
+def span_record(span: ReadableSpan) -> tuple[Any, ...]:
+    """What :func:`~agents.app.lines.span_line` needs of a finished span, as a plain tuple (see :mod:`.lines`)."""
+    ctx, parent, status = span.get_span_context(), span.parent, span.status
+    return (span.name, ctx[0], ctx[1], parent[1] if parent is not None else None,
+            parent is not None and parent[2], "job" if span.kind is _CONSUMER else "request",
+            span.start_time or 0, span.end_time or 0, status.status_code is StatusCode.ERROR,
+            dict(span.attributes or {}))
 
-    This runs for every span, so the line is one byte template (see :mod:`agents.app.encoding`);
-    only names and free-form values go through the JSON encoder. The agent's own spans are
-    read through their fields, others through the SDK's properties.
-    """
-    if getattr(type(span), "lean", False):  # the agent's own span (LeanSpan): its fields, no property calls
-        name, ctx, parent, kind, attrs = span._name, span._context, span._parent, span._kind, span._attributes
-        start, end, status = span._start_time, span._end_time or 0, span._status
-    else:
-        name, ctx, parent, kind, attrs = span.name, span.get_span_context(), span.parent, span.kind, span.attributes or {}
-        start, end, status = span.start_time or 0, span.end_time or 0, span.status
-    seconds, nanos = divmod(start, 1_000_000_000)
-    outcome = _OUTCOMES.get(attrs["event.outcome"]) if "event.outcome" in attrs else None  # type: ignore[arg-type]
-    if outcome is None:
-        outcome = b"success" if status is _UNSET or status.status_code is not StatusCode.ERROR else b"failure"
-    duration = end - start if end > start else 0
-    if parent is None or parent[2]:  # no parent, or a remote one (is_remote): a transaction (LTX)
-        kind_type = attrs.get("transaction.type") or _TRANSACTION_TYPES.get(kind, "request")
-        return _TRANSACTION_LINE % (
-            encoder.prefix, second_prefix(seconds), nanos // 1000, duration, outcome, ctx[0],
-            _PARENT % parent[1] if parent is not None else b"", ctx[1], ctx[1],
-            encoder.name_and_type(name, kind_type), encoder.attribute_fields(attrs, _TRANSACTION_FIELDS))
-    ltx = attrs.get(TRANSACTION_ID)
-    return _SPAN_LINE % (
-        encoder.prefix, second_prefix(seconds), nanos // 1000, duration, outcome, ctx[0], parent[1], ctx[1],
-        encoder.name_and_type(name, attrs.get("span.type", "custom")),
-        _TRANSACTION_FIELD % id_value(ltx) if ltx else b"",
-        encoder.attribute_fields(attrs, _SPAN_FIELDS))
+
+def _lean_record_submitter(submit: Callable[[tuple[Any, ...]], None]) -> Callable[[Span], None]:
+    """``span -> submit(record)`` for the agent's own spans, read through their fields (no property calls)."""
+
+    def submit_record(span: Span) -> None:
+        ctx, parent, status = span._context, span._parent, span._status  # type: ignore[attr-defined]
+        submit((span._name, ctx[0], ctx[1], parent[1] if parent is not None else None,  # type: ignore[attr-defined]
+                parent is not None and parent[2], "job" if span._kind is _CONSUMER else "request",  # type: ignore[attr-defined]
+                span._start_time, span._end_time,  # type: ignore[attr-defined]
+                status is not _UNSET and status.status_code is StatusCode.ERROR,
+                span._attributes))  # type: ignore[attr-defined]
+
+    return submit_record
 
 
 class EcsSpanProcessor(SpanProcessor):
     """Stamps the LTX when a span starts; writes it as an ECS JSON line, in batches, when it ends.
 
-    The request thread only appends the finished span to a queue (for the agent's own spans,
-    ``on_end_of_lean_span``: the queue's ``append`` itself); encoding and the file write happen
-    on the writer's thread every ``interval`` seconds while spans come (see
-    :mod:`agents.app.writer`).
+    The thread that ends a span only appends its record (a plain tuple) to a queue; the lines are
+    made every ``interval`` seconds while spans come, by the line encoder process or, where there
+    is none, on the writer's thread (see :mod:`agents.app.writer`).
     """
 
     on_start_skips_lean_spans = True  # the agent's tracer stamps its own spans
 
     def __init__(self, path: Path, service: ServiceInfo, interval: float = 0.1) -> None:
-        encoder = LineEncoder(service)
-        self.writer = BatchLineWriter(path, partial(span_line, encoder=encoder), interval=interval)
-        # the agent's own spans are always sampled: LeanSpan.end hands them straight to the queue
-        self.on_end_of_lean_span = self.writer.submit
+        self.writer = BatchLineWriter(path, LineFormat("spans", LineEncoder(service).prefix), interval=interval)
+        # the agent's own spans are always sampled: LeanSpan.end hands them to this
+        self.on_end_of_lean_span = _lean_record_submitter(self.writer.submit)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         _stamp_transaction_id(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.get_span_context()[3] & _SAMPLED:  # trace_flags, read as the tuple item it is
-            self.writer.submit(span)
+            self.writer.submit(span_record(span))
 
     def shutdown(self) -> None:
         self.writer.close()
@@ -160,7 +135,7 @@ class EcsFileSpanExporter(SpanExporter):
         with self._lock:  # the encoder is for one thread at a time
             if self._file.closed:
                 return SpanExportResult.FAILURE
-            lines = [span_line(span, self._encoder) for span in spans]
+            lines = [span_line(span_record(span), self._encoder) for span in spans]
             self._file.write(b"\n".join(lines) + b"\n")
             self._file.flush()
         return SpanExportResult.SUCCESS

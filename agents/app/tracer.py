@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 UNSET_STATUS = _UNSET = Status(StatusCode.UNSET)  # the status of a span no one set one on
 _NOT_LOOKED_UP = object()
 _PLAIN_VALUES = (str, bool, int, float)
+_PLAIN_TYPES = frozenset(_PLAIN_VALUES)  # exact types, as ``type(value) in _PLAIN_VALUES``
+_STR_TYPE = frozenset((str,))
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 
@@ -271,15 +273,24 @@ class LeanTracer(Tracer):
                 "_processors": _Processors(self.span_processor), "_plain_limit": _plain_limit(self._span_limits)})
         return self._span_class
 
-    def _takes_short_path(self) -> bool:
-        return self.sampler is ALWAYS_ON and self._tracer_config.is_enabled \
-            and isinstance(self._tracer_metrics, NoOpTracerMetrics)
+    _short_path: bool | None = None  # set by _check_short_path (the sampler and metrics are fixed, the config is not)
+    _random_ids = False
+
+    def _check_short_path(self) -> bool:
+        self._random_ids = type(self.id_generator) is RandomIdGenerator
+        self._short_path = self.sampler is ALWAYS_ON and self._tracer_config.is_enabled \
+            and type(self._tracer_metrics) is NoOpTracerMetrics
+        return self._short_path
+
+    def _set_tracer_config(self, tracer_config: Any) -> None:
+        super()._set_tracer_config(tracer_config)
+        self._check_short_path()
 
     def start_span(self, name: str, context: context_api.Context | None = None,
                    kind: SpanKind = SpanKind.INTERNAL, attributes: types.Attributes = None,
                    links: Sequence[Link] | None = (), start_time: int | None = None,
                    record_exception: bool = True, set_status_on_exception: bool = True) -> trace_api.Span:
-        if links or not record_exception or not set_status_on_exception or not self._takes_short_path():
+        if links or not record_exception or not set_status_on_exception or not self._check_short_path():
             return super().start_span(name, context, kind, attributes, links, start_time, record_exception,
                                       set_status_on_exception)
         return self.start_child(name, context, trace_api.get_current_span(context).get_span_context(), kind,
@@ -291,24 +302,27 @@ class LeanTracer(Tracer):
 
         This is the path of every span an instrumented request makes, so it is written out in
         one function: ids from ``random`` as the SDK's ``RandomIdGenerator`` makes them, the
-        ``SpanContext`` tuple built as its ``__new__`` builds it, the span's fields set directly.
+        ``SpanContext`` tuple built as its ``__new__`` builds it, the span's fields set directly,
+        the attributes checked for plain values by C calls rather than a loop.
         """
-        if not (self.sampler is ALWAYS_ON and self._tracer_config.is_enabled
-                and type(self._tracer_metrics) is NoOpTracerMetrics):
+        short_path = self._short_path
+        if not (short_path or short_path is None and self._check_short_path()):
             return super().start_span(name, context, kind, attributes, start_time=start_time)
-        ids = self.id_generator
-        random_ids = type(ids) is RandomIdGenerator
+        random_ids = self._random_ids
         if parent[5]:  # is_valid
             trace_id, trace_state = parent[0], parent[4]
             flags = _SAMPLED_RANDOM if parent[3] & _RANDOM_TRACE_ID else _SAMPLED
         else:
             parent, trace_state = None, DEFAULT_TRACE_STATE  # type: ignore[assignment]
-            trace_id = getrandbits(128) if random_ids else ids.generate_trace_id()
-            flags = _SAMPLED_RANDOM if random_ids or ids.is_trace_id_random() else _SAMPLED
-        span_id = getrandbits(64) if random_ids else ids.generate_span_id()
-        if 0 < span_id <= _MAX_SPAN_ID and 0 < trace_id <= _MAX_TRACE_ID:
+            trace_id = getrandbits(128) if random_ids else self.id_generator.generate_trace_id()
+            flags = _SAMPLED_RANDOM if random_ids or self.id_generator.is_trace_id_random() else _SAMPLED
+        span_id = getrandbits(64) if random_ids else self.id_generator.generate_span_id()
+        # random bits are within the id's width; only zero (one in 2**64) is invalid
+        if span_id and trace_id and (random_ids or span_id <= _MAX_SPAN_ID and trace_id <= _MAX_TRACE_ID
+                                     and span_id > 0 and trace_id > 0):
             span_context = tuple.__new__(SpanContext, (trace_id, span_id, False, flags, trace_state, True))
-        else:  # a zero id (one in 2**64): the generator's own loop makes a valid one
+        else:  # the generator's own loop makes a valid one
+            ids = self.id_generator
             span_context = SpanContext(trace_id or ids.generate_trace_id(), span_id or ids.generate_span_id(),
                                        False, flags, trace_state)
         span_class = self._span_class or self.span_class()
@@ -316,18 +330,12 @@ class LeanTracer(Tracer):
         span._name, span._context, span._parent, span._kind = name, span_context, parent, kind
         if not attributes:
             span._attributes = {}
+        elif len(attributes) <= span_class._plain_limit and _PLAIN_TYPES.issuperset(map(type, attributes.values())) \
+                and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes:
+            span._attributes = dict(attributes)  # plain values under plain keys, within the limits: kept as given
         else:
-            plain = len(attributes) <= span_class._plain_limit
-            if plain:
-                for key, value in attributes.items():
-                    if type(value) not in _PLAIN_VALUES or type(key) is not str or not key:
-                        plain = False
-                        break
-            if plain:
-                span._attributes = dict(attributes)
-            else:
-                span._attributes = {}
-                span._put_all(attributes)
+            span._attributes = {}
+            span._put_all(attributes)
         span._start_time = start_time if start_time is not None else time_ns()
         if parent is not None and not parent[2] and TRANSACTION_ID not in span._attributes:
             ltx = current_transaction_id()
@@ -351,4 +359,5 @@ class LeanTracerProvider(TracerProvider):
                                     attributes)
         if type(tracer) is Tracer:
             tracer.__class__ = LeanTracer  # same state, shorter span path
+            tracer._check_short_path()
         return tracer

@@ -3,8 +3,12 @@
 The request thread only appends an item to a deque: ``submit`` *is* the deque's ``append``
 (no Python frame, no lock, no wake-up). Waking a writer thread for every log record costs more
 than the record itself, because each wake-up makes the threads of a busy service pass the GIL
-back and forth. Instead the writer thread wakes every ``interval`` seconds, encodes what each
-of its writers holds and writes each file with one ``write`` call.
+back and forth. Instead the writer thread wakes every ``interval`` seconds and takes what each
+of its writers holds. A writer whose items are records of :mod:`agents.app.lines` (it was given
+a :class:`~agents.app.lines.LineFormat`) hands them to the thread's line encoder process
+(:mod:`agents.app.encoder_process`), which makes the lines and writes the file off the
+service's GIL; any other writer, or one whose encoder process is gone, encodes them here and
+writes its file with one ``write`` call.
 
 Writers made with the same intervals share one thread (the app agent's span and log files
 wake it once, not twice), and the thread waits on a lock's timed ``acquire`` (one C call)
@@ -24,6 +28,7 @@ items: older ones are dropped rather than piling up in memory, and the drop is l
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import threading
@@ -31,7 +36,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .encoder_process import EncoderProcess
+from .lines import LineFormat
+
 log = logging.getLogger(__name__)
+ENCODER_SETTING = "OAM_APP_AGENT_LINES"
+"""``process`` (the default): records of a LineFormat go to a line encoder process; ``thread``: made here."""
+_slots = itertools.count(1)
 
 
 class _WriterThread:
@@ -44,6 +55,8 @@ class _WriterThread:
         self.interval, self.idle_interval, self.name = interval, idle_interval, name
         self.writers: tuple[BatchLineWriter, ...] = ()
         self.stopped = False
+        in_process = os.environ.get(ENCODER_SETTING, "process").strip().lower() == "thread"
+        self.encoder: EncoderProcess | None = None if in_process else EncoderProcess()
         self._start()
 
     def _start(self) -> None:
@@ -55,6 +68,8 @@ class _WriterThread:
     def after_fork(self) -> None:
         for writer in self.writers:
             writer._after_fork()  # noqa: SLF001
+        if self.encoder is not None:
+            self.encoder.forget_after_fork()  # the parent's process writes the parent's lines
         if not self.stopped:
             self._start()  # the parent's thread did not come along
 
@@ -69,6 +84,8 @@ class _WriterThread:
         self.wake()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
+        if self.encoder is not None:
+            self.encoder.close()
 
     def _run(self) -> None:
         wait = self.interval
@@ -77,7 +94,7 @@ class _WriterThread:
             written = 0
             for writer in self.writers:
                 try:
-                    written += writer.flush()
+                    written += writer.write_pending()
                 except Exception:  # the thread must outlive a full disk; the batch in hand is lost
                     log.exception("cannot write to %s", writer.path)
             wait = self.interval if written else min(wait * 2, self.idle_interval)
@@ -118,13 +135,19 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class BatchLineWriter:
-    """``submit(item)`` from any thread; ``encode(item)`` -> one line (bytes, no newline), run on the writer thread."""
+    """``submit(item)`` from any thread; each item becomes one line of ``path``.
 
-    def __init__(self, path: Path, encode: Callable[[Any], bytes], interval: float = 0.1,
+    ``encode`` is either ``item -> line`` (bytes, no newline), run on the writer thread, or a
+    :class:`~agents.app.lines.LineFormat`, whose records the line encoder process may encode.
+    """
+
+    def __init__(self, path: Path, encode: Callable[[Any], bytes] | LineFormat, interval: float = 0.1,
                  idle_interval: float = 0.5, max_pending: int = 100_000, name: str = "oam-line-writer") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._encode = encode
+        self._format = encode if isinstance(encode, LineFormat) else None
+        self._encode = encode.encode_function() if isinstance(encode, LineFormat) else encode
+        self._slot = next(_slots)
         self._pending: collections.deque[Any] = collections.deque(maxlen=max_pending)
         self.submit: Callable[[Any], None] = self._pending.append
         """Queue ``item`` for writing (the deque's own ``append``: safe from any thread, no Python frame)."""
@@ -137,16 +160,23 @@ class BatchLineWriter:
         self._pending.clear()  # the parent writes what it had queued
         self._drain_lock = threading.Lock()
 
-    def flush(self) -> int:
-        """Encode and write everything submitted so far (callable from any thread); how many lines."""
+    def write_pending(self) -> int:
+        """Hand everything submitted so far to the encoder process, or encode and write it here; how many items."""
         with self._drain_lock:
             pending = self._pending
-            if len(pending) >= pending.maxlen:  # type: ignore[operator]
+            count = len(pending)
+            if not count:
+                return 0
+            if count >= pending.maxlen:  # type: ignore[operator]
                 log.warning("lines for %s dropped: the writer could not keep up (%d waiting; the oldest went)",
-                            self.path, len(pending))
+                            self.path, count)
+            popleft = pending.popleft
+            items = [popleft() for _ in range(count)]  # what others append meanwhile waits for the next time
+            encoder = self._thread.encoder if self._format is not None else None
+            if encoder is not None and encoder.send(self._slot, self.path, self._format, items):
+                return count
             lines = []
-            while pending:
-                item = pending.popleft()
+            for item in items:
                 try:
                     lines.append(self._encode(item))
                 except Exception:  # one bad item never costs the others their line
@@ -154,14 +184,22 @@ class BatchLineWriter:
             if lines and not self._file.closed:
                 self._file.write(b"\n".join(lines) + b"\n")
                 self._file.flush()
-        return len(lines)
+        return count
+
+    def flush(self) -> None:
+        """Write everything submitted so far; returns once it is in the file (callable from any thread)."""
+        self.write_pending()
+        encoder = self._thread.encoder if self._format is not None else None
+        if encoder is not None:
+            encoder.sync()
 
     def close(self) -> None:
         """Write what is pending, leave the writer thread (which stops with its last writer), close the file."""
         if self._closed:
             return
         self._closed = True
-        _leave(self, self._thread)
         self.flush()
+        _leave(self, self._thread)  # the last writer to leave ends the thread and its encoder process
+        self.flush()  # what came meanwhile (made here if the encoder process has ended)
         with self._drain_lock:
             self._file.close()

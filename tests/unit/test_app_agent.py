@@ -129,3 +129,17 @@ def test_sentry_events_carry_the_gtx():
     assert event["contexts"]["trace"]["trace_id"] == ids.trace_id
     assert event["tags"]["transaction.id"] == ids.transaction_id
     assert add_trace_ids({"message": "outside"}) == {"message": "outside"}
+
+
+def test_without_the_agent_log_records_are_plain_lines_on_stderr_at_the_chosen_level(tmp_path, capsys):
+    for level, expected in ((logging.INFO, ["INFO orders: loaded order 7", "WARNING orders: slow"]),
+                            (logging.WARNING, ["WARNING orders: slow"])):
+        agent = AppAgent(ServiceInfo("orders"), tmp_path, log_level=level, enabled=False).start()
+        try:
+            log.info("loaded order %s", 7)
+            log.warning("slow")
+        finally:
+            agent.shutdown()
+        written = [line.split(" ", 2)[2] for line in capsys.readouterr().err.splitlines()]  # after the date and time
+        assert written == expected
+        assert not list(tmp_path.iterdir())  # no ECS files, no spans

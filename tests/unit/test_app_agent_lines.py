@@ -7,6 +7,7 @@ import os
 import time
 from datetime import datetime, timezone
 
+import pytest
 import sentry_sdk
 from flask import Flask
 from opentelemetry import trace
@@ -16,11 +17,18 @@ from sentry_sdk.transport import Transport
 from agents.app import AppAgent
 from agents.app.errors import init_sentry
 from agents.app.logs import EcsJsonFormatter
-from agents.app.writer import BatchLineWriter
+from agents.app.writer import ENCODER_SETTING, BatchLineWriter
 from telemetry.context import TraceIds, span, transaction
 from telemetry.ecs import ServiceInfo, flatten, log_document, span_document, transaction_document
 
 SERVICE = ServiceInfo("orders", "2.1.0", "test", "host-7", agent_id="agent-3")
+
+
+@pytest.fixture(autouse=True, params=["process", "thread"])
+def lines_made_in(request, monkeypatch):
+    """Every test here runs with the lines made by the line encoder process and on the writer thread."""
+    monkeypatch.setenv(ENCODER_SETTING, request.param)
+    return request.param
 
 
 def lines(path) -> list[dict]:
@@ -192,8 +200,8 @@ def test_a_forked_child_writes_its_own_lines(tmp_path):
 def test_the_writer_writes_soon_while_busy_and_rests_while_idle(tmp_path, monkeypatch):
     writer = BatchLineWriter(tmp_path / "out.jsonl", str.encode, interval=0.02, idle_interval=0.4)
     flushes = []
-    original_flush = writer.flush
-    monkeypatch.setattr(writer, "flush", lambda: flushes.append(time.monotonic()) or original_flush())
+    original_write_pending = writer.write_pending
+    monkeypatch.setattr(writer, "write_pending", lambda: flushes.append(time.monotonic()) or original_write_pending())
     try:
         writer.submit("first")
         deadline = time.monotonic() + 2
@@ -222,7 +230,7 @@ def test_attribute_fields_nest_by_dot_and_keep_labels_flat():
     assert encoder.attribute_fields({"span.type": "db"}, ("labels.",)) == b""
 
 
-def test_an_attribute_that_clashes_with_another_is_left_out_and_the_line_kept(tmp_path, caplog):
+def test_an_attribute_that_clashes_with_another_is_left_out_and_the_line_kept(tmp_path, caplog, capfd):
     agent = AppAgent(SERVICE, tmp_path).start()
     try:
         with transaction("GET /b", attributes={"http.a": 1, "http.a.b": 2, "url.path": "/b"}):
@@ -232,7 +240,7 @@ def test_an_attribute_that_clashes_with_another_is_left_out_and_the_line_kept(tm
     (doc,) = lines(agent.span_file)
     assert doc["transaction.name"] == "GET /b" and doc["http.a"] == 1 and doc["url.path"] == "/b"
     assert "http.a.b" not in doc
-    assert "'http.a.b' left out" in caplog.text
+    assert "'http.a.b' left out" in caplog.text + capfd.readouterr().err  # the encoder process's stderr is the service's
 
 
 def test_writers_with_the_same_intervals_share_one_thread_and_each_writes_its_own_file(tmp_path):

@@ -38,7 +38,7 @@ class AppAgent:
         self.metrics = AppMetrics()
         self.provider: LeanTracerProvider | None = None
         self._log_handler: logging.Handler | None = None  # ECS lines, or plain ones when disabled
-        self._root_level = logging.NOTSET
+        self._root_level = self._set_root_level = logging.NOTSET
         self._sentry_handler: logging.Handler | None = None
         self._undo_log_settings: Callable[[], None] | None = None
 
@@ -84,6 +84,7 @@ class AppAgent:
         root.addHandler(handler)
         self._root_level = root.level
         root.setLevel(min(root.level or logging.WARNING, self.log_level))
+        self._set_root_level = root.level
         self._log_handler = handler
 
     def instrument_flask(self, app: Flask) -> Flask:
@@ -108,7 +109,8 @@ class AppAgent:
             root.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
-            root.setLevel(self._root_level)
+            if root.level == self._set_root_level:  # unless someone changed it since
+                root.setLevel(self._root_level)
         if self._sentry_handler is not None:
             root.removeHandler(self._sentry_handler)
             self._sentry_handler = None

@@ -13,14 +13,18 @@ and a pipe write per batch::
 
 Both ends of the pipe are in this module. Frames are a 4-byte length and a marshalled tuple:
 ``(OPEN, slot, path, kind, prefix)``, ``(LINES, slot, records)``, ``(SYNC, seq)``; the process
-answers each ``SYNC`` with the 8-byte ``seq`` on its standard output once every earlier line is
-written. It is started with ``python -m agents.app.encoder_process`` in a session of its own (a
-Ctrl-C meant for the service does not cut it short), and ends when its standard input closes:
-when the service closes its writers, exits or is killed, the process writes what it was sent
-and exits too.
+answers ``0`` (8 bytes) once it is ready, and each ``SYNC`` with its ``seq`` once every earlier
+line is written. It is started with ``python -m agents.app.encoder_process`` in a session of its
+own and ignores SIGINT and SIGTERM (a Ctrl-C or a stop signal meant for the service does not cut
+it short): it ends when its standard input closes, that is when the service closes its writers,
+exits or is killed, after writing what it was sent. A file it cannot open or write is reported
+on stderr and its lines are lost, as a full disk costs the writer thread its batch; the others
+go on.
 
 If the process cannot be started, or dies, :meth:`EncoderProcess.send` says so and the writer
-makes its lines itself; a new process is tried after ``restart_after`` seconds.
+makes its lines itself; a new process is tried after ``restart_after`` seconds. Records it was
+handed and had not written when it died are lost. A forked child lets go of its parent's
+processes (see :func:`_after_fork_in_child`) and starts its own when it needs one.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,6 +51,10 @@ _LENGTH = struct.Struct(">I")
 _SEQ = struct.Struct(">Q")
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # where the ``agents`` package lives
 _inherited: list[subprocess.Popen] = []  # a parent's encoder seen from a forked child: never waited for here
+_live: "weakref.WeakSet[EncoderProcess]" = weakref.WeakSet()
+# held while pipes to a process are made or closed, and by a fork: a forked child finds each
+# process's pipes either not yet made or recorded on its EncoderProcess, never half-way
+_pipes_lock = threading.Lock()
 
 
 class EncoderProcess:
@@ -59,6 +68,7 @@ class EncoderProcess:
         self._seq = 0
         self._failed_at: float | None = None
         self._closed = False
+        _live.add(self)
 
     @property
     def pid(self) -> int | None:
@@ -98,12 +108,16 @@ class EncoderProcess:
         """End the process once it has written everything it was sent."""
         with self._lock:
             self._closed = True
-            process, self._process = self._process, None
-        if process is not None:
-            _end(process, timeout=self.sync_timeout)
+            process = self._process
+            if process is not None:
+                _end(process, timeout=self.sync_timeout)
+                self._process = None
 
     def forget_after_fork(self) -> None:
-        """In a forked child: let go of the parent's process (its pipes only) and start afresh when needed."""
+        """In a forked child: let go of the parent's process (its pipes only) and start afresh when needed.
+
+        Called for every live encoder by the at-fork hook below, whichever writer thread owns it.
+        """
         self._lock = threading.Lock()  # another thread may have held it at the fork
         process, self._process = self._process, None
         self._opened, self._failed_at = set(), None
@@ -122,12 +136,17 @@ class EncoderProcess:
         if self._closed or self._failed_at is not None and time.monotonic() - self._failed_at < self.restart_after:
             return None
         try:
-            process = _start()
+            with _pipes_lock:
+                process = self._process = _start()
+            _await_ready(process, self.sync_timeout)
         except OSError as exc:
-            self._failed_at = time.monotonic()
-            log.warning("no line encoder process (%s): lines are made in this process", exc)
+            if self._process is not None:
+                _end(self._process, timeout=1)
+            self._process, self._failed_at = None, time.monotonic()
+            log.warning("no line encoder process (%s): lines are made in this process for %.0f s", exc,
+                        self.restart_after)
             return None
-        self._process, self._opened, self._failed_at = process, set(), None
+        self._opened, self._failed_at = set(), None
         return process
 
     def _write(self, process: subprocess.Popen, frame: bytes) -> bool:
@@ -139,26 +158,20 @@ class EncoderProcess:
         except (OSError, ValueError):  # the process is gone (a broken pipe) or its pipe closed
             self._lost(process)
             return False
+        except BaseException:  # a KeyboardInterrupt mid-frame: the stream is cut, so is the process
+            self._lost(process)
+            raise
 
     def _await_ack(self, process: subprocess.Popen, seq: int) -> bool:
-        deadline = time.monotonic() + self.sync_timeout
-        fd = process.stdout.fileno()  # type: ignore[union-attr]
-        acked = 0
-        pending = b""
-        while acked < seq:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                log.warning("the line encoder process did not write its lines within %.0f s", self.sync_timeout)
-                return False
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                self._lost(process)
-                return False
-            pending += chunk
-            while len(pending) >= _SEQ.size:
-                (acked,) = _SEQ.unpack_from(pending)
-                pending = pending[_SEQ.size:]
-        return True
+        try:
+            _read_acks(process, seq, self.sync_timeout)
+            return True
+        except TimeoutError:
+            log.warning("the line encoder process did not write its lines within %.0f s", self.sync_timeout)
+            return False
+        except OSError:  # its output ended: it is gone
+            self._lost(process)
+            return False
 
     def _lost(self, process: subprocess.Popen) -> None:
         if self._process is process:
@@ -167,6 +180,53 @@ class EncoderProcess:
             log.warning("the line encoder process (pid %d) is gone%s: lines are made in this process for %.0f s",
                         process.pid, f" (exit code {code})" if code is not None else "", self.restart_after)
             _end(process, timeout=1)
+
+
+def _read_acks(process: subprocess.Popen, seq: int, timeout: float) -> None:
+    """Read acks until ``seq``; TimeoutError after ``timeout`` s, OSError if the output ends."""
+    deadline = time.monotonic() + timeout
+    fd = process.stdout.fileno()  # type: ignore[union-attr]
+    poller = select.poll()  # not select(): a pipe's fd may be above 1023 in a busy service
+    poller.register(fd, select.POLLIN)
+    acked, pending = -1, b""
+    while acked < seq:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            raise TimeoutError(f"no answer within {timeout:.0f} s")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise OSError("the line encoder process's output ended")
+        pending += chunk
+        while len(pending) >= _SEQ.size:
+            (acked,) = _SEQ.unpack_from(pending)
+            pending = pending[_SEQ.size:]
+
+
+def _await_ready(process: subprocess.Popen, timeout: float) -> None:
+    """Wait for the process's ready answer (0): it has started and imported what it needs."""
+    try:
+        _read_acks(process, 0, timeout)
+    except OSError as exc:
+        code = process.poll()
+        raise OSError(f"it did not start{f' (exit code {code})' if code is not None else ''}: {exc}") from None
+
+
+def _after_fork_in_child() -> None:
+    global _pipes_lock
+    _pipes_lock = threading.Lock()
+    for encoder in list(_live):
+        encoder.forget_after_fork()
+
+
+def _before_fork() -> None:
+    _pipes_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _pipes_lock.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def _frame(message: tuple[Any, ...]) -> bytes:
@@ -182,12 +242,13 @@ def _start() -> subprocess.Popen:
 
 
 def _end(process: subprocess.Popen, timeout: float) -> None:
-    for pipe in (process.stdin, process.stdout):
-        if pipe is not None:
-            try:
-                pipe.close()
-            except OSError:
-                pass
+    with _pipes_lock:
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -210,7 +271,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Read frames from ``requests`` until it ends, writing each file's lines; acks go to ``answers``."""
-    files: dict[int, tuple[BinaryIO, Any, str]] = {}
+    files: dict[int, tuple[BinaryIO, Any, str] | None] = {}
+    answers.write(_SEQ.pack(0))  # ready
+    answers.flush()
     try:
         while True:
             header = _read_exactly(requests, _LENGTH.size)
@@ -227,15 +290,20 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
                 answers.flush()
             elif message[0] == OPEN:
                 _, slot, path, kind, prefix = message
-                files[slot] = (open(path, "ab"), LineFormat(kind, prefix).encode_function(), path)
+                try:
+                    files[slot] = (open(path, "ab"), LineFormat(kind, prefix).encode_function(), path)
+                except OSError as exc:
+                    log.error("cannot open %s: %s; its lines are lost", path, exc)
+                    files[slot] = None
     finally:
-        for file, _, _ in files.values():
-            file.close()
+        for target in files.values():
+            if target is not None:
+                target[0].close()
 
 
 def _write_lines(target: tuple[BinaryIO, Any, str] | None, records: list[Any]) -> None:
     if target is None:
-        log.error("%d records for a file that was never opened", len(records))
+        log.error("%d records lost: their file could not be opened", len(records))
         return
     file, encode, path = target
     lines = []
@@ -245,12 +313,16 @@ def _write_lines(target: tuple[BinaryIO, Any, str] | None, records: list[Any]) -
         except Exception:  # pylint: disable=broad-exception-caught  # one bad record never costs the others
             log.exception("cannot encode a record for %s", path)
     if lines:
-        file.write(b"\n".join(lines) + b"\n")
-        file.flush()
+        try:
+            file.write(b"\n".join(lines) + b"\n")
+            file.flush()
+        except OSError as exc:  # a full disk: this batch is lost, the next may fit
+            log.error("cannot write %d lines to %s: %s", len(lines), path, exc)
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service's own shutdown ends this process
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # the end of its input ends this process
+        signal.signal(stop_signal, signal.SIG_IGN)
     logging.basicConfig(format=f"oam line encoder [{os.getpid()}]: %(message)s")
     serve(sys.stdin.buffer, sys.stdout.buffer)
 

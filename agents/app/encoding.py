@@ -1,7 +1,8 @@
 """Cheap ECS JSON lines: byte templates for the fixed shape, orjson for free-form values.
 
-Spans and log lines are encoded on a writer thread, but in the service's own process, so
-every microsecond here is taken from request handling. A line's shape is fixed, so it is
+Spans and log lines are encoded in batches, by the line encoder process (or, without one, on a
+writer thread of the service, where every microsecond is taken from request handling). A
+line's shape is fixed, so it is
 written with one ``%`` format of a byte template (ids and numbers formatted in C); only the
 values that need escaping (names, messages, labels) go through orjson, a compiled JSON
 encoder, and names repeat so often that their encoding is kept. The ``service``/``host``/

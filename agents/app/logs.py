@@ -1,9 +1,9 @@
 """ECS JSON log lines with ``trace.id``, ``transaction.id`` and ``span.id`` from the context.
 
 :class:`EcsLogHandler` runs on the thread that logs: it notes the message, the level and the
-ids of the current span (no formatting, no I/O) and hands them to a
-:class:`~agents.app.writer.BatchLineWriter`, which writes them out with :func:`log_line` on its
-own thread. :class:`EcsJsonFormatter` gives the same line for any other handler. The line has
+ids of the current span (no I/O) as a record and hands it to a
+:class:`~agents.app.writer.BatchLineWriter`, whose lines :func:`~agents.app.lines.log_line`
+makes in the line encoder process (or on the writer's thread). :class:`EcsJsonFormatter` gives the same line for any other handler. The line has
 the fields :func:`telemetry.ecs.log_document` gives, plus ``_kind``.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ The ``transaction.id`` is stamped on each span when it starts, because encoding 
 on a background thread that no longer sees the context.
 
 :class:`EcsSpanProcessor` is what the app agent installs: one span processor that stamps the
-LTX and hands each finished span to a batch writer thread (see :mod:`agents.app.writer`).
+LTX and hands each finished span's record to a batch writer (see :mod:`agents.app.writer`).
 :class:`EcsFileSpanExporter` writes the same lines behind any SDK span processor.
 """
 from __future__ import annotations

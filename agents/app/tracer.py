@@ -84,7 +84,6 @@ class LeanSpan(Span):
     # per tracer: _resource, _instrumentation_info, _instrumentation_scope, _limits, _span_processor,
     # _sampler, _lock, _processors (see LeanTracer.span_class)
     _record_end_metrics = None  # the SDK's self-metrics are off on this path
-    lean = True  # span_line reads this class's fields directly, not through properties
     _plain_limit = 0  # how many plain attributes are stored unchecked (per tracer: _plain_limit())
 
     # pylint: disable=super-init-not-called  # the SDK's __init__ is the cost this class avoids

@@ -68,8 +68,6 @@ class _WriterThread:
     def after_fork(self) -> None:
         for writer in self.writers:
             writer._after_fork()  # noqa: SLF001
-        if self.encoder is not None:
-            self.encoder.forget_after_fork()  # the parent's process writes the parent's lines
         if not self.stopped:
             self._start()  # the parent's thread did not come along
 
@@ -143,11 +141,12 @@ class BatchLineWriter:
 
     def __init__(self, path: Path, encode: Callable[[Any], bytes] | LineFormat, interval: float = 0.1,
                  idle_interval: float = 0.5, max_pending: int = 100_000, name: str = "oam-line-writer") -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # the encoder process may start after a chdir
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._format = encode if isinstance(encode, LineFormat) else None
         self._encode = encode.encode_function() if isinstance(encode, LineFormat) else encode
         self._slot = next(_slots)
+        self._sent = False  # has the encoder process been handed any of this writer's records?
         self._pending: collections.deque[Any] = collections.deque(maxlen=max_pending)
         self.submit: Callable[[Any], None] = self._pending.append
         """Queue ``item`` for writing (the deque's own ``append``: safe from any thread, no Python frame)."""
@@ -173,8 +172,12 @@ class BatchLineWriter:
             popleft = pending.popleft
             items = [popleft() for _ in range(count)]  # what others append meanwhile waits for the next time
             encoder = self._thread.encoder if self._format is not None else None
-            if encoder is not None and encoder.send(self._slot, self.path, self._format, items):
-                return count
+            if encoder is not None:
+                if encoder.send(self._slot, self.path, self._format, items):
+                    self._sent = True
+                    return count
+                if self._sent:  # lines made here go after those the encoder process still holds
+                    encoder.sync()
             lines = []
             for item in items:
                 try:
@@ -187,7 +190,11 @@ class BatchLineWriter:
         return count
 
     def flush(self) -> None:
-        """Write everything submitted so far; returns once it is in the file (callable from any thread)."""
+        """Write everything submitted so far, from any thread; returns once it is in the file.
+
+        With an encoder process that is too slow (10 s) or gone, it returns without waiting
+        longer; that is logged.
+        """
         self.write_pending()
         encoder = self._thread.encoder if self._format is not None else None
         if encoder is not None:

@@ -1,4 +1,5 @@
-"""The line encoder process: it writes the agent's lines, and losing it (or the service) loses nothing handed over."""
+"""The line encoder process: it writes the agent's lines; losing it costs no line made after, and the
+lines a killed service handed over are still written."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -192,3 +194,77 @@ def test_lines_can_be_made_on_the_writer_thread_instead(tmp_path, monkeypatch):
         assert messages(tmp_path / "log.jsonl") == ["here"]
     finally:
         writer.close()
+
+
+def test_an_encoder_process_that_does_not_start_leaves_the_lines_to_the_service(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, before saying it is ready
+    writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
+    try:
+        writer.submit(log_record("made here"))
+        writer.flush()
+        assert messages(tmp_path / "log.jsonl") == ["made here"]
+        assert writer._thread.encoder.pid is None
+        assert "did not start" in caplog.text
+    finally:
+        writer.close()
+
+
+def test_a_file_the_encoder_cannot_write_costs_only_its_own_lines(tmp_path, capfd):
+    full = BatchLineWriter(Path("/dev/full"), LOG_FORMAT, interval=60)  # every write: no space left
+    good = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)  # same thread, same encoder process
+    try:
+        for number in range(2):
+            full.submit(log_record(f"lost {number}"))
+            full.flush()
+            good.submit(log_record(f"kept {number}"))
+            good.flush()
+        assert messages(tmp_path / "log.jsonl") == ["kept 0", "kept 1"]
+        assert "cannot write 1 lines to /dev/full" in capfd.readouterr().err
+        assert process_exists(good._thread.encoder.pid)
+    finally:
+        full.close()
+        good.close()
+
+
+def test_lines_made_by_the_service_come_after_those_the_encoder_process_holds(tmp_path):
+    class Text(str):
+        """marshal takes no str subclass: the batch holding one is made by the service."""
+
+    writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
+    try:
+        writer.submit(log_record("first"))
+        writer.flush()
+        encoder_pid = writer._thread.encoder.pid
+        os.kill(encoder_pid, signal.SIGSTOP)  # it holds the next lines until it is let go on
+        threading.Timer(0.5, os.kill, (encoder_pid, signal.SIGCONT)).start()
+        for number in range(100):
+            writer.submit(log_record(f"line {number}"))
+        writer.write_pending()  # handed over, not written yet
+        writer.submit(log_record(Text("made by the service")))
+        writer.flush()
+        assert messages(tmp_path / "log.jsonl") == ["first", *(f"line {number}" for number in range(100)),
+                                                    "made by the service"]
+    finally:
+        writer.close()
+
+
+def test_acks_are_read_when_the_pipes_are_above_fd_1023(tmp_path):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
+        try:
+            writer.submit(log_record("high"))
+            writer.flush()
+            assert writer._thread.encoder._process.stdout.fileno() > 1023
+            assert messages(tmp_path / "log.jsonl") == ["high"]
+        finally:
+            writer.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

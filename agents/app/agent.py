@@ -69,8 +69,8 @@ class AppAgent:
         self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
-        # The logging thread only notes the record and its ids; encoding and the file write
-        # happen in batches on the writer's thread (see logs.py and writer.py).
+        # The logging thread only notes the record and its ids; the lines are made and written
+        # in batches by the line encoder process, or on the writer's thread (see writer.py).
         self._add_log_handler(EcsLogHandler(self.log_file, self.service))
         self._undo_log_settings = skip_unused_record_fields()
         if self.sentry_dsn:

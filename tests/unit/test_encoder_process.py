@@ -36,6 +36,13 @@ def log_record(message: str) -> tuple:
     return (time.time(), message, "INFO", "orders", None, None, None, None)
 
 
+def write(writer: BatchLineWriter, message: str) -> int | None:
+    """Submit one log record and flush it; the pid of the encoder process that wrote it (None: the service)."""
+    writer.submit(log_record(message))
+    writer.flush()
+    return writer._thread.encoder.pid
+
+
 def messages(path: Path) -> list[str]:
     return [json.loads(line)["message"] for line in path.read_text().splitlines()]
 
@@ -79,11 +86,9 @@ def test_the_agents_lines_are_written_by_its_encoder_process_which_ends_with_the
 def test_a_killed_encoder_process_costs_no_line_submitted_after_it_and_says_so(tmp_path, caplog):
     writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
     try:
-        writer.submit(log_record("before"))
-        writer.flush()
-        encoder = writer._thread.encoder
-        os.kill(encoder.pid, signal.SIGKILL)
-        wait_for(lambda: not process_exists(encoder.pid))
+        encoder_pid = write(writer, "before")
+        os.kill(encoder_pid, signal.SIGKILL)
+        wait_for(lambda: not process_exists(encoder_pid))
         for number in range(3):
             writer.submit(log_record(f"after {number}"))
         writer.flush()
@@ -97,17 +102,12 @@ def test_a_new_encoder_process_is_started_after_the_wait(tmp_path):
     writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
     try:
         writer._thread.encoder.restart_after = 0.2
-        writer.submit(log_record("one"))
-        writer.flush()
-        first = writer._thread.encoder.pid
+        first = write(writer, "one")
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: not process_exists(first))
-        writer.submit(log_record("two"))
-        writer.flush()  # made here: the process is gone
+        write(writer, "two")  # made here: the process is gone
         time.sleep(0.3)
-        writer.submit(log_record("three"))
-        writer.flush()
-        second = writer._thread.encoder.pid
+        second = write(writer, "three")
         assert second is not None and second != first
         assert messages(tmp_path / "log.jsonl") == ["one", "two", "three"]
     finally:
@@ -163,21 +163,16 @@ def test_lines_handed_over_before_the_service_is_killed_are_written_and_the_proc
 def test_a_forked_child_gets_an_encoder_process_of_its_own(tmp_path):
     writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=0.05)
     try:
-        writer.submit(log_record("from the parent"))
-        writer.flush()
-        parent_encoder = writer._thread.encoder.pid
+        parent_encoder = write(writer, "from the parent")
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: its lines reach the file through a process of its own
-            writer.submit(log_record("from the child"))
-            writer.flush()
-            os.write(write_end, str(writer._thread.encoder.pid).encode())
+            os.write(write_end, str(write(writer, "from the child")).encode())
             os._exit(0)
         os.waitpid(pid, 0)
         child_encoder = int(os.read(read_end, 64))
         assert child_encoder != parent_encoder
-        writer.submit(log_record("the parent again"))
-        writer.flush()
+        write(writer, "the parent again")
         assert messages(tmp_path / "log.jsonl") == ["from the parent", "from the child", "the parent again"]
         wait_for(lambda: not process_exists(child_encoder))  # the child's process ended with the child
     finally:
@@ -232,9 +227,7 @@ def test_lines_made_by_the_service_come_after_those_the_encoder_process_holds(tm
 
     writer = BatchLineWriter(tmp_path / "log.jsonl", LOG_FORMAT, interval=60)
     try:
-        writer.submit(log_record("first"))
-        writer.flush()
-        encoder_pid = writer._thread.encoder.pid
+        encoder_pid = write(writer, "first")
         os.kill(encoder_pid, signal.SIGSTOP)  # it holds the next lines until it is let go on
         threading.Timer(0.5, os.kill, (encoder_pid, signal.SIGCONT)).start()
         for number in range(100):

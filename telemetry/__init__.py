@@ -1,6 +1,7 @@
 """The telemetry contract every piece of the suite keeps.
 
 * :mod:`telemetry.context`: GTX (W3C ``trace.id``) and LTX (``transaction.id``) in contextvars.
+* :mod:`telemetry.tracer`: the suite's implementation of the OpenTelemetry tracing API.
 * :mod:`telemetry.ecs`: builders for the six kinds of ECS document.
 * :mod:`telemetry.templates`: the Elasticsearch index templates and index names per kind.
 """

@@ -23,27 +23,25 @@ from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.context import Context
-from opentelemetry.trace import (INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode,
-                                 TraceFlags)
+from opentelemetry.trace import (INVALID_SPAN_CONTEXT, NonRecordingSpan, NoOpTracerProvider, ProxyTracerProvider,
+                                 SpanContext, SpanKind, Status, StatusCode, TraceFlags)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import runtime_context
 from .runtime_context import SPAN_KEY as _SPAN_KEY
 from .runtime_context import attach as _attach
 from .runtime_context import detach as _detach
-from .runtime_context import reset as _reset
 from .runtime_context import get_current as _get_current
+from .runtime_context import reset as _reset
+from .tracer import TRANSACTION_ID, Provider
 
 TRACEPARENT = "traceparent"
-TRANSACTION_ID = "transaction.id"  # the span attribute that carries the LTX
 INSTRUMENTATION_NAME = "oam.telemetry"
 
 _propagator = TraceContextTextMapPropagator()
-_fallback_provider = TracerProvider(sampler=ALWAYS_ON)
 _transaction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("oam_ltx", default=None)
+_fallback_provider = Provider(transaction_id=_transaction_id.get)
 
 
 class TraceIds(NamedTuple):
@@ -78,11 +76,11 @@ def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
 
 
 def tracer_provider() -> trace.TracerProvider:
-    """The SDK provider in use: one installed here, else the global SDK one, else a bare default."""
+    """The provider in use: one installed here, else the global one if it was set, else the suite's own."""
     if _installed_provider is not None:
         return _installed_provider
     provider = trace.get_tracer_provider()
-    return provider if isinstance(provider, TracerProvider) else _fallback_provider
+    return _fallback_provider if isinstance(provider, (ProxyTracerProvider, NoOpTracerProvider)) else provider
 
 
 _tracers: dict[int, tuple[trace.TracerProvider, trace.Tracer]] = {}

@@ -1,12 +1,19 @@
-"""The OpenTelemetry context of the running code, read and switched without the API's layers.
+"""The OpenTelemetry context of the running code, read and switched with as few Python calls as can be.
 
-OpenTelemetry keeps the current context in a ``ContextVar`` behind a runtime-context object;
-``get_current``, ``attach`` and ``detach`` each pass through two or three Python functions
-to reach it, and transactions and spans use them on every operation. When the runtime context
-is the SDK's default (a ``ContextVar``), :data:`get_current` and :data:`attach` are that
-variable's own methods and :func:`detach` resets it directly; when ``OTEL_PYTHON_CONTEXT``
-names another implementation they are the API's functions. Either way the context is the
-one OpenTelemetry instrumentation sees.
+The context switched here is the one every OpenTelemetry instrumentation reads. The API's
+``get_current``, ``attach`` and ``detach`` each pass through two Python functions to reach it,
+and transactions and spans use them on every operation. The API's default runtime context
+keeps the context in a ``ContextVar``, and ``attach`` returns that variable's
+``contextvars.Token``, whose public ``var`` is the variable itself. When a probe at import finds
+exactly that (the token's variable holds what ``get_current`` returns, and resetting it restores
+the API's context), :data:`get_current`, :data:`attach` and :data:`reset` are the variable's own
+C methods; otherwise (another runtime context named by ``OTEL_PYTHON_CONTEXT``) they are the
+API's functions. Either way it is the same context.
+
+A ``Context`` is an immutable ``dict``; :data:`SPAN_KEY` is the key ``trace.set_span_in_context``
+files the current span under, learned from that function at import, so that the spans of every
+request become current with one C-made dict (``Context({**context, SPAN_KEY: span})``) rather
+than the two Python calls of ``set_span_in_context``.
 """
 from __future__ import annotations
 
@@ -18,23 +25,22 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.trace.propagation import _SPAN_KEY  # the key set_span_in_context uses
-
-SPAN_KEY = _SPAN_KEY
-"""The key of the current span in a context: ``Context({**context, SPAN_KEY: span})`` is
-``trace.set_span_in_context(span, context)`` without its two calls."""
 
 log = logging.getLogger(__name__)
 
 
 def _context_var() -> ContextVar[Context] | None:
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    if type(runtime) is ContextVarsRuntimeContext:
-        variable = getattr(runtime, "_current_context", None)
-        if isinstance(variable, ContextVar):
-            return variable
-    return None
+    """The ``ContextVar`` the API's runtime context keeps the context in, if :func:`attach`'s token shows it."""
+    before = otel_context.get_current()
+    probe = Context(before)
+    token = otel_context.attach(probe)
+    try:
+        variable = token.var if isinstance(token, Token) else None
+        if not isinstance(variable, ContextVar) or variable.get() is not probe:
+            return None
+    finally:
+        otel_context.detach(token)
+    return variable if otel_context.get_current() is before else None
 
 
 _CONTEXT_VAR = _context_var()
@@ -45,13 +51,12 @@ get_current: Callable[[], Context] = _CONTEXT_VAR.get if _CONTEXT_VAR is not Non
 attach: Callable[[Context], Any] = _CONTEXT_VAR.set if _CONTEXT_VAR is not None else otel_context.attach
 """Make a context current; returns the token for :func:`detach` (``opentelemetry.context.attach``)."""
 
-
 reset: Callable[[Any], Any] = _CONTEXT_VAR.reset if _CONTEXT_VAR is not None else otel_context.detach
 """Restore the context ``token`` replaced; with the ``ContextVar`` a token from elsewhere raises
 (``ValueError``/``RuntimeError``), where :func:`detach` logs it. For callers that catch it."""
 
 
-def detach(token: Token[Context] | Any) -> None:
+def detach(token: Any) -> None:
     """Restore the context ``token`` replaced; a token from elsewhere is logged, as the API does."""
     if _CONTEXT_VAR is None:
         otel_context.detach(token)
@@ -62,14 +67,27 @@ def detach(token: Token[Context] | Any) -> None:
         log.exception("Failed to detach context")
 
 
+def _span_key() -> str:
+    """The one key ``trace.set_span_in_context`` adds to an empty context, checked against ``get_current_span``."""
+    probe = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    keys = list(trace.set_span_in_context(probe, Context()))
+    if len(keys) != 1 or trace.get_current_span(Context({keys[0]: probe})) is not probe:
+        raise ImportError("opentelemetry-api: trace.set_span_in_context no longer files the span under one "
+                          f"context key (it added {keys!r}); telemetry.runtime_context needs updating")
+    return keys[0]
+
+
+SPAN_KEY = _span_key()
+"""The key of the current span in a context: ``Context({**context, SPAN_KEY: span})`` is
+``trace.set_span_in_context(span, context)``."""
+
+
 def with_span(span: trace.Span, context: Context) -> Context:
     """A copy of ``context`` with ``span`` current (``trace.set_span_in_context``)."""
-    values = dict(context)
-    values[_SPAN_KEY] = span
-    return Context(values)
+    return Context({**context, SPAN_KEY: span})
 
 
 def span_in(context: Context) -> trace.Span:
     """The span current in ``context`` (``trace.get_current_span``)."""
-    span = context.get(_SPAN_KEY)
+    span = context.get(SPAN_KEY)
     return span if isinstance(span, trace.Span) else trace.INVALID_SPAN

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "AppAgent": ".agent", "TracedSession": ".http", "enqueue": ".jobs", "run_job": ".jobs",
     "EcsJsonFormatter": ".logs", "EcsLogHandler": ".logs", "AppMetrics": ".metrics",
-    "EcsFileSpanExporter": ".spans", "EcsSpanProcessor": ".spans", "TransactionIdProcessor": ".spans",
+    "EcsFileSpanExporter": ".sdk_export", "EcsSpanProcessor": ".spans", "SdkSpanExport": ".sdk_export",
+    "TransactionIdProcessor": ".sdk_export",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from .jobs import enqueue, run_job
     from .logs import EcsJsonFormatter, EcsLogHandler
     from .metrics import AppMetrics
-    from .spans import EcsFileSpanExporter, EcsSpanProcessor, TransactionIdProcessor
+    from .sdk_export import EcsFileSpanExporter, SdkSpanExport, TransactionIdProcessor
+    from .spans import EcsSpanProcessor
 
 
 def __getattr__(name: str) -> Any:

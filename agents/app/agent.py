@@ -6,19 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NoOpTracerProvider
 
 from telemetry import context
 from telemetry.ecs import ServiceInfo
+from telemetry.tracer import Provider
 
 from . import flask as flask_instrumentation
 from .errors import init_sentry
 from .logs import EcsLogHandler, skip_unused_record_fields
 from .metrics import AppMetrics
 from .spans import EcsSpanProcessor
-from .tracer import LeanTracerProvider
 
 
 PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -36,7 +34,7 @@ class AppAgent:
         self.sentry_dsn = sentry_dsn
         self.log_level = log_level
         self.metrics = AppMetrics()
-        self.provider: LeanTracerProvider | None = None
+        self.provider: Provider | None = None
         self._log_handler: logging.Handler | None = None  # ECS lines, or plain ones when disabled
         self._root_level = self._set_root_level = logging.NOTSET
         self._sentry_handler: logging.Handler | None = None
@@ -64,8 +62,8 @@ class AppAgent:
             handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT))
             self._add_log_handler(handler)
             return self
-        resource = Resource.create({"service.name": self.service.name, "service.version": self.service.version})
-        self.provider = LeanTracerProvider(resource=resource, sampler=ALWAYS_ON)
+        # the suite's OpenTelemetry API implementation; every span carries the LTX in progress
+        self.provider = Provider(transaction_id=context.current_transaction_id)
         self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)

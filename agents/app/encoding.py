@@ -102,22 +102,22 @@ class LineEncoder:
     One thread at a time: a writer encodes its batches under its lock.
     """
 
-    def __init__(self, service: ServiceInfo) -> None:
-        self._start(orjson.dumps(service_fields(service))[:-1] + b",")  # b'{"service":{...},"host":{...},'
-
-    @classmethod
-    def with_prefix(cls, prefix: bytes) -> "LineEncoder":
-        """An encoder whose lines begin with ``prefix`` (another encoder's ``prefix``: the same service)."""
-        encoder = cls.__new__(cls)
-        encoder._start(prefix)
-        return encoder
-
-    def _start(self, prefix: bytes) -> None:
+    def __init__(self, service: ServiceInfo | None = None, prefix: bytes | None = None) -> None:
+        """An encoder for ``service``'s lines, or for lines that begin with ``prefix`` (see :meth:`with_prefix`)."""
+        if prefix is None:
+            if service is None:
+                raise TypeError("LineEncoder needs a service or a prefix")
+            prefix = orjson.dumps(service_fields(service))[:-1] + b","  # b'{"service":{...},"host":{...},'
         self.prefix = prefix
         self._names: dict[str, bytes] = {}
         self._names_and_types: dict[tuple[str, str], bytes] = {}
         self._levels: dict[str, bytes] = {}
         self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], _FieldLayout] = {}
+
+    @classmethod
+    def with_prefix(cls, prefix: bytes) -> "LineEncoder":
+        """An encoder whose lines begin with ``prefix`` (another encoder's ``prefix``: the same service)."""
+        return cls(prefix=prefix)
 
     def name(self, text: str) -> bytes:
         """``text`` as a JSON string, kept for the next time (span names, levels, loggers repeat)."""

@@ -7,8 +7,9 @@ status, duration and outcome, and the response carries the GTX in ``X-Trace-Id``
 This runs on every request, so it does the least it can: the transaction starts when Flask
 dispatches the request (the route is known) and ends when Flask tears the request down; the
 status and the GTX headers are taken and added where the response starts (a thin WSGI
-wrapper), so no Response object is touched; the request's state is a context variable (set
-and read in C, where the request proxy would take a few Python calls).
+wrapper), so no Response object is touched; the request's state is a context variable set by
+that wrapper (set and read in C), and the request object is the one Werkzeug files in the WSGI
+environ, where ``flask.request``'s proxy would take a few Python calls per attribute.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, globals as flask_globals
+import flask
+from flask import Flask, Response
 from opentelemetry.trace import SpanKind, StatusCode
 
 from telemetry.context import begin_transaction
@@ -27,29 +29,33 @@ from .errors import capture_unhandled
 from .metrics import AppMetrics
 
 GTX_HEADER = "X-Trace-Id"
-# the request in progress on this thread: [OpenTransaction, route, method, began, status, token]
+# the request in progress in this context, set by the app's WSGI entry:
+# [OpenTransaction or None, route, method, began, status, WSGI environ]
 _request_state: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("oam_request", default=None)
 _current_state = _request_state.get
-# the request context Flask pushed for this request: its context variable's get (a C call), where
-# flask.request's proxy takes several Python calls; the proxy's way for a Flask without one
-_request_context: Callable[[], Any] = getattr(getattr(flask_globals, "_cv_request", None), "get", None) \
-    or flask_globals.request_ctx._get_current_object  # type: ignore[attr-defined]
+_REQUEST_KEY = "werkzeug.request"  # where Werkzeug's Request puts itself in the environ (populate_request)
 
 
 def _add_gtx_headers(app: Flask) -> None:
+    """Wrap the app's WSGI entry: the request's state for its whole life, the GTX headers on its response."""
     wsgi_app = app.wsgi_app
 
     def traced_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        state: list[Any] = [None, None, None, 0.0, None, environ]
+
         def start_with_gtx(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            state = _current_state()
-            if state is not None:
-                opened = state[0]
+            opened = state[0]
+            if opened is not None:
                 state[4] = int(status[:3])
                 headers.append((GTX_HEADER, opened.trace_id))
                 headers.append(("traceresponse", f"00-{opened.trace_id}-{opened.transaction_id}-01"))  # W3C
             return start_response(status, headers, exc_info)
 
-        return wsgi_app(environ, start_with_gtx)
+        token = _request_state.set(state)
+        try:
+            return wsgi_app(environ, start_with_gtx)
+        finally:
+            _request_state.reset(token)
 
     app.wsgi_app = traced_wsgi_app  # type: ignore[method-assign]
 
@@ -64,13 +70,19 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
     # request logs, Flask's own error log included, carries its GTX/LTX. (Wrapping them costs
     # less than before/teardown_request hooks, which Flask checks for coroutines on each call.)
     def traced_full_dispatch_request() -> Response:
-        current = _request_context().request  # flask.request without its proxy's Python calls
-        environ, method, rule = current.environ, current.method, current.url_rule
+        state = _current_state()
+        if state is None or state[0] is not None:  # not entered through the app's WSGI entry: not traced
+            return full_dispatch_request()
+        environ = state[5]
+        # the request object itself (Werkzeug's documented environ key), else flask.request's proxy
+        current = environ.get(_REQUEST_KEY)
+        if not isinstance(current, flask.Request):
+            current = flask.request
+        method, rule = current.method, current.url_rule
         route = rule.rule if rule is not None else "unmatched"
-        opened = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
-                                   {"http.request.method": method, "url.path": current.path})
-        state = [opened, route, method, time.perf_counter(), None, None]
-        state[5] = _request_state.set(state)
+        state[0] = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
+                                     {"http.request.method": method, "url.path": current.path})
+        state[1], state[2], state[3] = route, method, time.perf_counter()
         metrics.request_started(None)
         return full_dispatch_request()
 
@@ -79,15 +91,12 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
             do_teardown_request(*args)
         finally:
             state = _current_state()
-            if state is not None:
-                try:
-                    _request_state.reset(state[5])
-                except ValueError:  # torn down in another context than it began in
-                    _request_state.set(None)
+            if state is not None and state[0] is not None:
                 _end_transaction(state, args[0] if args else sys.exc_info()[1])
 
     def _end_transaction(state: list[Any], error: BaseException | None) -> None:
         opened, route, method, began, status, _ = state
+        state[0] = None  # ended once, even if Flask tears the request down again
         metrics.request_finished()
         if status is None and error is not None:
             status = 500

@@ -1,7 +1,7 @@
 """Log records made with less work while the lookups the agent never uses are off.
 
-With the caller's file not looked up (``logging._srcfile`` off, see
-:func:`agents.app.logs.skip_unused_record_fields`) every record has the pathname
+With the caller's file not looked up (see :func:`agents.app.logs.skip_unused_record_fields`)
+every record has the pathname
 ``"(unknown file)"``, yet ``LogRecord`` still derives a file name and a module from it (five
 calls into ``posixpath``) and sets a dozen fields that are the same on every record: half of
 a record's cost, paid for each INFO line a service writes. :class:`LeanLogRecord` copies those
@@ -19,12 +19,14 @@ from time import time
 from typing import Any
 
 UNKNOWN_FILE = "(unknown file)"  # the pathname logging gives when it does not look for the caller
+UNKNOWN_FUNCTION = "(unknown function)"  # and the function name
 _PER_RECORD = frozenset({"name", "msg", "args", "levelname", "levelno", "pathname", "lineno", "funcName",
                          "exc_info", "stack_info", "created", "msecs", "relativeCreated", "taskName"})
 _SHARED = ("filename", "module", "exc_text", "thread", "threadName", "processName", "process")
 _shared: tuple[Any, ...] | None = None  # the values of _SHARED, while the lean records are installed
+_start_time = 0.0  # when logging was loaded, in time() seconds: created - relativeCreated / 1000 of a record
 _standard_init = logging.LogRecord.__init__
-_level_names: dict[int, str] = getattr(logging, "_levelToName", {})
+_level_name = logging.getLevelName
 _LOGS_TASKS = hasattr(logging, "logAsyncioTasks")  # Python 3.12+: taskName
 
 
@@ -45,7 +47,7 @@ class LeanLogRecord(logging.LogRecord):
         self.name = name
         self.msg = msg
         self.args = args
-        self.levelname = _level_names.get(level) or logging.getLevelName(level)
+        self.levelname = _level_name(level)
         self.levelno = level
         self.pathname = pathname
         self.filename, self.module, self.exc_text, self.thread, self.threadName, self.processName, \
@@ -58,7 +60,7 @@ class LeanLogRecord(logging.LogRecord):
         self.funcName = func
         self.created = created
         self.msecs = int((created - int(created)) * 1000) + 0.0
-        self.relativeCreated = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+        self.relativeCreated = (created - _start_time) * 1000
 
 
 def install_lean_records() -> Callable[[], None]:
@@ -67,16 +69,16 @@ def install_lean_records() -> Callable[[], None]:
     Call it with the lookups already off: the shared fields are taken from a record made now.
     A logging module whose records have fields this does not know keeps its own records.
     """
-    global _shared
+    global _shared, _start_time
     switched_on = logging.logThreads or logging.logProcesses or logging.logMultiprocessing \
         or getattr(logging, "logAsyncioTasks", False)
-    if logging.getLogRecordFactory() is not logging.LogRecord or switched_on \
-            or type(getattr(logging, "_startTime", None)) is not float:
+    if logging.getLogRecordFactory() is not logging.LogRecord or switched_on:
         return lambda: None
     fields = vars(logging.LogRecord("", logging.INFO, UNKNOWN_FILE, 0, "", (), None))
     if set(fields) != _PER_RECORD.union(_SHARED) - ({"taskName"} if not _LOGS_TASKS else set()):
         return lambda: None
     _shared = tuple(fields[key] for key in _SHARED)
+    _start_time = fields["created"] - fields["relativeCreated"] / 1000
     logging.setLogRecordFactory(LeanLogRecord)
 
     def undo() -> None:

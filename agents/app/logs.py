@@ -12,7 +12,7 @@ import logging
 import traceback
 from pathlib import Path
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from telemetry.context import current_ids, current_transaction_id
 from telemetry.runtime_context import SPAN_KEY, get_current
@@ -20,7 +20,7 @@ from telemetry.ecs import ServiceInfo
 
 from .encoding import LineEncoder
 from .lines import LineFormat, log_line
-from .log_records import install_lean_records
+from .log_records import UNKNOWN_FILE, UNKNOWN_FUNCTION, install_lean_records
 from .writer import BatchLineWriter
 
 
@@ -48,23 +48,40 @@ def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
     return {"type": exc_type.__name__, "message": str(exc), "stack_trace": stack}
 
 
+_find_caller = logging.Logger.findCaller
+
+
+def _unknown_caller(self: logging.Logger, stack_info: bool = False, stacklevel: int = 1) -> tuple[Any, ...]:
+    """``Logger.findCaller`` without the stack walk: what logging gives when it does not look (stacks still shown)."""
+    if stack_info:
+        return _find_caller(self, stack_info, stacklevel + 1)
+    return UNKNOWN_FILE, 0, UNKNOWN_FUNCTION, None
+
+
 def skip_unused_record_fields() -> Callable[[], None]:
     """Stop ``logging`` looking up what the agent's lines never carry; returns the undo.
 
     Each record otherwise walks the stack for the caller's file and line and asks for the
-    thread and process names: a third of a record's cost. These are the switches the logging
-    HOWTO's "Optimization" section names; they apply to the whole process, so a formatter
-    that prints ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs. Records
-    are then made as :class:`~agents.app.log_records.LeanLogRecord` objects.
+    thread and process names: a third of a record's cost. The thread and process lookups are
+    the module's documented switches (``logThreads``, ``logProcesses``, ``logMultiprocessing``,
+    the logging HOWTO's "Optimization" section); the caller is found by ``Logger.findCaller``,
+    a documented method, which is replaced on ``logging.Logger`` by one that returns what
+    logging records when it does not look (a record asked for ``stack_info`` still gets the
+    real caller and stack). This applies to the whole process, so a formatter that prints
+    ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs. Records are then made
+    as :class:`~agents.app.log_records.LeanLogRecord` objects.
     """
-    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    logging._srcfile = None
+    saved = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    replaced = logging.Logger.findCaller
+    logging.Logger.findCaller = _unknown_caller  # type: ignore[method-assign,assignment]
     undo_records = install_lean_records()  # the fields these switches leave the same on every record
 
     def undo() -> None:
         undo_records()
-        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+        if logging.Logger.findCaller is _unknown_caller:  # unless someone replaced it since
+            logging.Logger.findCaller = replaced  # type: ignore[method-assign]
+        logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
 
     return undo
 

@@ -67,7 +67,7 @@ class _WriterThread:
 
     def after_fork(self) -> None:
         for writer in self.writers:
-            writer._after_fork()  # noqa: SLF001
+            writer.forget_after_fork()
         if not self.stopped:
             self._start()  # the parent's thread did not come along
 
@@ -155,7 +155,8 @@ class BatchLineWriter:
         self._closed = False
         self._thread = _join(self, interval, max(interval, idle_interval), name)
 
-    def _after_fork(self) -> None:
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop what the parent had queued (the parent writes it) and its lock."""
         self._pending.clear()  # the parent writes what it had queued
         self._drain_lock = threading.Lock()
 

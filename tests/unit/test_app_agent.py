@@ -143,3 +143,58 @@ def test_without_the_agent_log_records_are_plain_lines_on_stderr_at_the_chosen_l
         written = [line.split(" ", 2)[2] for line in capsys.readouterr().err.splitlines()]  # after the date and time
         assert written == expected
         assert not list(tmp_path.iterdir())  # no ECS files, no spans
+
+
+def test_code_on_the_opentelemetry_api_sees_the_request_and_its_spans_are_written(agent, tmp_path):
+    from opentelemetry import propagate, trace
+
+    from telemetry.context import tracer_provider
+
+    app = Flask("api")
+    seen = {}
+
+    @app.get("/api")
+    def api():
+        seen["current"] = trace.get_current_span().get_span_context()
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # what any OpenTelemetry-instrumented client sends
+        seen["traceparent"] = carrier["traceparent"]
+        with tracer_provider().get_tracer("third.party").start_as_current_span("third-party call") as child:
+            seen["child"] = child.get_span_context()
+        return "ok"
+
+    agent.instrument_flask(app)
+    response = app.test_client().get("/api", headers={"traceparent": INCOMING})
+    assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left current after the request
+    agent.flush()
+    docs = read_lines(agent.span_file)
+    (tx,) = [d for d in docs if d["_kind"] == "transactions"]
+    (sp,) = [d for d in docs if d["_kind"] == "spans"]
+    assert seen["traceparent"].startswith(f"00-{tx['trace.id']}-{tx['transaction.id']}-")
+    assert format(seen["current"].span_id, "016x") == tx["transaction.id"] == response.headers["traceresponse"][36:52]
+    assert sp["span.name"] == "third-party call" and sp["span.id"] == format(seen["child"].span_id, "016x")
+    assert sp["transaction.id"] == tx["transaction.id"] and sp["parent.id"] == tx["transaction.id"]
+
+
+def test_a_service_on_the_sdk_writes_the_same_span_lines(tmp_path):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from agents.app import EcsFileSpanExporter, TransactionIdProcessor
+    from telemetry.context import use_tracer_provider
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(TransactionIdProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(EcsFileSpanExporter(tmp_path / "s.jsonl", ServiceInfo("o", "1"))))
+    use_tracer_provider(provider)
+    try:
+        with transaction("GET /", traceparent=INCOMING) as ids:
+            with span("redis GET"):
+                pass
+    finally:
+        use_tracer_provider(None)
+        provider.shutdown()
+    child, tx = read_lines(tmp_path / "s.jsonl")
+    assert tx["transaction.id"] == ids.transaction_id and tx["parent.id"] == "00f067aa0ba902b7"
+    assert child["transaction.id"] == ids.transaction_id and child["parent.id"] == ids.span_id
+    assert child["trace.id"] == tx["trace.id"] == "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -35,7 +35,9 @@ def test_a_lean_record_has_the_fields_and_values_of_a_standard_one(lean_records,
     assert {k: v for k, v in vars(lean).items() if k not in TIMING} == \
         {k: v for k, v in vars(standard).items() if k not in TIMING}
     assert lean.getMessage() == standard.getMessage()
-    assert abs(lean.created - standard.created) < 1 and 0 <= lean.msecs < 1000 and lean.relativeCreated > 0
+    assert abs(lean.created - standard.created) < 1 and 0 <= lean.msecs < 1000
+    # relativeCreated is counted from when logging was loaded, as on a standard record
+    assert abs((lean.relativeCreated - standard.relativeCreated) - (lean.created - standard.created) * 1000) < 0.01
     # formatters read the record's __dict__: every field a format may name is there
     formatter = logging.Formatter("%(levelname)s %(name)s %(module)s %(filename)s %(threadName)s %(process)s "
                                   "%(lineno)d %(message)s")
@@ -72,3 +74,34 @@ def test_another_factory_is_left_in_place():
         assert logging.getLogRecordFactory() is factory
     finally:
         logging.setLogRecordFactory(logging.LogRecord)
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_caller_is_not_looked_up_unless_a_stack_is_asked_for():
+    logger = logging.getLogger("orders.caller")
+    kept = _Kept()
+    logger.addHandler(kept)
+    logger.setLevel(logging.INFO)
+    try:
+        undo = skip_unused_record_fields()
+        try:
+            logger.info("quick")
+            logger.info("with stack", stack_info=True)
+        finally:
+            undo()
+        logger.info("after")
+    finally:
+        logger.removeHandler(kept)
+    quick, with_stack, after = kept.records
+    assert (quick.pathname, quick.lineno, quick.funcName) == ("(unknown file)", 0, "(unknown function)")
+    assert with_stack.pathname == __file__ and with_stack.funcName == "test_the_caller_is_not_looked_up_unless_a_stack_is_asked_for"
+    assert with_stack.stack_info.startswith("Stack (most recent call last):")
+    assert after.pathname == __file__ and after.lineno > 0

@@ -143,20 +143,20 @@ class OpenTransaction:
     use the :func:`transaction` context manager.
     """
 
-    __slots__ = ("span", "trace_id", "transaction_id", "_context_token", "_ltx_token")
+    __slots__ = ("span", "trace_id", "transaction_id", "context_token", "ltx_token")
 
     def __init__(self, span: trace.Span, trace_id: str, transaction_id: str, context_token: Any,
                  ltx_token: contextvars.Token) -> None:
         self.span, self.trace_id, self.transaction_id = span, trace_id, transaction_id
-        self._context_token, self._ltx_token = context_token, ltx_token
+        self.context_token, self.ltx_token = context_token, ltx_token
 
     def end(self) -> None:
         """Leave the transaction (on the thread that began it) and record it."""
-        _transaction_id.reset(self._ltx_token)
+        _transaction_id.reset(self.ltx_token)
         try:
-            _reset(self._context_token)
+            _reset(self.context_token)
         except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
-            _detach(self._context_token)
+            _detach(self.context_token)
         self.span.end()
 
 
@@ -180,7 +180,7 @@ def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind 
     ltx = "%016x" % ids[1]
     opened = _new_object(OpenTransaction)  # OpenTransaction.__init__, inline: this runs for every request
     opened.span, opened.trace_id, opened.transaction_id = span, "%032x" % ids[0], ltx
-    opened._context_token, opened._ltx_token = context_token, _transaction_id.set(ltx)
+    opened.context_token, opened.ltx_token = context_token, _transaction_id.set(ltx)
     return opened
 
 
@@ -216,40 +216,40 @@ class _SpanScope:
     without an ``__init__``. The ids are formatted only when read, as most callers never read them.
     """
 
-    __slots__ = ("_span", "_parent", "_context", "_token", "transaction_id")
-    _span: trace.Span
-    _parent: SpanContext
-    _context: otel_context.Context
-    _token: Any
+    __slots__ = ("span", "parent", "context", "token", "transaction_id")
+    span: trace.Span  # the span itself
+    parent: SpanContext  # its parent's (invalid for a root span)
+    context: otel_context.Context  # the context it was started in
+    token: Any  # while current: the token that restores that context
     transaction_id: str | None
 
     @property
     def trace_id(self) -> str:
-        return "%032x" % self._span.get_span_context().trace_id
+        return "%032x" % self.span.get_span_context().trace_id
 
     @property
     def span_id(self) -> str:
-        return "%016x" % self._span.get_span_context().span_id
+        return "%016x" % self.span.get_span_context().span_id
 
     @property
     def parent_id(self) -> str | None:
-        return "%016x" % self._parent.span_id if self._parent.is_valid else None
+        return "%016x" % self.parent.span_id if self.parent.is_valid else None
 
     def as_fields(self) -> dict[str, str]:
         """ECS dotted fields, as :meth:`TraceIds.as_fields`."""
         return TraceIds(self.trace_id, self.transaction_id, self.span_id, self.parent_id).as_fields()
 
     def __enter__(self) -> "_SpanScope":
-        self._token = _attach(Context({**self._context, _SPAN_KEY: self._span}))
+        self.token = _attach(Context({**self.context, _SPAN_KEY: self.span}))
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        span = self._span
+        span = self.span
         try:
             try:
-                _reset(self._token)
+                _reset(self.token)
             except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
-                _detach(self._token)
+                _detach(self.token)
             # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
             if isinstance(exc, Exception) and span.is_recording():
                 span.record_exception(exc)
@@ -275,7 +275,7 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, attributes: dict[str, An
     started = start_child(name, current, parent, kind, attributes) if start_child is not None \
         else _tracer().start_span(name, context=current, kind=kind, attributes=attributes)
     scope = _new_object(_SpanScope)  # _SpanScope.__init__, inline: this runs for every operation
-    scope._span, scope._parent, scope._context, scope._token, scope.transaction_id = started, parent, current, None, ltx
+    scope.span, scope.parent, scope.context, scope.token, scope.transaction_id = started, parent, current, None, ltx
     return scope
 
 

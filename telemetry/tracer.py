@@ -108,6 +108,29 @@ def _cleaned(key: Any, value: Any, max_length: int | None) -> Any:
     return BoundedAttributes(None, {key: value}, max_value_len=max_length).get(key, _DROPPED)
 
 
+def _put(span: "RecordedSpan", key: str, value: Any) -> None:
+    """Store an attribute as the limits allow: a value not plain is cleaned, the oldest makes room."""
+    limits = span.limits
+    if type(value) not in _PLAIN_VALUES or type(key) is not str or not key or (
+            limits.max_attribute_length is not None and type(value) is str):
+        value = _cleaned(key, value, limits.max_attribute_length)
+        if value is _DROPPED:
+            span.dropped_attributes += 1
+            return
+    attributes = span.attributes
+    if key not in attributes and limits.max_attributes is not None and len(attributes) >= limits.max_attributes:
+        span.dropped_attributes += 1
+        if not limits.max_attributes:
+            return
+        del attributes[next(iter(attributes))]
+    attributes[key] = value
+
+
+def _put_all(span: "RecordedSpan", attributes: Mapping[str, types.AnyValue]) -> None:
+    for key, value in attributes.items():
+        _put(span, key, value)
+
+
 class RecordedSpan(trace.Span):
     """A span of :class:`Tracer`; its fields are plain attributes (see the module's notes).
 
@@ -130,9 +153,9 @@ class RecordedSpan(trace.Span):
     set_status_on_exception = True
     # per tracer (see Tracer.__init__)
     instrumentation_scope: tuple[str, str | None, str | None] = ("", None, None)  # name, version, schema URL
-    _provider: "Provider"
-    _limits = SpanLimits()
-    _plain_limit = 0
+    provider: "Provider"
+    limits = SpanLimits()
+    plain_limit = 0  # SpanLimits.plain_limit()
     _lock = threading.Lock()
 
     def get_span_context(self) -> SpanContext:
@@ -141,44 +164,24 @@ class RecordedSpan(trace.Span):
     def is_recording(self) -> bool:
         return self.end_time is None
 
-    # -- attributes: a plain dict behind the limits -----------------------------------------
-
-    def _put(self, key: str, value: Any) -> None:
-        limits = self._limits
-        if type(value) not in _PLAIN_VALUES or type(key) is not str or not key or (
-                limits.max_attribute_length is not None and type(value) is str):
-            value = _cleaned(key, value, limits.max_attribute_length)
-            if value is _DROPPED:
-                self.dropped_attributes += 1
-                return
-        attributes = self.attributes
-        if key not in attributes and limits.max_attributes is not None and len(attributes) >= limits.max_attributes:
-            self.dropped_attributes += 1
-            if not limits.max_attributes:
-                return
-            del attributes[next(iter(attributes))]  # the oldest makes room
-        attributes[key] = value
-
-    def _put_all(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        for key, value in attributes.items():
-            self._put(key, value)
+    # -- attributes: a plain dict behind the limits (see _put) ---------------------------------
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         if self.end_time is not None:
             log.warning("Setting attribute on ended span.")
             return
         attributes = self.attributes
-        if type(value) in _PLAIN_VALUES and type(key) is str and key and self._plain_limit and (
-                key in attributes or len(attributes) < self._plain_limit):
+        if type(value) in _PLAIN_VALUES and type(key) is str and key and self.plain_limit and (
+                key in attributes or len(attributes) < self.plain_limit):
             attributes[key] = value  # a plain value within the limits: stored as it is
         else:
-            self._put(key, value)
+            _put(self, key, value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         if self.end_time is not None:
             log.warning("Setting attribute on ended span.")
             return
-        self._put_all(attributes)
+        _put_all(self, attributes)
 
     # -- events, links, status, name -----------------------------------------------------------
 
@@ -195,14 +198,14 @@ class RecordedSpan(trace.Span):
                 items.append(item)
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
-        cleaned = BoundedAttributes(self._limits.max_attributes, attributes, immutable=True,
-                                    max_value_len=self._limits.max_attribute_length) if attributes else {}
+        cleaned = BoundedAttributes(self.limits.max_attributes, attributes, immutable=True,
+                                    max_value_len=self.limits.max_attribute_length) if attributes else {}
         self._append("events", SpanEvent(name, cleaned, timestamp if timestamp is not None else time_ns()),
-                     self._limits.max_events, "add_event")
+                     self.limits.max_events, "add_event")
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if context is not None and context.is_valid:
-            self._append("links", Link(context, attributes), self._limits.max_links, "add_link")
+            self._append("links", Link(context, attributes), self.limits.max_links, "add_link")
 
     def record_exception(self, exception: BaseException, attributes: types.Attributes = None,
                          timestamp: int | None = None, escaped: bool = False) -> None:
@@ -250,7 +253,7 @@ class RecordedSpan(trace.Span):
                 log.warning("Calling end() on an ended span.")
                 return
             self.end_time = end_time if end_time is not None else time_ns()
-        for on_end in self._provider.on_end_calls:
+        for on_end in self.provider.on_end_calls:
             on_end(self)  # the span itself: once ended it is read-only
 
     def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
@@ -271,8 +274,8 @@ class Tracer(trace.Tracer):
                  schema_url: str | None = None) -> None:
         self.provider = provider
         self.span_class: type[RecordedSpan] = type("RecordedSpan", (RecordedSpan,), {
-            "__module__": __name__, "instrumentation_scope": (name, version, schema_url), "_provider": provider,
-            "_limits": provider.limits, "_plain_limit": provider.limits.plain_limit(), "_lock": threading.Lock()})
+            "__module__": __name__, "instrumentation_scope": (name, version, schema_url), "provider": provider,
+            "limits": provider.limits, "plain_limit": provider.limits.plain_limit(), "_lock": threading.Lock()})
         self._transaction_id = provider.transaction_id
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
@@ -321,17 +324,17 @@ class Tracer(trace.Tracer):
             name, SpanContext(trace_id, span_id, False, flags, trace_state), parent, kind
         if not attributes:
             span.attributes = {}
-        elif len(attributes) <= span_class._plain_limit and _PLAIN_TYPES.issuperset(map(type, attributes.values())) \
+        elif len(attributes) <= span_class.plain_limit and _PLAIN_TYPES.issuperset(map(type, attributes.values())) \
                 and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes:
             span.attributes = dict(attributes)  # plain values under plain keys, within the limits: kept as given
         else:
             span.attributes = {}
-            span._put_all(attributes)
+            _put_all(span, attributes)
         span.start_time = start_time if start_time is not None else time_ns()
         if parent is not None and not parent[2] and TRANSACTION_ID not in span.attributes:
             ltx = self._transaction_id() if self._transaction_id is not None else None
             if ltx:  # a span of the transaction in progress (a transaction's own id is its span id)
-                span._put(TRANSACTION_ID, ltx)
+                _put(span, TRANSACTION_ID, ltx)
         if links:
             for link in links:
                 span.add_link(link.context, link.attributes)

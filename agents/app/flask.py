@@ -4,7 +4,8 @@ The transaction is named after the route template (``GET /users/<user_id>``), re
 status, duration and outcome, and the response carries the GTX in ``X-Trace-Id`` (and the W3C
 ``traceresponse`` header) so a user can quote it in a bug report.
 
-This runs on every request, so it does the least it can: the transaction starts when Flask
+This runs on every request (every request that enters through the app's WSGI entry, as a
+server's and the test client's do), so it does the least it can: the transaction starts when Flask
 dispatches the request (the route is known) and ends when Flask tears the request down; the
 status and the GTX headers are taken and added where the response starts (a thin WSGI
 wrapper), so no Response object is touched; the request's state is a context variable set by

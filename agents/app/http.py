@@ -5,7 +5,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from telemetry.context import outgoing_headers, span
@@ -16,8 +15,8 @@ class TracedSession(requests.Session):
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         target = urlsplit(url)
-        with span(f"{method.upper()} {target.netloc}{target.path}", kind=SpanKind.CLIENT):
-            current = trace.get_current_span()
+        with span(f"{method.upper()} {target.netloc}{target.path}", kind=SpanKind.CLIENT) as scope:
+            current = scope.span
             current.set_attribute("span.type", "external")
             headers = dict(kwargs.pop("headers", None) or {})
             headers.update(outgoing_headers())

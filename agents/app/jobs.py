@@ -21,8 +21,8 @@ from .metrics import AppMetrics
 def enqueue(redis: Any, queue: str, name: str, payload: Mapping[str, Any],
             metrics: AppMetrics | None = None) -> dict[str, Any]:
     """Push a job on ``queue`` (a producer span of type ``queue``); returns the job."""
-    with span(f"queue push {queue}", kind=SpanKind.PRODUCER):
-        trace.get_current_span().set_attribute("span.type", "queue")
+    with span(f"queue push {queue}", kind=SpanKind.PRODUCER) as scope:
+        scope.span.set_attribute("span.type", "queue")
         job = {"name": name, "payload": dict(payload), "enqueued_at": time.time(),
                TRACEPARENT: outgoing_headers().get(TRACEPARENT)}
         depth = redis.lpush(queue, json.dumps(job))

@@ -44,3 +44,20 @@ def test_a_token_from_elsewhere_is_logged_not_raised(caplog) -> None:
     with caplog.at_level(logging.ERROR):
         runtime_context.detach(token)  # used twice: the ContextVar refuses it
     assert "Failed to detach context" in caplog.text
+
+
+def test_a_runtime_context_whose_token_is_not_its_contextvars_gets_the_api_functions(monkeypatch) -> None:
+    class Wrapped:  # a runtime context named by OTEL_PYTHON_CONTEXT may hand out any token
+        def __init__(self, token) -> None:
+            self.token = token
+
+    real_attach, real_detach = otel_context.attach, otel_context.detach
+    monkeypatch.setattr(otel_context, "attach", lambda context: Wrapped(real_attach(context)))
+    monkeypatch.setattr(otel_context, "detach", lambda wrapped: real_detach(wrapped.token))
+    assert runtime_context._context_var() is None  # pylint: disable=protected-access
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the probe left the context as it was
+
+
+def test_the_default_runtime_context_is_switched_through_its_contextvar() -> None:
+    assert runtime_context._context_var() is not None  # pylint: disable=protected-access
+    assert runtime_context.get_current() is otel_context.get_current()

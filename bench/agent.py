@@ -32,6 +32,7 @@ from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.config import load_config  # noqa: E402
+from foundation.settings import write_toml  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 
@@ -53,9 +54,9 @@ def peak_rss_mb(pid: int) -> float:
 
 def agent_config(work: Path, url: str, token: str, logs: str, interval: float, name: str) -> Path:
     path = work / f"{name}.toml"
-    path.write_text(f'[agent]\nid = "{name}"\ndata_dir = "{work / name}"\ninterval = {interval}\nmetrics_port = 0\n'
-                    f'flush_seconds = 0.5\n[collector]\nurls = ["{url}"]\ntoken = "{token}"\n'
-                    f'[logs]\npaths = [{json.dumps(logs)}]\n')
+    write_toml(path, {"agent": {"id": name, "data_dir": work / name, "interval": interval, "metrics_port": 0,
+                                "flush_seconds": 0.5},
+                      "collector": {"urls": [url], "token": token}, "logs": {"paths": [logs]}})
     return path
 
 

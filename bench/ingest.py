@@ -40,6 +40,7 @@ from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
+from foundation.settings import write_toml  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from telemetry.ecs import ServiceInfo, document_id, log_document, timestamp  # noqa: E402
 from telemetry.templates import index_name  # noqa: E402
@@ -208,9 +209,9 @@ def main() -> int:
 
         port = free_port()
         config = work / "collector.toml"
-        config.write_text(f'port = {port}\ntokens_file = "{work / "tokens.json"}"\nspool_dir = "{work / "spool"}"\n'
-                          f'index_prefix = "benchcol"\nbulk_chunk_size = {args.batch}\nthreads = {args.senders * 2}\n'
-                          f'[elasticsearch]\nhosts = ["{es.url}"]\n')
+        write_toml(config, {"port": port, "tokens_file": work / "tokens.json", "spool_dir": work / "spool",
+                            "index_prefix": "benchcol", "bulk_chunk_size": args.batch, "threads": args.senders * 2,
+                            "elasticsearch": {"hosts": [es.url]}})
         token = TokenStore(work / "tokens.json").issue("bench")
         log = open(work / "collector.log", "wb")
         collector = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+from foundation.settings import SettingsError
+
 from .auth import TokenError, TokenStore
-from .config import CollectorConfigError, load_config
+from .config import load_config
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
 URL_ENV = "OAM_COLLECTOR_URL"
@@ -60,8 +62,9 @@ def _cmdb_settings(zk: str | None, environment: str) -> dict | None:
 
 def _config(path: Path | None, zk: str | None = None, environment: str = "production", **overrides: object):
     try:
-        return load_config(path, _suite_defaults(), _cmdb_settings(zk, environment), **overrides)
-    except CollectorConfigError as exc:
+        return load_config(path, _suite_defaults(), _cmdb_settings(zk, environment),
+                           f"{environment}/{CMDB_SERVICE}/config", **overrides)
+    except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
 

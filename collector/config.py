@@ -22,21 +22,19 @@ Example ``collector.toml``::
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from oam.config import apply_settings
+from pydantic import Field, field_validator
+
+from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsError, SettingsModel, Url, read_toml, \
+    validate
 from telemetry.ecs import KINDS
 
 DEFAULT_RETENTION_DAYS = {"logs": 14, "transactions": 7, "spans": 7, "metrics": 30, "errors": 90, "changes": 365,
                           "deadletter": 30}
 PASSWORD_ENV = "OAM_COLLECTOR_ES_PASSWORD"
-
-
-class CollectorConfigError(ValueError):
-    """The collector's configuration is unreadable or holds an unknown key or a bad value."""
+RetentionKind = Literal[(*KINDS, "deadletter")]  # type: ignore[valid-type]
 
 
 def _default_state_dir() -> Path:
@@ -46,17 +44,16 @@ def _default_state_dir() -> Path:
     return Path("/var/lib/oam/collector") if os.geteuid() == 0 else Path.home() / ".local/share/oam/data/collector"
 
 
-@dataclass
-class ElasticsearchConnection:
+class ElasticsearchConnection(SettingsModel):
     """How to reach Elasticsearch: hosts, and basic auth or an API key, and a CA file for TLS."""
 
-    hosts: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    hosts: list[Url] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
     username: str = ""
     password: str = ""
     password_file: str = ""
     api_key: str = ""
     ca_file: str = ""
-    request_timeout: float = 30.0
+    request_timeout: PositiveFloat = 30.0
 
     def resolved_password(self) -> str:
         if self.password:
@@ -65,7 +62,7 @@ class ElasticsearchConnection:
             try:
                 return Path(self.password_file).read_text().strip()
             except OSError as exc:
-                raise CollectorConfigError(f"cannot read elasticsearch.password_file: {exc}") from exc
+                raise SettingsError(f"cannot read elasticsearch.password_file: {exc}") from exc
         return os.environ.get(PASSWORD_ENV, "")
 
     def client_options(self) -> dict[str, Any]:
@@ -85,65 +82,58 @@ class ElasticsearchConnection:
         return f"{', '.join(self.hosts)} ({who})"
 
 
-@dataclass
-class CollectorConfig:
+class CollectorConfig(SettingsModel):
     """Everything ``oam collector run`` needs."""
 
     host: str = "127.0.0.1"
-    port: int = 4318
-    threads: int = 8
-    elasticsearch: ElasticsearchConnection = field(default_factory=ElasticsearchConnection)
-    tokens_file: Path = field(default_factory=lambda: _default_state_dir() / "tokens.json")
-    spool_dir: Path = field(default_factory=lambda: _default_state_dir() / "spool")
-    spool_max_bytes: int = 1 << 30
-    max_body_bytes: int = 10 << 20
-    max_decompressed_bytes: int = 100 << 20
-    bulk_chunk_size: int = 1000
-    item_retries: int = 2
-    retry_backoff_seconds: float = 0.2
-    retry_after_seconds: int = 5
-    retention_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
-    retention_interval_seconds: float = 3600.0
+    port: PositiveInt = 4318
+    threads: PositiveInt = 8
+    elasticsearch: ElasticsearchConnection = Field(default_factory=ElasticsearchConnection)
+    tokens_file: PathStr = Field(default_factory=lambda: _default_state_dir() / "tokens.json")
+    spool_dir: PathStr = Field(default_factory=lambda: _default_state_dir() / "spool")
+    spool_max_bytes: PositiveInt = 1 << 30
+    max_body_bytes: PositiveInt = 10 << 20
+    max_decompressed_bytes: PositiveInt = 100 << 20
+    bulk_chunk_size: PositiveInt = 1000
+    item_retries: int = Field(2, ge=0)
+    retry_backoff_seconds: float = Field(0.2, ge=0)
+    retry_after_seconds: int = Field(5, ge=0)
+    retention_days: dict[RetentionKind, PositiveInt] = Field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
+    retention_interval_seconds: PositiveFloat = 3600.0
     index_prefix: str = "oam"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        unknown = set(self.retention_days) - set(KINDS) - {"deadletter"}
-        if unknown:
-            raise CollectorConfigError(f"retention_days names unknown kinds: {', '.join(sorted(unknown))}")
-        for name in ("port", "threads", "spool_max_bytes", "max_body_bytes", "max_decompressed_bytes",
-                     "bulk_chunk_size"):
-            if getattr(self, name) <= 0:
-                raise CollectorConfigError(f"{name} must be positive")
-        if any(days <= 0 for days in self.retention_days.values()):
-            raise CollectorConfigError("retention_days values must be positive")
+    @field_validator("retention_days")
+    @classmethod
+    def _over_the_defaults(cls, value: dict[str, int]) -> dict[str, int]:
+        """A ``[retention_days]`` table changes the kinds it names; the others keep their defaults."""
+        return {**DEFAULT_RETENTION_DAYS, **value}
 
 
-def _apply(target: CollectorConfig, values: dict[str, Any]) -> None:
-    apply_settings(target, values, CollectorConfigError)
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``layer`` over ``base``, tables merged key by key."""
+    merged = dict(base)
+    for key, value in layer.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both else value
+    return merged
 
 
 def load_config(path: Path | None = None, defaults: dict[str, Any] | None = None,
-                cmdb: dict[str, Any] | None = None, **overrides: Any) -> CollectorConfig:
+                cmdb: Any = None, cmdb_key: str = "the CMDB's collector settings", **overrides: Any) -> CollectorConfig:
     """Built-in defaults, then ``defaults`` (e.g. from the suite's settings), then ``cmdb`` (the
-    settings document kept in the CMDB), then the TOML file at ``path`` (if given), then keyword
-    overrides (e.g. command-line flags)."""
-    config = CollectorConfig()
-    _apply(config, defaults or {})
+    settings document kept in the CMDB at ``cmdb_key``), then the TOML file at ``path`` (if
+    given), then keyword overrides (e.g. command-line flags). Each layer is checked on its own,
+    so an error names where the bad value is."""
+    layers: list[tuple[str, Any]] = [("the suite's settings", defaults or {})]
     if cmdb is not None:
-        if not isinstance(cmdb, dict):
-            raise CollectorConfigError("the collector settings in the CMDB must be a JSON object")
-        _apply(config, cmdb)
+        layers.append((cmdb_key, cmdb))
     if path is not None:
-        try:
-            values = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise CollectorConfigError(f"config file {path} does not exist") from None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CollectorConfigError(f"cannot read {path}: {exc}") from exc
-        _apply(config, values)
-    _apply(config, {key: value for key, value in overrides.items() if value is not None})
-    config.validate()
-    return config
+        if not Path(path).exists():
+            raise SettingsError(f"config file {path} does not exist")
+        layers.append((Path(path).name, read_toml(path)))
+    layers.append(("the command line", {key: value for key, value in overrides.items() if value is not None}))
+    merged: dict[str, Any] = {}
+    for source, layer in layers:
+        validate(CollectorConfig, layer, source)
+        merged = _merge(merged, layer)
+    return validate(CollectorConfig, merged, layers[-1][0])

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cmdb import CmdbError
+from foundation.settings import SettingsError, validate
 
 from .config import DashboardConfig
 
@@ -22,38 +23,40 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     es_url = params.get("elasticsearch") or f"http://{host}:{settings.elasticsearch.port if settings else 9200}"
     zk = params.get("zookeeper") or (settings.cmdb.servers if settings and settings.cmdb.servers else
                                      f"{host}:{settings.zookeeper.port if settings else 2181}")
-    config = DashboardConfig(elasticsearch=es_url, elasticsearch_user=params.get("es_user"),
-                             elasticsearch_password=params.get("es_password"), zookeeper=zk,
-                             cmdb_user=params.get("cmdb_user") or (settings.cmdb.user if settings else None) or None,
-                             cmdb_password=(params.get("cmdb_password")
-                                            or (settings.cmdb.password if settings else None)),
-                             cmdb_root=params.get("cmdb_root") or (settings.cmdb.root if settings else "/oam/cmdb"),
-                             index_prefix=params.get("index_prefix") or "oam",
-                             environment=params.get("environment") or "production")
+    values: dict[str, Any] = {
+        "elasticsearch": es_url, "elasticsearch_user": params.get("es_user"),
+        "elasticsearch_password": params.get("es_password"), "zookeeper": zk,
+        "cmdb_user": params.get("cmdb_user") or (settings.cmdb.user if settings else None) or None,
+        "cmdb_password": params.get("cmdb_password") or (settings.cmdb.password if settings else None),
+        "cmdb_root": params.get("cmdb_root") or (settings.cmdb.root if settings else "/oam/cmdb"),
+        "index_prefix": params.get("index_prefix") or "oam", "environment": params.get("environment") or "production"}
     secret_file: Path | None = params.get("secret_key_file")
     if secret_file is not None:
         try:
-            config.secret_key = secret_file.read_text().strip()
+            values["secret_key"] = secret_file.read_text().strip()
         except OSError as exc:
             raise click.ClickException(f"cannot read the secret key file {secret_file}: {exc.strerror}") from exc
-        if len(config.secret_key) < 16:
+        if len(values["secret_key"]) < 16:
             raise click.ClickException(f"the secret key in {secret_file} is too short (at least 16 characters)")
     for name in ("known_hosts", "identity", "events_file"):
         if params.get(name) is not None:
-            setattr(config, f"deploy_{name}", params[name])
+            values[f"deploy_{name}"] = params[name]
     tokens = params.get("tokens_file")
     if tokens is None and settings is not None:
         from oam.tokens import tokens_file
 
         tokens = tokens_file(settings)
-    config.tokens_file = tokens
+    values["tokens_file"] = tokens
     collectors = list(params.get("collectors") or ())
     if not collectors and settings is not None:
         collectors = [f"http://{host}:{port}" for port in settings.ports.collectors()]
-    config.collectors = collectors
+    values["collectors"] = collectors
     if params.get("session_minutes"):
-        config.session_minutes = params["session_minutes"]
-    return config
+        values["session_minutes"] = params["session_minutes"]
+    try:
+        return validate(DashboardConfig, values, "the dashboard's options")
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _connection_options(func: Any) -> Any:

@@ -238,7 +238,7 @@ def deploy_config_command(ctx: click.Context, service_name: str, file, comment: 
                 data = json.load(file)
             except ValueError as exc:
                 raise click.ClickException(f"{file.name} is not JSON: {exc}") from exc
-            parse_config(service_name, data)
+            parse_config(service_name, data, Path(file.name).name if file.name != "<stdin>" else "stdin")
             version = registry.save_service_config(service_name, data, comment=comment)
         except _ERRORS as exc:
             raise click.ClickException(str(exc)) from exc

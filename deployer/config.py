@@ -30,14 +30,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
+
+from foundation.settings import Expected, NonEmptyStr, PositiveFloat, SettingsError, SettingsModel, Url, invalid, \
+    validate
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ConfigInvalid(ValueError):
-    """The deploy configuration is missing something or has a value of the wrong kind."""
+class ConfigInvalid(SettingsError):
+    """The deploy configuration, a service or version name, or a host selection does not fit."""
 
 
 def check_name(kind: str, value: str) -> str:
@@ -109,98 +114,118 @@ class ServiceConfig:
         return self.health.url.format_map(host.template_fields(self.service))
 
 
-def _want(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
-    if key not in data:
-        if default is ...:
-            raise ConfigInvalid(f"{where}: {key!r} is required")
-        return default
-    value = data[key]
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise ConfigInvalid(f"{where}: {key!r} must be a number, not {value!r}")
-    if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ConfigInvalid(f"{where}: {key!r} must be {names}, not {type(value).__name__}")
+# -- the stored form, checked ---------------------------------------------------------------------
+def _name(value: str) -> str:
+    if not NAME.match(value) or value in (".", ".."):
+        raise invalid("a name of letters, digits and . _ + - (at most 100)")
     return value
 
 
-def _strings(data: Mapping[str, Any], key: str, where: str, default: Sequence[str] = ()) -> tuple[str, ...]:
-    values = _want(data, key, list, where, list(default))
-    if not all(isinstance(value, str) and value for value in values):
-        raise ConfigInvalid(f"{where}: {key!r} must be a list of non-empty strings")
-    return tuple(values)
+def _env_key(value: str) -> str:
+    if not ENV_KEY.match(value):
+        raise invalid("a shell variable name")
+    return value
 
 
-def _host(data: Any, index: int, service: str, default_root: str | None) -> HostSpec:
-    where = f"{service}: hosts[{index}]"
-    if not isinstance(data, Mapping):
-        raise ConfigInvalid(f"{where} must be an object")
-    address = _want(data, "address", str, where)
-    name = _want(data, "name", str, where, address)
-    env = _want(data, "env", dict, where, {})
-    for key, value in env.items():
-        if not ENV_KEY.match(key) or not isinstance(value, (str, int)):
-            raise ConfigInvalid(f"{where}: env {key!r} must be a shell variable name with a string value")
-    fields = {**{k: str(v) for k, v in env.items()}, "address": address, "name": name, "service": service}
-    root = _want(data, "deploy_root", str, where, default_root)
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise invalid("a string or an integer")
+    return str(value)
+
+
+def _some_hosts(hosts: list[Any]) -> list[Any]:
+    if not hosts:
+        raise invalid("a non-empty list of hosts")
+    return hosts
+
+
+Name = Annotated[str, AfterValidator(_name), Expected("a name of letters, digits and . _ + - (at most 100)")]
+EnvKey = Annotated[str, AfterValidator(_env_key), Expected("a shell variable name")]
+EnvValue = Annotated[Any, AfterValidator(_env_value), Expected("a string or an integer")]
+
+
+class StoredHost(SettingsModel):
+    address: NonEmptyStr
+    name: NonEmptyStr | None = None  # default: the address
+    deploy_root: str | None = None  # default: the service's
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    user: NonEmptyStr = "root"
+    roles: list[NonEmptyStr] = Field(default_factory=list)
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
+
+
+class StoredHealth(SettingsModel):
+    url: Url
+    timeout: PositiveFloat = 5.0
+    retries: Annotated[int, Field(ge=1)] = 10
+    interval: Annotated[float, Field(ge=0)] = 1.0
+    expect_version: bool = True
+
+
+class StoredDeployConfig(SettingsModel):
+    """The JSON object at ``<environment>/<service>/deploy``."""
+
+    deploy_root: str | None = None
+    source: str | None = None
+    hosts: Annotated[list[StoredHost], AfterValidator(_some_hosts)]
+    shared_dirs: list[Name] = Field(default_factory=lambda: ["logs", "data"])
+    pre_hooks: list[NonEmptyStr] = Field(default_factory=list)
+    post_hooks: list[NonEmptyStr] = Field(default_factory=list)
+    restart: str
+    health: StoredHealth
+    keep_releases: Annotated[int, Field(ge=2)] = 5  # the current release and one to roll back to
+    command_timeout: PositiveFloat = 120.0
+
+    _hosts: tuple[HostSpec, ...] = PrivateAttr(())
+
+    @model_validator(mode="after")
+    def _hosts_fit(self, info: ValidationInfo) -> StoredDeployConfig:
+        """Names that do not repeat; each host's deploy root and the health URL filled in for it."""
+        service = (info.context or {}).get("service", "service")
+        names = [host.name or host.address for host in self.hosts]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise invalid(f"host names that do not repeat ({', '.join(repeated)} does)", "hosts")
+        self._hosts = tuple(_host(host, i, service, self.deploy_root) for i, host in enumerate(self.hosts))
+        for host in self._hosts:
+            try:
+                self.health.url.format_map(host.template_fields(service))
+            except (KeyError, ValueError) as exc:
+                raise invalid(f"a URL naming fields every host defines ({exc} is not defined by host {host.name})",
+                              "health", "url") from None
+        return self
+
+
+def _host(data: StoredHost, index: int, service: str, default_root: str | None) -> HostSpec:
+    name = data.name or data.address
+    fields = {**data.env, "address": data.address, "name": name, "service": service}
+    root = data.deploy_root if data.deploy_root is not None else default_root
     if root is None:
-        raise ConfigInvalid(f"{where}: 'deploy_root' is required (or set it for the service)")
+        raise invalid("a deploy_root (here or for the service)", "hosts", index, "deploy_root")
     try:
         root = root.format_map(fields)
     except (KeyError, ValueError) as exc:
-        raise ConfigInvalid(f"{where}: deploy_root {root!r} names an unknown field {exc}") from exc
+        raise invalid(f"a path naming known fields only ({exc} is not one)", "hosts", index, "deploy_root",
+                      got=root) from None
     if not root.startswith("/") or root.rstrip("/") == "":
-        raise ConfigInvalid(f"{where}: deploy_root must be an absolute path other than /, not {root!r}")
-    port = _want(data, "port", int, where, 22)
-    if not 1 <= port <= 65535:
-        raise ConfigInvalid(f"{where}: port {port} is out of range")
-    return HostSpec(name=name, address=address, deploy_root=root.rstrip("/"), port=port,
-                    user=_want(data, "user", str, where, "root"), roles=_strings(data, "roles", where),
-                    env={k: str(v) for k, v in env.items()})
+        raise invalid("an absolute path other than /", "hosts", index, "deploy_root", got=root)
+    return HostSpec(name=name, address=data.address, deploy_root=root.rstrip("/"), port=data.port, user=data.user,
+                    roles=tuple(data.roles), env=dict(data.env))
 
 
-def parse_config(service: str, data: Any) -> ServiceConfig:
-    """Check a stored configuration and return it typed; :class:`ConfigInvalid` names the first problem."""
+def parse_config(service: str, data: Any, source: str | None = None) -> ServiceConfig:
+    """Check a stored configuration and return it typed; :class:`ConfigInvalid` names the first
+    problem in one line, ``source`` (default: the service's name) first."""
     check_name("service", service)
-    if not isinstance(data, Mapping):
-        raise ConfigInvalid(f"{service}: the deploy configuration must be an object")
-    default_root = _want(data, "deploy_root", str, service, None)
-    hosts_data = _want(data, "hosts", list, service)
-    if not hosts_data:
-        raise ConfigInvalid(f"{service}: 'hosts' is empty")
-    hosts = tuple(_host(item, i, service, default_root) for i, item in enumerate(hosts_data))
-    names = [host.name for host in hosts]
-    if len(set(names)) != len(names):
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        raise ConfigInvalid(f"{service}: host names repeat ({', '.join(repeated)})")
-    health_data = _want(data, "health", dict, service)
-    health = HealthCheck(
-        url=_want(health_data, "url", str, f"{service}: health"),
-        timeout=float(_want(health_data, "timeout", (int, float), f"{service}: health", 5.0)),
-        retries=_want(health_data, "retries", int, f"{service}: health", 10),
-        interval=float(_want(health_data, "interval", (int, float), f"{service}: health", 1.0)),
-        expect_version=_want(health_data, "expect_version", bool, f"{service}: health", True),
-    )
-    if health.retries < 1 or health.timeout <= 0 or health.interval < 0:
-        raise ConfigInvalid(f"{service}: health needs retries >= 1, timeout > 0 and interval >= 0")
-    if not health.url.startswith(("http://", "https://")):
-        raise ConfigInvalid(f"{service}: health url must start with http:// or https://, not {health.url!r}")
-    for host in hosts:
-        try:
-            health.url.format_map(host.template_fields(service))
-        except (KeyError, ValueError) as exc:
-            raise ConfigInvalid(f"{service}: health url names {exc}, which host {host.name} does not define") from exc
-    shared = _strings(data, "shared_dirs", service, ("logs", "data"))
-    for name in shared:
-        check_name("shared dir", name)
-    keep = _want(data, "keep_releases", int, service, 5)
-    if keep < 2:
-        raise ConfigInvalid(f"{service}: keep_releases must be at least 2 (the current and one to roll back to)")
-    timeout = float(_want(data, "command_timeout", (int, float), service, 120.0))
-    if timeout <= 0:
-        raise ConfigInvalid(f"{service}: command_timeout must be positive")
+    try:
+        checked = validate(StoredDeployConfig, data, source or service, context={"service": service})
+    except SettingsError as exc:
+        raise ConfigInvalid(str(exc)) from None
+    health = checked.health
     return ServiceConfig(
-        service=service, hosts=hosts, restart=_want(data, "restart", str, service), health=health,
-        pre_hooks=_strings(data, "pre_hooks", service), post_hooks=_strings(data, "post_hooks", service),
-        shared_dirs=shared, keep_releases=keep, command_timeout=timeout,
-        source=_want(data, "source", str, service, None),
-    )
+        service=service, hosts=checked._hosts, restart=checked.restart,
+        health=HealthCheck(url=health.url, timeout=health.timeout, retries=health.retries, interval=health.interval,
+                           expect_version=health.expect_version),
+        pre_hooks=tuple(checked.pre_hooks), post_hooks=tuple(checked.post_hooks),
+        shared_dirs=tuple(checked.shared_dirs), keep_releases=checked.keep_releases,
+        command_timeout=checked.command_timeout, source=checked.source)

@@ -34,7 +34,7 @@ class RunOptions:
 
 
 def load_config(registry: Registry, service: str) -> ServiceConfig:
-    return parse_config(service, registry.load_service_config(service))
+    return parse_config(service, registry.load_service_config(service), registry.config_key(service))
 
 
 def make_artifact(config: ServiceConfig, version: str, source: Path | None, artifact: Path | None,

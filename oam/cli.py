@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 
 from backing_services.process import ServiceError, tail
+from foundation.settings import SettingsError
 
 from . import __version__
-from .config import ConfigError, Settings, load
+from .config import Settings, load
 from .stack import LocalStack, down, read_state, status
 
 
@@ -210,6 +211,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except (ConfigError, ServiceError, FileNotFoundError, PermissionError) as exc:
-        click.echo(f"oam: error: {exc}", err=True)
+    except (SettingsError, ServiceError, FileNotFoundError, PermissionError) as exc:
+        click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

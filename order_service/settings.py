@@ -8,14 +8,38 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-DEFAULTS: dict[str, Any] = {
-    "shards": {"count": 4, "directory": "shards"},   # SQLite files shard-0.db .. shard-3.db
-    "cache": {"ttl_seconds": 30},
-    "features": {"recompute_on_write": True},
-    "slow_endpoint_seconds": 0.5,
-}
+from pydantic import Field
+
+from foundation.settings import NonEmptyStr, PositiveInt, SettingsModel
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class ShardSettings(SettingsModel):
+    count: PositiveInt = 4  # SQLite files shard-0.db .. shard-3.db
+    directory: NonEmptyStr = "shards"
+
+
+class CacheSettings(SettingsModel):
+    ttl_seconds: Seconds = 30
+
+
+class FeatureSettings(SettingsModel):
+    recompute_on_write: bool = True
+
+
+class OrderServiceSettings(SettingsModel):
+    """Every live setting; in the CMDB each top-level key is one key under ``<environment>/order-service/``."""
+
+    shards: ShardSettings = Field(default_factory=ShardSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    slow_endpoint_seconds: Seconds = 0.5
+
+
+DEFAULTS: dict[str, Any] = OrderServiceSettings().model_dump()
 
 
 class LiveSettings:

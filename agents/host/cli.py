@@ -10,7 +10,9 @@ from pathlib import Path
 
 import click
 
-from .config import AgentConfigError, load_agent_config
+from foundation.settings import SettingsError
+
+from .config import load_agent_config
 
 
 STOP_GRACE = 10.0
@@ -39,7 +41,7 @@ def run(config_path: Path, verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_agent_config(config_path)
-    except AgentConfigError as exc:
+    except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     daemon = HostAgent(config)
 

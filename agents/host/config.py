@@ -25,31 +25,40 @@
 from __future__ import annotations
 
 import socket
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from foundation.settings import Expected, PathStr, Port, PositiveFloat, PositiveInt, Regex, SettingsError, \
+    SettingsModel, Url, invalid, load_toml
 
 
-class AgentConfigError(ValueError):
-    """The agent's configuration is unreadable or wrong; the message names the setting."""
+def _not_empty(urls: list[str]) -> list[str]:
+    if not urls:
+        raise invalid("a non-empty list of URLs")
+    return urls
 
 
-@dataclass
-class AgentConfig:
-    agent_id: str = field(default_factory=socket.gethostname)
-    data_dir: Path = Path("/var/lib/oam/agent")
-    interval: float = 10.0
-    metrics_port: int = 9110
-    collector_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:4318"])
+Urls = Annotated[list[Url], AfterValidator(_not_empty), Expected("a non-empty list of URLs")]
+
+
+class AgentConfig(SettingsModel):
+    """What the running agent uses: the file's sections flattened, secrets read."""
+
+    agent_id: str = Field(default_factory=socket.gethostname)
+    data_dir: PathStr = Path("/var/lib/oam/agent")
+    interval: PositiveFloat = 10.0
+    metrics_port: Port = 9110
+    collector_urls: Urls = Field(default_factory=lambda: ["http://127.0.0.1:4318"])
     token: str = ""
-    log_paths: list[str] = field(default_factory=list)
-    multiline_start: str | None = None
-    scrape_urls: list[str] = field(default_factory=list)
-    batch_max_lines: int = 20000
-    batch_max_bytes: int = 8 << 20
-    flush_seconds: float = 1.0
-    buffer_max_bytes: int = 64 << 20
+    log_paths: list[str] = Field(default_factory=list)
+    multiline_start: Regex | None = None
+    scrape_urls: list[Url] = Field(default_factory=list)
+    batch_max_lines: PositiveInt = 20000
+    batch_max_bytes: PositiveInt = 8 << 20
+    flush_seconds: PositiveFloat = 1.0
+    buffer_max_bytes: PositiveInt = 64 << 20
     environment: str = "production"
     role: str = ""
     cmdb_hosts: str = ""             # ZooKeeper connection string; empty: no CMDB registration
@@ -58,71 +67,81 @@ class AgentConfig:
     cmdb_root: str = ""
 
 
-def _read_secret(path: str, what: str) -> str:
-    """The stripped contents of a secret file, or a config error naming it."""
+# -- agent.toml, section by section ---------------------------------------------------------------
+_defaults = AgentConfig.model_fields
+
+
+class AgentSection(SettingsModel):
+    id: str = Field(default_factory=socket.gethostname)
+    data_dir: PathStr = _defaults["data_dir"].default
+    interval: PositiveFloat = _defaults["interval"].default
+    metrics_port: Port = _defaults["metrics_port"].default
+    environment: str = _defaults["environment"].default
+    role: str = ""
+    batch_max_lines: PositiveInt = _defaults["batch_max_lines"].default
+    batch_max_bytes: PositiveInt = _defaults["batch_max_bytes"].default
+    flush_seconds: PositiveFloat = _defaults["flush_seconds"].default
+    buffer_max_bytes: PositiveInt = _defaults["buffer_max_bytes"].default
+
+
+class CollectorSection(SettingsModel):
+    urls: Urls = Field(default_factory=lambda: ["http://127.0.0.1:4318"])
+    token: str = ""
+    token_file: str = ""
+
+
+class LogsSection(SettingsModel):
+    paths: list[str] = Field(default_factory=list)
+    multiline_start: Regex | None = None
+
+
+class ScrapeEntry(SettingsModel):
+    url: Url
+
+
+class CmdbSection(SettingsModel):
+    hosts: str = ""
+    user: str = ""
+    password: str = ""
+    password_file: str = ""
+    root: str = ""
+
+
+class AgentFile(SettingsModel):
+    agent: AgentSection = Field(default_factory=AgentSection)
+    collector: CollectorSection = Field(default_factory=CollectorSection)
+    logs: LogsSection = Field(default_factory=LogsSection)
+    scrape: list[ScrapeEntry] = Field(default_factory=list)
+    cmdb: CmdbSection = Field(default_factory=CmdbSection)
+
+    @model_validator(mode="after")
+    def _has_a_token(self) -> AgentFile:
+        if not (self.collector.token or self.collector.token_file):
+            raise invalid("a token (or a token_file)", "collector", "token")
+        return self
+
+
+def _read_secret(path: str, where: str) -> str:
+    """The stripped contents of a secret file, or a settings error naming it."""
     try:
         return Path(path).read_text().strip()
     except OSError as exc:
-        raise AgentConfigError(f"cannot read {what} {path}: {exc}") from exc
-
-
-def _take(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    value = table.pop(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise AgentConfigError(f"{where}.{key} has the wrong type ({type(value).__name__})")
-    return value
+        raise SettingsError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
 
 
 def load_agent_config(path: Path) -> AgentConfig:
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AgentConfigError(f"cannot read {path}: {exc}") from exc
-    config = AgentConfig()
-    agent, collector, logs = raw.pop("agent", {}), raw.pop("collector", {}), raw.pop("logs", {})
-    scrapes = raw.pop("scrape", [])
-    cmdb = raw.pop("cmdb", {})
-    if raw:
-        raise AgentConfigError(f"unknown section(s) in {path}: {', '.join(raw)}")
-    simple = {"id": ("agent_id", str), "data_dir": ("data_dir", str), "interval": ("interval", (int, float)),
-              "metrics_port": ("metrics_port", int), "environment": ("environment", str),
-              "batch_max_lines": ("batch_max_lines", int), "batch_max_bytes": ("batch_max_bytes", int),
-              "flush_seconds": ("flush_seconds", (int, float)), "buffer_max_bytes": ("buffer_max_bytes", int),
-              "role": ("role", str)}
-    for key in list(agent):
-        if key not in simple:
-            raise AgentConfigError(f"unknown setting agent.{key}")
-        name, kind = simple[key]
-        value = _take(agent, key, kind, "agent")
-        setattr(config, name, Path(value) if name == "data_dir" else value)
-    if "urls" in collector:
-        config.collector_urls = [str(u) for u in _take(collector, "urls", list, "collector")]
-    if "token" in collector:
-        config.token = _take(collector, "token", str, "collector")
-    if "token_file" in collector:
-        config.token = _read_secret(_take(collector, "token_file", str, "collector"), "the token file")
-    if collector:
-        raise AgentConfigError(f"unknown setting(s) collector.{', collector.'.join(collector)}")
-    if "paths" in logs:
-        config.log_paths = [str(p) for p in _take(logs, "paths", list, "logs")]
-    if "multiline_start" in logs:
-        config.multiline_start = _take(logs, "multiline_start", str, "logs")
-    if logs:
-        raise AgentConfigError(f"unknown setting(s) logs.{', logs.'.join(logs)}")
-    for key, name in (("hosts", "cmdb_hosts"), ("user", "cmdb_user"), ("password", "cmdb_password"),
-                      ("root", "cmdb_root")):
-        if key in cmdb:
-            setattr(config, name, _take(cmdb, key, str, "cmdb"))
-    if "password_file" in cmdb:
-        config.cmdb_password = _read_secret(_take(cmdb, "password_file", str, "cmdb"), "the CMDB password file")
-    if cmdb:
-        raise AgentConfigError(f"unknown setting(s) cmdb.{', cmdb.'.join(cmdb)}")
-    for entry in scrapes:
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
-            raise AgentConfigError("each [[scrape]] needs a url")
-        config.scrape_urls.append(entry["url"])
-    if not config.token:
-        raise AgentConfigError("collector.token or collector.token_file is required")
-    if config.interval <= 0:
-        raise AgentConfigError("agent.interval must be positive")
-    return config
+    """The agent's settings from its TOML file; :class:`SettingsError` names a bad one in one line."""
+    name = Path(path).name
+    file = load_toml(AgentFile, path)
+    agent, collector, logs, cmdb = file.agent, file.collector, file.logs, file.cmdb
+    token = _read_secret(collector.token_file, f"{name}: [collector] token_file") if collector.token_file \
+        else collector.token
+    password = _read_secret(cmdb.password_file, f"{name}: [cmdb] password_file") if cmdb.password_file \
+        else cmdb.password
+    return AgentConfig(
+        agent_id=agent.id, data_dir=agent.data_dir, interval=agent.interval, metrics_port=agent.metrics_port,
+        collector_urls=collector.urls, token=token, log_paths=logs.paths, multiline_start=logs.multiline_start,
+        scrape_urls=[entry.url for entry in file.scrape], batch_max_lines=agent.batch_max_lines,
+        batch_max_bytes=agent.batch_max_bytes, flush_seconds=agent.flush_seconds,
+        buffer_max_bytes=agent.buffer_max_bytes, environment=agent.environment, role=agent.role,
+        cmdb_hosts=cmdb.hosts, cmdb_user=cmdb.user, cmdb_password=password, cmdb_root=cmdb.root)

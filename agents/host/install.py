@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployer.config import HostSpec
+from foundation.settings import toml_text
 from deployer.remote import RemoteError, RemoteHost, SshOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -48,25 +49,19 @@ class InstallPlan:
         return self.prefix.format(name=host.name)
 
     def config_for(self, host: HostSpec) -> str:
+        """The host's agent.toml (secrets stay in files beside it)."""
         prefix = self.prefix_for(host)
-        lines = ["[agent]", f"id = {_toml(host.name)}", f"data_dir = {_toml(prefix + '/data')}",
-                 f"interval = {self.interval}", "metrics_port = 0", f"environment = {_toml(self.environment)}",
-                 f"role = {_toml(self.role)}", "", "[collector]",
-                 f"urls = [{', '.join(_toml(u) for u in self.collector_urls)}]",
-                 f"token_file = {_toml(prefix + '/agent.token')}", "", "[logs]",
-                 f"paths = [{', '.join(_toml(p) for p in self.log_paths)}]"]
-        for url in self.scrape_urls:
-            lines += ["", "[[scrape]]", f"url = {_toml(url)}"]
+        config: dict = {
+            "agent": {"id": host.name, "data_dir": prefix + "/data", "interval": self.interval, "metrics_port": 0,
+                      "environment": self.environment, "role": self.role},
+            "collector": {"urls": list(self.collector_urls), "token_file": prefix + "/agent.token"},
+            "logs": {"paths": list(self.log_paths)},
+            "scrape": [{"url": url} for url in self.scrape_urls],
+        }
         if self.cmdb_hosts:
-            lines += ["", "[cmdb]", f"hosts = {_toml(self.cmdb_hosts)}", f"user = {_toml(self.cmdb_user)}",
-                      f"password_file = {_toml(prefix + '/cmdb.password')}"]
-            if self.cmdb_root:
-                lines.append(f"root = {_toml(self.cmdb_root)}")
-        return "\n".join(lines) + "\n"
-
-
-def _toml(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            config["cmdb"] = {"hosts": self.cmdb_hosts, "user": self.cmdb_user,
+                              "password_file": prefix + "/cmdb.password", "root": self.cmdb_root or None}
+        return toml_text(config)
 
 
 @dataclass

@@ -6,56 +6,46 @@ Two keys are followed, the second overriding the first field by field:
 * ``<environment>/oam-agent/<agent id>`` — for one host.
 
 Each is a JSON object with any of: ``log_paths`` (list of globs), ``multiline_start``
-(regex or null), ``scrape_urls`` (list), ``interval`` (seconds), ``collector_urls`` (list).
-A value that does not fit is refused with a log line naming it; the rest still applies.
+(regex or null), ``scrape_urls`` (list of URLs), ``interval`` (seconds), ``collector_urls``
+(non-empty list of URLs). A value that does not fit is refused with a log line naming it (the
+settings error's one line); the rest still applies.
 """
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Any
+
+from pydantic import Field
+
+from foundation.settings import PositiveFloat, Regex, SettingsModel, Url, validate_keys
+
+from .config import Urls
 
 log = logging.getLogger("oam.agent.config")
 
 SERVICE = "oam-agent"
-FIELDS: dict[str, Any] = {
-    "log_paths": list, "scrape_urls": list, "collector_urls": list, "interval": (int, float),
-    "multiline_start": (str, type(None)),
-}
+
+
+class LiveAgentConfig(SettingsModel):
+    """The settings the CMDB may change while the agent runs (each key optional)."""
+
+    log_paths: list[str] = Field(default_factory=list)
+    multiline_start: Regex | None = None
+    scrape_urls: list[Url] = Field(default_factory=list)
+    interval: PositiveFloat = 10.0
+    collector_urls: Urls = Field(default_factory=lambda: ["http://127.0.0.1:4318"])
+
+
+FIELDS = tuple(LiveAgentConfig.model_fields)
 
 
 def validate(doc: Any, where: str) -> dict[str, Any]:
     """The usable fields of a settings document; bad ones are logged and left out."""
-    if not isinstance(doc, dict):
-        log.error("%s: expected a JSON object, got %s; ignored", where, type(doc).__name__)
-        return {}
-    good: dict[str, Any] = {}
-    for key, value in doc.items():
-        kind = FIELDS.get(key)
-        if kind is None:
-            log.error("%s: unknown setting %r ignored (known: %s)", where, key, ", ".join(FIELDS))
-        elif not isinstance(value, kind) or isinstance(value, bool):
-            log.error("%s: %s has the wrong type (%s); ignored", where, key, type(value).__name__)
-        elif isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            log.error("%s: %s must be a list of strings; ignored", where, key)
-        elif key == "interval" and value <= 0:
-            log.error("%s: interval must be positive; ignored", where)
-        elif key == "multiline_start" and value is not None and not _compiles(value):
-            log.error("%s: multiline_start is not a valid regular expression; ignored", where)
-        elif key == "collector_urls" and not value:
-            log.error("%s: collector_urls must not be empty; ignored", where)
-        else:
-            good[key] = value
+    good, problems = validate_keys(LiveAgentConfig, doc, where)
+    for problem in problems:
+        log.error("%s; ignored", problem)
     return good
-
-
-def _compiles(pattern: str) -> bool:
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True
 
 
 class LiveAgentSettings:

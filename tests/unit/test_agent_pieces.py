@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
 from agents.host.buffer import DiskBuffer
-from agents.host.config import AgentConfigError, load_agent_config
+from agents.host.config import load_agent_config
 from agents.host.documents import DocumentMaker, Event, MultilineJoiner
 from agents.host.live_config import validate
 from agents.host.shipper import backoff_delay
 from agents.host.tailer import Line
+from foundation.settings import SettingsError
 from telemetry.ecs import ServiceInfo, to_nested
 
 
@@ -40,23 +42,44 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap():
 def test_settings_name_what_is_wrong(tmp_path):
     path = tmp_path / "agent.toml"
     path.write_text('[agent]\ninterval = "10"\n[collector]\ntoken = "t"\n')
-    with pytest.raises(AgentConfigError, match="agent.interval has the wrong type"):
+    with pytest.raises(SettingsError, match=r'^agent.toml: \[agent\] interval: expected a number, got "10"$'):
         load_agent_config(path)
     path.write_text('[collector]\nurls = ["http://c:4318"]\n')
-    with pytest.raises(AgentConfigError, match="token"):
+    with pytest.raises(SettingsError, match=r"^agent.toml: \[collector\] token: expected a token \(or a token_file\)$"):
         load_agent_config(path)
     path.write_text('[collector]\ntoken = "t"\n[logz]\npaths = []\n')
-    with pytest.raises(AgentConfigError, match="unknown section"):
+    with pytest.raises(SettingsError, match=r"^agent.toml: logz: unknown key \(known: agent, cmdb, collector, logs, "):
+        load_agent_config(path)
+    path.write_text('[collector]\ntoken = "t"\n[[scrape]]\nurl = "http://a/metrics"\n[[scrape]]\nurl = 5\n')
+    with pytest.raises(SettingsError, match=r"^agent.toml: \[scrape\[1\]\] url: expected a URL, got 5$"):
         load_agent_config(path)
     path.write_text('[agent]\nid = "web-1"\n[collector]\ntoken_file = "/nonexistent/token"\n')
-    with pytest.raises(AgentConfigError, match="cannot read the token file"):
+    with pytest.raises(SettingsError, match=r"^agent.toml: \[collector\] token_file: cannot read /nonexistent/token"):
         load_agent_config(path)
 
 
-def test_cmdb_settings_keep_the_good_fields_and_drop_the_bad():
+def test_a_good_file_is_read_section_by_section(tmp_path):
+    (tmp_path / "token").write_text("secret\n")
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[agent]\nid = "web-1"\ninterval = 5\nrole = "web"\n[collector]\n'
+                    f'urls = ["http://c1:4318", "http://c2:4318"]\ntoken_file = "{tmp_path / "token"}"\n'
+                    f'[logs]\npaths = ["/var/log/*.log"]\nmultiline_start = "^\\\\S"\n'
+                    f'[[scrape]]\nurl = "http://127.0.0.1:8001/metrics"\n[cmdb]\nhosts = "zk:2181"\n')
+    config = load_agent_config(path)
+    assert (config.agent_id, config.interval, config.role, config.token) == ("web-1", 5.0, "web", "secret")
+    assert config.collector_urls == ["http://c1:4318", "http://c2:4318"] and config.log_paths == ["/var/log/*.log"]
+    assert config.multiline_start == "^\\S" and config.scrape_urls == ["http://127.0.0.1:8001/metrics"]
+    assert (config.cmdb_hosts, config.metrics_port, config.data_dir) == ("zk:2181", 9110, Path("/var/lib/oam/agent"))
+
+
+def test_cmdb_settings_keep_the_good_fields_and_drop_the_bad(caplog):
     good = validate({"log_paths": ["/var/log/*.log"], "interval": "often", "multiline_start": "([",
                      "colour": "blue", "scrape_urls": [1, 2]}, "env/oam-agent/config")
     assert good == {"log_paths": ["/var/log/*.log"]}
+    refused = [record.getMessage() for record in caplog.records]
+    assert refused[0] == 'env/oam-agent/config: interval: expected a number, got "often"; ignored'
+    assert refused[1] == 'env/oam-agent/config: multiline_start: expected a regular expression, got "(["; ignored'
+    assert refused[2].startswith("env/oam-agent/config: colour: unknown key (known: collector_urls, ")
     assert validate(["not", "an", "object"], "k") == {}
 
 
@@ -79,3 +102,22 @@ def test_continuation_lines_join_the_line_before():
     done = joiner.feed(lines)
     assert [(e.text, e.offset, e.end) for e in done] == [("2026-01-01 ERROR boom\nTraceback:\n  File x", 0, 30)]
     assert [e.text for e in joiner.flush()] == ["2026-01-01 INFO ok"]  # held back until a quiet spell
+
+
+def test_the_installer_writes_an_agent_toml_the_agent_reads(tmp_path):
+    from agents.host.install import InstallPlan
+    from deployer.config import HostSpec
+
+    plan = InstallPlan(collector_urls=["http://c:4318"], token="t", prefix=str(tmp_path / "{name}"),
+                       log_paths=['/var/log/"quoted"/*.log'], scrape_urls=["http://127.0.0.1:8001/metrics"],
+                       cmdb_hosts="zk:2181", cmdb_user="agent")
+    host = HostSpec(name="web-1", address="10.0.0.1", deploy_root="/")
+    (tmp_path / "web-1").mkdir()
+    (tmp_path / "web-1" / "agent.token").write_text("t\n")
+    (tmp_path / "web-1" / "cmdb.password").write_text("pw\n")
+    path = tmp_path / "agent.toml"
+    path.write_text(plan.config_for(host))
+    config = load_agent_config(path)
+    assert (config.agent_id, config.token, config.cmdb_password, config.cmdb_root) == ("web-1", "t", "pw", "")
+    assert config.log_paths == ['/var/log/"quoted"/*.log'] and config.scrape_urls == ["http://127.0.0.1:8001/metrics"]
+    assert config.data_dir == tmp_path / "web-1" / "data" and config.metrics_port == 0

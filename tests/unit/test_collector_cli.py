@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collector.config import CollectorConfigError, load_config
+from collector.config import load_config
+from foundation.settings import SettingsError
 from oam.cli import cli
 
 
@@ -35,15 +36,30 @@ def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path: Path)
     options = config.elasticsearch.client_options()
     assert options["basic_auth"] == ("u", "p") and options["ca_certs"] == "/etc/ca.pem"
     path.write_text("prot = 1\n")
-    with pytest.raises(CollectorConfigError, match="unknown setting 'prot'"):
+    with pytest.raises(SettingsError, match=r"^collector.toml: prot: unknown key \(known: bulk_chunk_size, "):
         load_config(path)
     path.write_text("[retention_days]\nlgos = 1\n")
-    with pytest.raises(CollectorConfigError, match="unknown kinds: lgos"):
+    with pytest.raises(SettingsError, match='^collector.toml: \\[retention_days\\] lgos: expected one of "logs", '):
         load_config(path)
+    with pytest.raises(SettingsError, match=r'^production/oam-collector/config: threads: expected an integer '
+                                            r'greater than 0, got 0$'):
+        load_config(None, cmdb={"threads": 0}, cmdb_key="production/oam-collector/config")
+
+
+def test_layers_merge_tables_key_by_key(tmp_path: Path) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text('[elasticsearch]\nusername = "u"\n[retention_days]\nlogs = 3\n')
+    config = load_config(path, {"elasticsearch": {"hosts": ["http://es:9200"]}},
+                         cmdb={"retention_days": {"errors": 10}}, port=5001)
+    assert config.elasticsearch.hosts == ["http://es:9200"] and config.elasticsearch.username == "u"
+    assert (config.retention_days["logs"], config.retention_days["errors"], config.retention_days["spans"]) == \
+        (3, 10, 7)
+    assert config.port == 5001
 
 
 def test_bad_config_is_one_line_on_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "collector.toml"
     path.write_text("port = 'x'\n")
     result = CliRunner().invoke(cli, ["collector", "run", "--config", str(path)])
-    assert result.exit_code == 1 and "setting 'port' must be int, not str" in result.output
+    assert result.exit_code == 1
+    assert result.output.strip() == 'Error: collector.toml: port: expected an integer, got "x"'

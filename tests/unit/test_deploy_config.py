@@ -45,33 +45,45 @@ def test_selects_hosts_by_name_or_role():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"hosts": []}, "'hosts' is empty"),
-    ({"restart": 5}, "'restart' must be str"),
-    ({"health": {"url": "ftp://x"}}, "must start with http"),
-    ({"health": {"url": "http://{address}:{NOPE}/"}}, "names 'NOPE', which host web1 does not define"),
-    ({"health": {"url": "http://x/", "retries": 0}}, "retries >= 1"),
-    ({"health": {"url": "http://x/", "timeout": True}}, "must be a number"),
-    ({"keep_releases": 1}, "at least 2"),
-    ({"shared_dirs": ["../etc"]}, "invalid shared dir"),
-    ({"deploy_root": "relative/path"}, "absolute path"),
-    ({"deploy_root": "/"}, "absolute path other than /"),
+    ({"hosts": []}, "hosts: expected a non-empty list of hosts, got []"),
+    ({"restart": 5}, "restart: expected a string, got 5"),
+    ({"health": {"url": "ftp://x"}}, '[health] url: expected a URL, got "ftp://x"'),
+    ({"health": {"url": "http://{address}:{NOPE}/"}},
+     "[health] url: expected a URL naming fields every host defines ('NOPE' is not defined by host web1)"),
+    ({"health": {"url": "http://x/", "retries": 0}},
+     "[health] retries: expected an integer greater than or equal to 1, got 0"),
+    ({"health": {"url": "http://x/", "timeout": True}}, "[health] timeout: expected a number, got true"),
+    ({"keep_releases": 1}, "keep_releases: expected an integer greater than or equal to 2, got 1"),
+    ({"shared_dirs": ["../etc"]},
+     'shared_dirs[0]: expected a name of letters, digits and . _ + - (at most 100), got "../etc"'),
+    ({"deploy_root": "relative/path"},
+     '[hosts[0]] deploy_root: expected an absolute path other than /, got "relative/path"'),
+    ({"deploy_root": "/"}, '[hosts[0]] deploy_root: expected an absolute path other than /, got "/"'),
+    ({"hosts": [{"address": "10.0.0.1", "env": {"APP PORT": "1"}}]},
+     '[hosts[0].env] APP PORT: expected a shell variable name, got "APP PORT"'),
+    ({"hosts": [{"address": "10.0.0.1", "port": "22"}]}, '[hosts[0]] port: expected an integer, got "22"'),
+    ({"colour": "blue"}, "colour: unknown key (known: command_timeout, deploy_root, health, hosts, keep_releases, "
+                         "post_hooks, pre_hooks, restart, shared_dirs, source)"),
 ])
-def test_bad_configuration_is_named(change, message):
-    with pytest.raises(ConfigInvalid, match=message):
+def test_bad_configuration_is_named_in_one_line(change, message):
+    with pytest.raises(ConfigInvalid) as refused:
         parse_config("shop", stored(**change))
+    assert str(refused.value) == f"shop: {message}"
 
 
 def test_missing_restart_and_repeated_names():
     data = stored()
     del data["restart"]
-    with pytest.raises(ConfigInvalid, match="'restart' is required"):
+    with pytest.raises(ConfigInvalid, match="^shop: restart: expected a string, got nothing$"):
         parse_config("shop", data)
     data = stored()
     data["hosts"][1]["name"] = "web1"
-    with pytest.raises(ConfigInvalid, match=r"host names repeat \(web1\)"):
+    with pytest.raises(ConfigInvalid, match=r"^shop: hosts: expected host names that do not repeat \(web1 does\)$"):
         parse_config("shop", data)
-    with pytest.raises(ConfigInvalid, match="hosts\\[0\\]: 'address' is required"):
+    with pytest.raises(ConfigInvalid, match=r"^shop: \[hosts\[0\]\] address: expected a non-empty string, got nothing$"):
         parse_config("shop", stored(hosts=[{"name": "x"}]))
+    with pytest.raises(ConfigInvalid, match=r"^production/shop/deploy: expected an object, got \[1\]$"):
+        parse_config("shop", [1], "production/shop/deploy")
 
 
 @pytest.mark.parametrize("value", ["1.4.0", "v2", "2024.11.24+build_7", "release-3"])

@@ -321,8 +321,23 @@ def test_deploy_configuration_lives_in_the_cmdb(make_service, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**stored.value, "keep_releases": 1}))
     refused = svc.oam("deploy-config", svc.name, str(bad))
-    assert refused.exit_code == 1 and "keep_releases must be at least 2" in refused.output
+    assert refused.exit_code == 1
+    assert refused.output.strip() == \
+        "Error: bad.json: keep_releases: expected an integer greater than or equal to 2, got 1"
+    for change, line in [({"keep_releases": "x"}, 'keep_releases: expected an integer, got "x"'),
+                         ({"colour": "blue"}, "colour: unknown key (known: command_timeout, deploy_root, health, "
+                                              "hosts, keep_releases, post_hooks, pre_hooks, restart, shared_dirs, "
+                                              "source)")]:
+        bad.write_text(json.dumps({**stored.value, **change}))
+        refused = svc.oam("deploy-config", svc.name, str(bad))
+        assert refused.exit_code == 1 and refused.output.strip() == f"Error: bad.json: {line}"
     assert svc.registry.cmdb.store.version(f"production/{svc.name}/deploy") == stored.version
+    svc.registry.cmdb.store.set(f"production/{svc.name}/deploy", {**stored.value, "keep_releases": "x"})
+    broken = svc.oam("releases", svc.name)  # a value stored behind the command's back is refused on use
+    assert broken.exit_code == 1
+    assert f'Error: production/{svc.name}/deploy: keep_releases: expected an integer, got "x"' in broken.output
+    svc.registry.cmdb.store.set(f"production/{svc.name}/deploy", stored.value)
+    stored = svc.registry.cmdb.store.get(f"production/{svc.name}/deploy")
     good = tmp_path / "good.json"
     good.write_text(json.dumps({**stored.value, "keep_releases": 4}))
     accepted = svc.oam("deploy-config", svc.name, str(good), "-m", "keep more")

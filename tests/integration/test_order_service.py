@@ -193,6 +193,18 @@ def test_a_cache_ttl_changed_in_the_cmdb_applies_within_two_seconds(run_dir, red
             assert time.monotonic() - changed_at < 2.0, "the new TTL did not apply within 2 s"
             time.sleep(0.05)
         assert backend.poll() is None  # no restart
+        admin.store.set("test/order-service/cache", {"ttl_seconds": "x"}, comment="not a number")
+        refused = 'test/order-service: [cache] ttl_seconds: expected a number, got "x"; cache keeps its last good value'
+        telemetry = run_dir / "ttl-test" / "telemetry"
+        deadline = time.monotonic() + 10
+        def logged() -> list[str]:  # whole lines only: the agent may be writing the last one
+            return [json.loads(line).get("message") for path in telemetry.glob("*.jsonl")
+                    for line in path.read_text().split("\n")[:-1] if line.startswith("{")]
+
+        while refused not in logged():
+            assert time.monotonic() < deadline, "the refused value was not logged"
+            time.sleep(0.1)
+        assert 0 < cached_ttl_ms() <= 2_000  # the last good TTL stays
     finally:
         backend.terminate()
         backend.wait(timeout=15)

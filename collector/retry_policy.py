@@ -9,7 +9,8 @@ Per item of a bulk response (:func:`classify_item`):
 
 For a whole request that failed (:func:`classify_exception`): no answer at all (connection refused,
 timeout), 429, 5xx, 401/403 -> ``RETRY``; any other 4xx -> ``DEAD_LETTER`` for every item in it.
-Nothing here performs I/O, so it is tested with real Elasticsearch error bodies.
+Nothing here performs I/O, so it is tested with real Elasticsearch error bodies. How long to wait
+between retries is :class:`foundation.waiting.Backoff`'s (full jitter), used by the sink.
 """
 from __future__ import annotations
 
@@ -86,7 +87,3 @@ def classify_exception(exc: BaseException) -> Decision:
         return Decision(Verdict.RETRY, decision.reason or str(exc))
     return decision
 
-
-def backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based): exponential, capped."""
-    return min(cap, base * (2 ** max(0, attempt)))

@@ -4,7 +4,9 @@
 there already), kept in the dead-letter index, or fsynced into the spool. It raises
 :class:`~collector.spool.SpoolFull` when it can do none of these, so the caller answers 503. A
 replay thread sends spooled segments back, oldest first, once Elasticsearch answers again; while
-anything is spooled, new batches queue behind it so the order holds.
+anything is spooled, new batches queue behind it so the order holds. Both wait between tries with
+exponential backoff and full jitter (:class:`foundation.waiting.Backoff`, ``retry_backoff`` the
+first window): items retried within a request up to 10 s apart, the replay up to 5 s.
 """
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import tenacity
 from elasticsearch import helpers
+
+from foundation.waiting import Backoff
 
 from .decode import Action
 from .indices import dead_letter_action, install
 from .metrics import CollectorMetrics
-from .retry_policy import Verdict, backoff, classify_exception, classify_item
+from .retry_policy import Verdict, classify_exception, classify_item
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,8 @@ class Sink:
         self.chunk_size = chunk_size
         self.item_retries = item_retries
         self.retry_backoff = retry_backoff
+        self.item_backoff = Backoff(base=retry_backoff, cap=10.0, attempts=item_retries + 1)
+        self.replay_backoff = Backoff(base=retry_backoff, cap=5.0)
         self.prefix = prefix
         self.templates = templates or TemplateGate(client, prefix)
         self._wake = threading.Event()
@@ -145,13 +152,16 @@ class Sink:
             self._to_spool(actions)
             return
         pending = actions
-        for attempt in range(self.item_retries + 1):
+
+        def attempt() -> SendResult:
+            nonlocal pending
             result = self.send(pending)
             pending = result.retry
-            if not pending or result.unreachable:
-                break
-            if attempt < self.item_retries:
-                time.sleep(backoff(attempt, self.retry_backoff))
+            return result
+
+        # Items Elasticsearch asked to retry (429, 5xx) are tried again; an unreachable one is spooled at once.
+        self.item_backoff.retrying(
+            retry=tenacity.retry_if_result(lambda result: bool(result.retry) and not result.unreachable))(attempt)
         if pending:
             self._to_spool(pending)
 
@@ -201,8 +211,8 @@ class Sink:
                 log.exception("spool replay failed")
                 stalled = True
             if stalled and not self.spool.empty():
-                delay = backoff(failures, self.retry_backoff, cap=5.0)
                 failures += 1
+                delay = self.replay_backoff.delay(failures)
                 log.warning("Elasticsearch not taking spooled documents (%s); retry in %.1fs", self.last_error, delay)
                 self._stop.wait(delay)
             else:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 import requests
+
+from foundation.waiting import NotReady, WaitTimeout, wait_until
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,18 @@ def check_once(url: str, version: str | None, timeout: float) -> tuple[bool, str
 
 def wait_healthy(url: str, version: str | None, *, timeout: float, retries: int, interval: float) -> HealthResult:
     """Poll ``url`` up to ``retries`` times, ``interval`` seconds apart; the last failure is the detail."""
-    detail = ""
-    for attempt in range(1, retries + 1):
+    attempts = 0
+
+    def healthy() -> str:
+        nonlocal attempts
+        attempts += 1
         ok, detail = check_once(url, version, timeout)
-        if ok:
-            return HealthResult(True, attempt, detail)
-        if attempt < retries:
-            time.sleep(interval)
-    return HealthResult(False, retries, f"unhealthy after {retries} attempts: {detail}")
+        if not ok:
+            raise NotReady(detail)
+        return detail
+
+    try:
+        detail = wait_until(healthy, timeout=None, attempts=retries, interval=interval, what=url)
+    except WaitTimeout as exc:
+        return HealthResult(False, exc.attempts, f"unhealthy after {exc.attempts} attempts: {exc.reason}")
+    return HealthResult(True, attempts, detail)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from foundation.waiting import Backoff
 from oam import __version__
 from telemetry.ecs import ServiceInfo, metric_document, stable_id
 
@@ -24,12 +25,15 @@ from .checkpoints import CheckpointStore
 from .config import AgentConfig
 from .documents import DocumentMaker, Event, MultilineJoiner
 from .scrape import scrape
-from .shipper import Refused, Shipper, Unavailable, backoff_delay
+from .shipper import Refused, Shipper, Unavailable
 from .live_config import FIELDS, LiveAgentSettings
 from .system import SystemMetrics
 from .tailer import Tailer
 
 log = logging.getLogger("oam.agent")
+# The pause after failed send number n: full jitter below min(30 s, 0.5 s * 2**(n-1)), and never
+# shorter than the collectors' Retry-After.
+SHIP_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=300.0)
 
 
 class AgentMetrics:
@@ -102,7 +106,7 @@ class HostAgent:
         try:
             delivery = self.shipper.send([self.maker.ndjson(event) for event in self.pending])
         except Unavailable as exc:
-            self._failed(now, str(exc))
+            self._failed(now, str(exc), exc.retry_after)
             return
         except Refused as exc:
             log.error("%s; will retry", exc)
@@ -118,10 +122,10 @@ class HostAgent:
         self._sent()
         self.pending = None
 
-    def _failed(self, now: float, why: str) -> None:
+    def _failed(self, now: float, why: str, retry_after: float | None = None) -> None:
         self.metrics.send_failures.inc()
         self.attempt += 1
-        self.next_try = now + backoff_delay(self.attempt)
+        self.next_try = now + SHIP_BACKOFF.delay(self.attempt, retry_after)
         if self.attempt in (1, 5) or self.attempt % 20 == 0:
             log.warning("shipping paused (attempt %d): %s", self.attempt, why)
 
@@ -192,7 +196,7 @@ class HostAgent:
             try:
                 delivery = self.shipper.send(lines)
             except (Unavailable, Refused) as exc:
-                self._failed(now, str(exc))
+                self._failed(now, str(exc), exc.retry_after if isinstance(exc, Unavailable) else None)
                 break
             with self._buffer_lock:
                 self.buffer.remove(path)

@@ -1,8 +1,9 @@
-"""Host agent pieces of pure logic: metric buffer, backoff, settings, NDJSON lines, multi-line joining."""
+"""Host agent pieces: metric buffer, the shipper's Retry-After, settings, NDJSON lines, multi-line joining."""
 from __future__ import annotations
 
 import json
-import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from agents.host.buffer import DiskBuffer
 from agents.host.config import load_agent_config
 from agents.host.documents import DocumentMaker, Event, MultilineJoiner
 from agents.host.live_config import validate
-from agents.host.shipper import backoff_delay
+from agents.host.daemon import SHIP_BACKOFF
+from agents.host.shipper import Shipper, Unavailable
 from agents.host.tailer import Line
 from foundation.settings import SettingsError
 from telemetry.ecs import ServiceInfo, to_nested
@@ -31,12 +33,61 @@ def test_a_full_buffer_drops_the_oldest_batches_and_counts_them(tmp_path):
     assert json.loads(reopened.oldest()[1][0])["batch"] == first_kept + 1
 
 
-def test_backoff_grows_exponentially_with_full_jitter_and_a_cap():
-    rng = random.Random(1)
-    for attempt in range(12):
-        delays = [backoff_delay(attempt, base=0.5, cap=30, rng=rng) for _ in range(200)]
-        assert 0 <= min(delays) and max(delays) <= min(30, 0.5 * 2 ** attempt)
-    assert max(backoff_delay(20, rng=rng) for _ in range(50)) > 15  # reaches toward the cap
+@pytest.fixture
+def collectors():
+    """Two local HTTP servers answering ingest with the status and headers each is given."""
+    servers, hits = [], []
+
+    def serve(status: int, headers: dict[str, str]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                hits.append(self.server.server_address[1])
+                body = b'{"accepted": 1, "failed": []}' if status == 200 else b'{"error": "spool full"}'
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield serve, hits
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_shipper_honours_the_collectors_retry_after(collectors):
+    serve, hits = collectors
+    busy = serve(503, {"Retry-After": "7"})
+    throttled = serve(429, {"Retry-After": "3"})
+    shipper = Shipper([busy, throttled], "token")
+    with pytest.raises(Unavailable) as first:
+        shipper.send(["{}"])
+    assert 2.5 < first.value.retry_after <= 3 and len(hits) == 2  # every collector asked: the earliest wins
+    with pytest.raises(Unavailable, match="asked to wait"):
+        shipper.send(["{}"])
+    assert len(hits) == 2  # neither was asked again before its time
+    assert SHIP_BACKOFF.delay(1, first.value.retry_after) >= first.value.retry_after
+
+
+def test_a_collector_without_retry_after_leaves_the_pause_to_the_backoff(collectors):
+    serve, hits = collectors
+    shipper = Shipper([serve(503, {"Retry-After": "7"}), serve(502, {})], "token")
+    with pytest.raises(Unavailable) as failed:
+        shipper.send(["{}"])
+    assert failed.value.retry_after is None
+    with pytest.raises(Unavailable):
+        shipper.send(["{}"])
+    assert len(hits) == 3  # the 502 one is tried again at once, the 503 one is not
 
 
 def test_settings_name_what_is_wrong(tmp_path):

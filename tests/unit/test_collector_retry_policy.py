@@ -6,7 +6,6 @@ from elasticsearch import ApiError
 
 from collector.retry_policy import (
     Verdict,
-    backoff,
     classify_exception,
     classify_item,
     classify_response,
@@ -113,7 +112,3 @@ def test_whole_request_errors() -> None:
     assert parse.verdict is Verdict.DEAD_LETTER
     assert parse.reason.startswith("x_content_parse_exception")
 
-
-def test_backoff_grows_and_is_capped() -> None:
-    waits = [backoff(attempt, base=0.5, cap=4.0) for attempt in range(6)]
-    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]

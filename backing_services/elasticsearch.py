@@ -18,11 +18,12 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from foundation.waiting import NotReady
 
 from .distribution import ES_USER, ES_VERSION, es_home
 from .java import java_home
@@ -174,18 +175,15 @@ class ElasticsearchServer:
             raise
 
     def wait_healthy(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.process.running():
-                raise ServiceError(f"Elasticsearch exited with code {self.process.exit_code()}\n{self.log_tail()}")
-            try:
-                health = self.request("GET", "/_cluster/health?wait_for_status=yellow&timeout=1s")
-                if health.get("status") in ("yellow", "green"):
-                    return health
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise ServiceError(f"Elasticsearch not healthy on {self.url} within {timeout:.0f}s\n{self.log_tail()}")
+        def healthy() -> dict[str, Any]:
+            health = self.request("GET", "/_cluster/health?wait_for_status=yellow&timeout=1s")
+            if health.get("status") not in ("yellow", "green"):
+                raise NotReady(f"cluster health {health.get('status')!r}")
+            return health
+
+        return self.process.wait_ready(healthy, timeout=timeout, interval=0.5, label="Elasticsearch",
+                                       what=f"Elasticsearch on {self.url} to be yellow or green",
+                                       log_tail=self.log_tail, retry_on=(OSError, ValueError))
 
     def stop(self, timeout: float = 30.0) -> None:
         self.process.stop(timeout)

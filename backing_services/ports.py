@@ -1,8 +1,7 @@
-"""Loopback ports: find free ones, test whether one is taken, wait for one to open."""
+"""Loopback ports: find free ones, test whether one is taken (waiting is ``foundation.waiting.wait_until``)."""
 from __future__ import annotations
 
 import socket
-import time
 
 LOOPBACK = "127.0.0.1"
 
@@ -34,12 +33,3 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
 
-
-def wait_for_port(port: int, timeout: float, host: str = LOOPBACK) -> bool:
-    """Wait until ``host:port`` accepts connections; False on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_in_use(port, host):
-            return True
-        time.sleep(0.2)
-    return False

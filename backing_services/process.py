@@ -18,8 +18,15 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+from foundation.waiting import wait_until
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -35,18 +42,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
 
 
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    return state != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
@@ -57,13 +63,12 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # A group whose members are all zombies still "exists"; look for a live one.
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == pgid and pid_alive(int(entry.name)):
-                    return True
-            except OSError:
-                continue
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid and pid_alive(pid):
+                return True
+        except OSError:
+            continue
     return False
 
 
@@ -74,11 +79,12 @@ def terminate_group(pgid: int, timeout: float = 30.0) -> None:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _group_alive(pgid):
-                return
-            time.sleep(0.1)
+        try:
+            wait_until(lambda: not _group_alive(pgid), timeout=wait, interval=0.1,
+                       what=f"process group {pgid} to exit after {sig.name}")
+            return
+        except TimeoutError:
+            continue
 
 
 def reap_stale(pid_file: Path) -> bool:
@@ -163,6 +169,26 @@ class ManagedProcess:
 
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
+
+    def wait_ready(self, ready: Callable[[], T], *, timeout: float, interval: float, what: str,
+                   label: str | None = None, log_tail: Callable[[], str] | None = None,
+                   retry_on: tuple[type[BaseException], ...] = ()) -> T:
+        """Poll ``ready`` until it answers something truthy (see :func:`foundation.waiting.wait_until`).
+
+        ServiceError, with the log's tail, as soon as the process exits (``label`` names it) or
+        when ``timeout`` passes first (``what`` says what was awaited).
+        """
+        tail_of = log_tail or (lambda: self.log_tail())
+
+        def check() -> T:
+            if not self.running():
+                raise ServiceError(f"{label or self.name} exited with code {self.exit_code()}\n{tail_of()}")
+            return ready()
+
+        try:
+            return wait_until(check, timeout=timeout, interval=interval, what=what, retry_on=retry_on)
+        except TimeoutError as exc:
+            raise ServiceError(f"{exc}\n{tail_of()}") from None
 
     def exit_code(self) -> int | None:
         return self._popen.poll() if self._popen else None

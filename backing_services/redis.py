@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 from pathlib import Path
 
 from .ports import LOOPBACK, port_in_use
@@ -57,15 +56,12 @@ class RedisServer:
             "daemonize no", "protected-mode yes", "logfile \"\"",
         ]) + "\n")
         self.process.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.process.running():
-                raise ServiceError(f"redis-server exited with code {self.process.exit_code()}\n{self.process.log_tail()}")
-            if ping(self.port, self.host):
-                return
-            time.sleep(0.1)
-        self.process.stop(timeout=5)
-        raise ServiceError(f"redis-server not answering on {self.host}:{self.port} within {timeout:.0f}s")
+        try:
+            self.process.wait_ready(lambda: ping(self.port, self.host), timeout=timeout, interval=0.1,
+                                    label="redis-server", what=f"redis-server on {self.host}:{self.port} to answer PING")
+        except ServiceError:
+            self.process.stop(timeout=5)
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         self.process.stop(timeout)

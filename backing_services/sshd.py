@@ -25,9 +25,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import psutil
 
 from .ports import free_port
 from .process import ManagedProcess, ServiceError, pid_alive, terminate_group
@@ -59,16 +60,10 @@ def ssh_banner(address: str, port: int, timeout: float = 1.0) -> str:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
+        return []
 
 
 def _hand_over(root: Path, user: str) -> None:
@@ -149,16 +144,13 @@ class SshServer:
     def start(self, timeout: float = 20.0) -> None:
         self.prepare()
         self.process.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.process.running():
-                raise ServiceError(f"sshd on {self.address}:{self.port} exited with code "
-                                   f"{self.process.exit_code()}\n{self.process.log_tail()}")
-            if ssh_banner(self.address, self.port).startswith("SSH-2.0"):
-                return
-            time.sleep(0.05)
-        self.process.stop(timeout=5)
-        raise ServiceError(f"sshd not answering on {self.address}:{self.port} within {timeout:.0f}s")
+        where = f"sshd on {self.address}:{self.port}"
+        try:
+            self.process.wait_ready(lambda: ssh_banner(self.address, self.port).startswith("SSH-2.0"),
+                                    timeout=timeout, interval=0.05, label=where, what=f"{where} to send its banner")
+        except ServiceError:
+            self.process.stop(timeout=5)
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the listener and the sessions it forked (each runs in a session of its own)."""

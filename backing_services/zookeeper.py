@@ -14,10 +14,11 @@ Usage::
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from foundation.waiting import NotReady
 
 from .java import java_home
 from .ports import LOOPBACK, free_ports, port_in_use
@@ -131,17 +132,16 @@ class ZooKeeperServer:
 
     def wait_serving(self, timeout: float) -> str:
         """Wait until the server answers ``imok`` and serves requests; returns its mode."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.process.running():
-                raise ServiceError(f"ZooKeeper exited with code {self.process.exit_code()}\n{self.process.log_tail()}")
-            if four_letter_word(self.client_port, "ruok", self.host) == "imok":
-                mode = server_mode(self.client_port, self.host)
-                if mode:
-                    return mode
-            time.sleep(0.2)
-        raise ServiceError(f"ZooKeeper on {self.connection_string} not serving within {timeout:.0f}s\n"
-                           f"{self.process.log_tail()}")
+        def serving() -> str:
+            if four_letter_word(self.client_port, "ruok", self.host) != "imok":
+                raise NotReady("no imok answer to ruok")
+            mode = server_mode(self.client_port, self.host)
+            if not mode:
+                raise NotReady("no mode in its srvr answer yet")
+            return mode
+
+        return self.process.wait_ready(serving, timeout=timeout, interval=0.2, label="ZooKeeper",
+                                       what=f"ZooKeeper on {self.connection_string} to serve")
 
     def healthy(self) -> bool:
         return four_letter_word(self.client_port, "ruok", self.host) == "imok"

@@ -78,6 +78,7 @@ def connect(hosts: str, credentials: Credentials | None = None, *, timeout: floa
     client = KazooClient(
         hosts=hosts, timeout=session_timeout,
         auth_data=credentials.auth_data if credentials else None,
+        # kazoo retries its own reconnects and commands (backoff with jitter): not foundation.waiting's job.
         connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
         command_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=max(session_timeout, 10.0)),
     )

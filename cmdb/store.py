@@ -253,6 +253,7 @@ class ConfigStore:
         if data is not None:
             cmdb.schemas.validate(key, value, schemas)
         change_id = uuid.uuid4().hex
+        # Not a wait (kept off foundation.waiting): kazoo's retry waits out a reconnect; each pass re-decides.
         deadline = time.monotonic() + cmdb.session_timeout * 2 + 5
         missing_parent = False
         while True:

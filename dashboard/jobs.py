@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from foundation.waiting import wait_until
+
 MAX_JOBS = 50
 
 
@@ -63,9 +65,11 @@ class JobBoard:
 
     def wait(self, timeout: float) -> None:
         """Wait for running jobs to finish (used when the app stops)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def idle() -> bool:
             with self._lock:
-                if all(job.state != "running" for job in self._jobs.values()):
-                    return
-            time.sleep(0.1)
+                return all(job.state != "running" for job in self._jobs.values())
+
+        try:
+            wait_until(idle, timeout=timeout, interval=0.1, what="running jobs to finish")
+        except TimeoutError:
+            pass  # the app stops anyway; a job still running ends with the process

@@ -8,13 +8,13 @@ import importlib
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from backing_services.process import ServiceError, tail
 from foundation.settings import SettingsError
+from foundation.waiting import wait_until
 
 from . import __version__
 from .config import Settings, load
@@ -129,21 +129,25 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
         child = subprocess.Popen([*argv, "up", "--timeout", str(timeout), "--sample" if sample else "--no-sample"],
                                  stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 2 * timeout + 10
-    while time.monotonic() < deadline:
+    def settled() -> str | None:
         state = read_state(settings)
         if state and state.get("pid") == child.pid and state.get("phase") == "running":
-            _print_table(status(settings))
-            _print_login(settings)
-            click.echo(f"running in the background (pid {child.pid}, log {log_path}); `oam down` stops it.")
-            return 0
-        if child.poll() is not None:
-            click.echo(f"oam up failed (exit {child.returncode}); last lines of {log_path}:\n{tail(log_path, 30)}",
-                       err=True)
-            return 1
-        time.sleep(0.5)
-    click.echo(f"oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
-    return 1
+            return "running"
+        return "exited" if child.poll() is not None else None
+
+    try:
+        outcome = wait_until(settled, timeout=2 * timeout + 10, interval=0.5, what="oam up to be running")
+    except TimeoutError:
+        click.echo(f"oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
+        return 1
+    if outcome == "exited":
+        click.echo(f"oam up failed (exit {child.returncode}); last lines of {log_path}:\n{tail(log_path, 30)}",
+                   err=True)
+        return 1
+    _print_table(status(settings))
+    _print_login(settings)
+    click.echo(f"running in the background (pid {child.pid}, log {log_path}); `oam down` stops it.")
+    return 0
 
 
 def _print_login(settings: Settings) -> None:

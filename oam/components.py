@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -172,16 +171,13 @@ class ProgramComponent(Component):
         if self.prepare is not None:
             self._process.argv = [*self._process.argv[:3 + self._base_args], *self.prepare()]
         self._process.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._process.running():
-                raise ServiceError(f"{self.name} exited with code {self._process.exit_code()}\n"
-                                   f"{self._process.log_tail(20)}")
-            if self.port is None or self._health() is not None:
-                return
-            time.sleep(0.2)
-        self._process.stop(timeout=5)
-        raise ServiceError(f"{self.name} not healthy on {self.address} within {timeout:.0f}s")
+        try:
+            self._process.wait_ready(lambda: self.port is None or self._health() is not None, timeout=timeout,
+                                     interval=0.2, what=f"{self.name} on {self.address} to answer its health check",
+                                     log_tail=lambda: self._process.log_tail(20))
+        except ServiceError:
+            self._process.stop(timeout=5)
+            raise
 
     def stop(self) -> None:
         self._process.stop(timeout=15)

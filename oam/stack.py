@@ -15,6 +15,7 @@ from typing import Any
 
 from backing_services.ports import port_in_use
 from backing_services.process import ServiceError, pid_alive
+from foundation.waiting import wait_until
 
 from .components import Component, ServiceStatus, plan
 from .config import Settings
@@ -122,10 +123,10 @@ def down(settings: Settings, timeout: float = 60.0) -> list[str]:
     state = read_state(settings)
     if state and pid_alive(int(state["pid"])):
         os.kill(int(state["pid"]), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(int(state["pid"])) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if pid_alive(int(state["pid"])):
+        try:
+            wait_until(lambda: not pid_alive(int(state["pid"])), timeout=timeout, interval=0.2,
+                       what=f"oam up (pid {state['pid']}) to stop")
+        except TimeoutError:
             os.kill(int(state["pid"]), signal.SIGKILL)  # its services die with it (PDEATHSIG)
         stopped.append(f"oam up (pid {state['pid']})")
     for component in plan(settings, with_sample=True):

@@ -9,15 +9,16 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from opentelemetry.trace import SpanKind
 
 from agents.app.metrics import AppMetrics
+from foundation.waiting import Backoff
 from telemetry.context import span
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated REAL NOT NULL)"
@@ -32,15 +33,8 @@ def _use_wal(db: sqlite3.Connection) -> None:
     SQLite answers "database is locked" at once, without its busy handler, when two processes
     switch a new file's journal mode together (the backend and worker start side by side).
     """
-    deadline = time.monotonic() + BUSY_SECONDS
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+    locked = tenacity.retry_if_exception(lambda exc: isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc))
+    Backoff(base=0.02, cap=0.2, deadline=BUSY_SECONDS).retrying(retry=locked)(db.execute, "PRAGMA journal_mode=WAL")
 
 
 def shard_of(key: str, count: int) -> int:

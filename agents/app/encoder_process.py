@@ -184,6 +184,7 @@ class EncoderProcess:
 
 def _read_acks(process: subprocess.Popen, seq: int, timeout: float) -> None:
     """Read acks until ``seq``; TimeoutError after ``timeout`` s, OSError if the output ends."""
+    # Not a polling loop (kept off foundation.waiting): it blocks in poll() on the pipe for what is left.
     deadline = time.monotonic() + timeout
     fd = process.stdout.fileno()  # type: ignore[union-attr]
     poller = select.poll()  # not select(): a pipe's fd may be above 1023 in a busy service

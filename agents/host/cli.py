@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from foundation.settings import SettingsError
+from foundation.waiting import wait_until
 
 from .config import load_agent_config
 
@@ -168,12 +169,11 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
     def wait_live(name: str) -> bool:
         if cmdb is None:
             return True  # nothing to ask: the start command succeeded
-        deadline = time.monotonic() + live_timeout
-        while time.monotonic() < deadline:
-            if name in cmdb.inventory.live():
-                return True
-            time.sleep(0.5)
-        return False
+        try:
+            return wait_until(lambda: name in cmdb.inventory.live(), timeout=live_timeout, interval=0.5,
+                              what=f"{name} to register live in the CMDB")
+        except TimeoutError:
+            return False
 
     def progress(host: str, message: str) -> None:
         click.echo(f"  {time.strftime('%H:%M:%S')} [{host}] {message}", err=True)

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from backing_services.process import ManagedProcess
+from foundation.waiting import wait_until
 
 WRITER = Path(__file__).with_name("chaos_writer.py")
 
@@ -45,11 +46,7 @@ def kill_hard(process: ManagedProcess, timeout: float = 10.0) -> None:
     """SIGKILL the process group and wait until it is gone (a crash, not a stop)."""
     assert process.pid is not None and process.running(), f"{process.name} is not running"
     os.killpg(process.pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while process.running():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{process.name} survived SIGKILL")
-        time.sleep(0.05)
+    wait_until(lambda: not process.running(), timeout=timeout, interval=0.05, what=f"{process.name} to die of SIGKILL")
 
 
 def collector_health(url: str) -> dict[str, Any] | None:

@@ -2,25 +2,26 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 from backing_services.ports import free_port
+from foundation import waiting
+from foundation.waiting import NotReady
 
 
 def processes_under(path: Path) -> list[int]:
     """Pids whose command line names ``path`` (the services keep their config there)."""
     pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if str(path) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
+    for process in psutil.process_iter():
+        try:
+            if str(path) in " ".join(process.cmdline()):
+                pids.append(process.pid)
+        except psutil.Error:
+            continue
     return pids
 
 
@@ -37,27 +38,20 @@ def suite_config(data_dir: Path) -> str:
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.25) -> Any:
-    """The first true value of ``condition()`` within ``timeout`` seconds; AssertionError naming ``what`` if none."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    """The first true value of ``condition()`` within ``timeout`` seconds; TimeoutError naming ``what`` if none."""
+    return waiting.wait_until(condition, timeout=timeout, interval=every, what=what)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
     """Until ``url``/health answers 200; AssertionError with the process's output if it exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
             raise AssertionError(f"{url} exited with code {process.returncode}: {output}")
-        try:
-            if requests.get(url + "/health", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not healthy within {timeout}s")
+        answer = requests.get(url + "/health", timeout=2)
+        if not answer.ok:
+            raise NotReady(f"/health answered {answer.status_code}")
+        return True
+
+    waiting.wait_until(healthy, timeout=timeout, interval=0.1, what=f"{url} to be healthy",
+                       retry_on=(requests.RequestException,))

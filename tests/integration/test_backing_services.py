@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -12,6 +11,7 @@ from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
 from backing_services.ports import free_port
 from backing_services.process import ServiceError, pid_alive
 from backing_services.zookeeper import four_letter_word
+from foundation.waiting import wait_until
 
 
 def test_elasticsearch_answers_with_the_pinned_version(elasticsearch):
@@ -85,10 +85,8 @@ def test_an_ensemble_elects_a_new_leader_when_the_leader_stops(zookeeper_ensembl
         client.create("/foundation-check", b"before", makepath=True)
         leader = zookeeper_ensemble.nodes[modes.index("leader")]
         leader.stop()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "leader" not in zookeeper_ensemble.modes():
-            time.sleep(0.2)
-        assert "leader" in zookeeper_ensemble.modes()
+        wait_until(lambda: "leader" in zookeeper_ensemble.modes(), timeout=30, interval=0.2,
+                   what="the ensemble to elect a new leader")
         client.set("/foundation-check", b"after")  # the remaining quorum takes writes
         assert client.get("/foundation-check")[0] == b"after"
     finally:

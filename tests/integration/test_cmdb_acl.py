@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from cmdb import Cmdb, HostFacts, PermissionDenied
+from foundation.waiting import wait_until
 
 
 @pytest.fixture
@@ -89,13 +90,11 @@ def test_a_running_writer_gives_new_nodes_the_policy_granted_after_it_connected(
     deployer.store.set("prod/web/before", 1)  # connected and adopted the policy
     secured.grant("auditor", "auditor-pw", "reader")
     auditor = open_cmdb("auditor", "auditor-pw")
-    deadline = time.monotonic() + 5
-    while True:  # the policy reaches the running writer through a watch
+    def readable() -> bool:
         deployer.store.set(f"prod/web/after-{int(time.monotonic() * 1000)}", 2)
-        try:
-            assert all(auditor.store.get(key).value for key in auditor.store.keys("prod/web"))
-            break
-        except PermissionDenied:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+        assert all(auditor.store.get(key).value for key in auditor.store.keys("prod/web"))
+        return True
+
+    # The policy reaches the running writer through a watch; until then its new nodes deny the auditor.
+    wait_until(readable, timeout=5, interval=0.1, retry_on=(PermissionDenied,),
+               what="the writer's new nodes to let the auditor read")

@@ -12,6 +12,7 @@ from kazoo.protocol.states import KazooState
 from backing_services.ports import free_port
 from backing_services.zookeeper import ZooKeeperServer
 from cmdb import Change, Cmdb, HostFacts
+from foundation.waiting import wait_until
 
 
 class Recorder:
@@ -127,9 +128,8 @@ def test_a_watch_goes_on_after_a_server_restart_and_an_expired_session(run_dir):
         assert seen.versions == list(range(1, 8))
         assert [c.value for c in seen.changes] == [{"n": n} for n in range(7)]
         # The host's ephemeral registration died with the old session and came back with the new one.
-        deadline = time.monotonic() + 10
-        while "web-1" not in writer.inventory.live() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: "web-1" in writer.inventory.live(), timeout=10, interval=0.1,
+                   what="web-1's registration to come back")
         assert writer.inventory.live()["web-1"].facts.role == "web"
     finally:
         for handle in (watcher, writer):

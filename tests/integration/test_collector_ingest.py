@@ -16,6 +16,7 @@ from collector.config import CollectorConfig, load_config
 from collector.indices import apply_retention
 from collector.service import Collector
 from collector.testing import RunningCollector, serve_in_thread
+from local_suite import wait_healthy
 from telemetry.ecs import timestamp
 
 PREFIX = "oamingest"
@@ -195,7 +196,6 @@ def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elastics
     import os
     import subprocess
     import sys
-    import time
 
     from cmdb import Cmdb
 
@@ -214,14 +214,7 @@ def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elastics
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if requests.get(url + "/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.3)
+        wait_healthy(url, process, timeout=60)
         too_big = _post(url, _lines("cmdbset", 2000), token)
         assert too_big.status_code == 413 and "600 bytes" in too_big.json()["error"]  # the CMDB's limit
         small = _post(url, _lines("cmdbset", 3), token)

@@ -21,7 +21,7 @@ import requests
 from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from local_suite import wait_healthy
+from local_suite import wait_healthy, wait_until
 from telemetry.ecs import timestamp
 
 PREFIX = "oamchaos"
@@ -128,13 +128,6 @@ class Sender:
             self.errors.append(exc)
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
         secure_es, secure_client, tmp_path: Path) -> None:
     port = free_port()
@@ -154,7 +147,7 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
         acked = lambda count: (lambda: sender.acknowledged >= count or sender.errors)  # noqa: E731
 
         def kill_and_restart_collector() -> None:
-            _wait_for(acked(45), 300, "45 batches")
+            wait_until(acked(45), 300, "45 batches", 0.05)
             os.killpg(current["collector"].pid, signal.SIGKILL)  # the collector dies mid-stream
             current["collector"].wait()
             time.sleep(0.5)
@@ -164,13 +157,13 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
         for thread in [*threads, killer]:
             thread.start()
         # Elasticsearch is started from this thread: it dies with the thread that started it.
-        _wait_for(acked(15), 120, "15 batches")
+        wait_until(acked(15), 120, "15 batches", 0.05)
         secure_es.stop()                                     # outage 1
-        _wait_for(acked(30), 120, "30 batches")
+        wait_until(acked(30), 120, "30 batches", 0.05)
         secure_es.start(timeout=180)
-        _wait_for(acked(60), 120, "60 batches")
+        wait_until(acked(60), 120, "60 batches", 0.05)
         secure_es.stop()                                     # outage 2
-        _wait_for(acked(75), 120, "75 batches")
+        wait_until(acked(75), 120, "75 batches", 0.05)
         secure_es.start(timeout=180)
         killer.join(timeout=300)
         wait_healthy(url, current["collector"])
@@ -181,7 +174,7 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
 
         def drained() -> bool:
             return requests.get(f"{url}/health", timeout=5).json()["spool"]["segments"] == 0
-        _wait_for(drained, 180, "the spool to drain")
+        wait_until(drained, 180, "the spool to drain", 0.05)
     finally:
         _stop(current["collector"])
         for thread in threads:

@@ -18,6 +18,7 @@ import requests
 
 from agents.host.config import AgentConfig
 from agents.host.daemon import HostAgent
+from foundation.waiting import NotReady, wait_until
 from backing_services.ports import free_port
 from collector.auth import TokenStore
 from collector.config import load_config
@@ -91,15 +92,17 @@ def test_one_request_is_one_trace_in_elasticsearch(pipeline, es_client):
             out.setdefault(doc["_index"].split("-")[1], []).append(doc)
         return out
 
-    deadline = time.monotonic() + 60
-    while True:
+    def complete() -> dict[str, list[dict]]:
         found = kinds(search(es_client, gtx))
         services = {d["service"]["name"] for d in found.get("transactions", [])}
         logged = {d["service"]["name"] for d in found.get("logs", [])}  # span and log files ship apart
         if services == {"gateway", "backend", "worker"} and len(found.get("spans", [])) >= 6 and \
-                logged >= {"backend", "worker"} or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+                logged >= {"backend", "worker"}:
+            return found
+        raise NotReady(f"transactions of {sorted(services)}, {len(found.get('spans', []))} spans, "
+                       f"logs of {sorted(logged)}")
+
+    found = wait_until(complete, timeout=60, interval=0.5, what=f"every document of GTX {gtx}")
     transactions = {d["service"]["name"]: d for d in found["transactions"]}
     assert set(transactions) == {"gateway", "backend", "worker"}
     ltx = {name: d["transaction"]["id"] for name, d in transactions.items()}
@@ -123,12 +126,14 @@ def test_the_failing_endpoints_sentry_error_is_found_by_its_gtx(pipeline):
     assert response.status_code == 500
     gtx = response.headers["X-Trace-Id"]
     headers = {"Authorization": f"Bearer {pipeline['token']}"}
-    deadline = time.monotonic() + 60
-    trace: dict = {}
-    while not trace.get("counts", {}).get("errors") and time.monotonic() < deadline:
+    def with_error() -> dict:
         answer = requests.get(f"{pipeline['collector']}/api/traces/{gtx}", headers=headers, timeout=10)
         trace = answer.json() if answer.status_code == 200 else {}
-        time.sleep(0.5)
+        if not trace.get("counts", {}).get("errors"):
+            raise NotReady(f"HTTP {answer.status_code}, counts {trace.get('counts')}")
+        return trace
+
+    trace = wait_until(with_error, timeout=60, interval=0.5, what=f"a Sentry error under GTX {gtx}")
     assert trace.get("counts", {}).get("errors") == 1, f"no Sentry error under GTX {gtx}: {trace.get('counts')}"
 
     def nodes(items: list[dict]):
@@ -156,9 +161,8 @@ def test_cache_hit_ratio_and_shard_skew_under_load_reach_elasticsearch(pipeline,
                                 sort=[{"@timestamp": "desc"}])["hits"]["hits"]
         return hits[0]["_source"]["prometheus"]["metrics"][metric] if hits else None
 
-    deadline = time.monotonic() + 30
-    while latest("cache_requests_total", result="hit") is None and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: latest("cache_requests_total", result="hit") is not None, timeout=30, interval=0.5,
+               what="a cache hit count in Elasticsearch")
     hits, misses = latest("cache_requests_total", result="hit"), latest("cache_requests_total", result="miss")
     assert hits is not None and misses is not None and hits > misses
     per_shard = [latest("shard_operations_total", shard=str(n), operation="SELECT") or 0.0 for n in range(4)]

@@ -22,6 +22,7 @@ from backing_services.ports import free_port
 from collector.auth import TokenStore
 from collector.config import load_config
 from collector.testing import serve_in_thread
+from foundation.waiting import NotReady, wait_until
 from telemetry.ecs import timestamp
 
 PREFIX = "oamagent"
@@ -77,15 +78,15 @@ def count(es_client, query: dict, kind: str = "logs") -> int:
 
 
 def wait_count(es_client, query: dict, expected: int, timeout: float = 60, kind: str = "logs") -> int:
-    deadline = time.monotonic() + timeout
-    seen = -1
-    while time.monotonic() < deadline:
+    def reached() -> bool:
         seen = count(es_client, query, kind)
-        if seen >= expected:
-            time.sleep(1)  # anything more would be a duplicate: give it a moment to show
-            return count(es_client, query, kind)
-        time.sleep(0.5)
-    return seen
+        if seen < expected:
+            raise NotReady(f"{seen} of {expected}")
+        return True
+
+    wait_until(reached, timeout=timeout, interval=0.5, what=f"{expected} {kind} documents matching {query}")
+    time.sleep(1)  # anything more would be a duplicate: give it a moment to show
+    return count(es_client, query, kind)
 
 
 def json_line(marker: str, n: int) -> str:
@@ -235,16 +236,14 @@ def test_the_agent_is_a_live_host_in_the_cmdb_while_it_runs(tmp_path, collector,
         agent = run_agent(agent_config(tmp_path, running.url, token, log_paths=[], role="web", environment="test",
                                        cmdb_hosts=zookeeper.connection_string, cmdb_user="admin",
                                        cmdb_password="pw", cmdb_root=root))
-        deadline = time.monotonic() + 15
-        while "agent-test" not in admin.inventory.live() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "agent-test" in admin.inventory.live(), timeout=15, interval=0.2,
+                   what="the agent to register live")
         live = admin.inventory.live()["agent-test"]
         assert live.facts.role == "web" and live.facts.environment == "test"
         assert {"os", "cpus", "memory_bytes", "agent_version", "started"} <= set(live.facts.labels)
         agent.stop.set()
-        deadline = time.monotonic() + 15
-        while "agent-test" in admin.inventory.live() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "agent-test" not in admin.inventory.live(), timeout=15, interval=0.2,
+                   what="the stopped agent to leave the live list")
         assert "agent-test" not in admin.inventory.live()
         assert "agent-test" in admin.inventory.known()  # down, but still known
     finally:
@@ -282,9 +281,8 @@ def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_p
         # Stop one agent: it leaves the live list within the session timeout; the others stay.
         pid_file = Path(prefix.format(name="agent-h2")) / "agent.pid"
         os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the supervisor stops its agent
-        deadline = time.monotonic() + 30
-        while "agent-h2" in admin.inventory.live() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: "agent-h2" not in admin.inventory.live(), timeout=30, interval=0.5,
+                   what="agent-h2 to leave the live list")
         live = admin.inventory.live()
         assert "agent-h2" not in live and {"agent-h1", "agent-h3"} <= set(live)
     finally:

@@ -8,20 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from local_suite import processes_under, wait_until
+
 SCENARIO = Path(__file__).with_name("scenario_killed_midway.py")
-
-
-def processes_under(path: Path) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if str(path) in cmdline:
-                pids.append(int(entry.name))
-    return pids
 
 
 def run_scenario(root: Path, **env: str) -> subprocess.Popen:
@@ -37,9 +26,7 @@ def test_a_run_killed_midway_then_started_again_passes(tmp_path):
     ready = tmp_path / "ready"
     first = run_scenario(root, OAM_SCENARIO_HANG=str(ready))
     try:
-        deadline = time.monotonic() + 240
-        while not ready.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: ready.exists() or first.poll() is not None, 240, "the first run to get going", 0.5)
         assert ready.exists(), f"the first run never got going:\n{first.stdout.read() if first.poll() is not None else ''}"
         stale_dir = Path(ready.read_text())
         first.send_signal(signal.SIGKILL)

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from backing_services.distribution import ES_VERSION
 from backing_services.ports import port_in_use
 from backing_services.zookeeper import four_letter_word
+from foundation.waiting import NotReady, wait_until
 from local_suite import processes_under, suite_config
 from oam.config import load as load_settings
 
@@ -36,17 +36,16 @@ def running(data_dir: Path) -> bool:
 
 def started(up: subprocess.Popen, suite) -> bool:
     """Wait (up to 180 s) until the foreground `oam up` says it is running, or has exited."""
-    wait_until(lambda: running(suite.data_dir) or up.poll() is not None, 180)
+    wait_until(lambda: running(suite.data_dir) or up.poll() is not None, timeout=180, interval=0.3,
+               what="oam up to run or exit")
     return running(suite.data_dir)
 
 
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return condition()
+def nothing_left_under(path: Path) -> bool:
+    left = processes_under(path)
+    if left:
+        raise NotReady(f"still running: {[_cmdline(pid) for pid in left]}")
+    return True
 
 
 @pytest.fixture
@@ -120,7 +119,7 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
 
     stopped = suite("down")
     assert stopped.returncode == 0 and "stopped: oam up" in stopped.stdout
-    assert wait_until(lambda: not processes_under(suite.data_dir), 30)
+    wait_until(lambda: nothing_left_under(suite.data_dir), timeout=30, interval=0.3, what="the services to stop")
     assert not port_in_use(suite.es_port) and not port_in_use(suite.zk_port)
     assert suite("status").returncode == 1
     assert suite("down").stdout.strip() == "nothing was running."
@@ -147,8 +146,8 @@ def test_a_killed_up_takes_its_services_with_it_and_the_next_up_recovers(suite):
     assert started(up, suite), f"suite did not start:\n{suite.up_output()[-3000:]}"
     up.kill()  # SIGKILL: no clean-up code runs
     up.wait()
-    assert wait_until(lambda: not processes_under(suite.data_dir), 60), \
-        f"services outlived oam up: {[_cmdline(pid) for pid in processes_under(suite.data_dir)]}"
+    wait_until(lambda: nothing_left_under(suite.data_dir), timeout=60, interval=0.3,
+               what="the services to die with oam up")
 
     # Stale state file, pid files and data dir are all still there; a new run copes.
     restarted = suite("up", "--detach")

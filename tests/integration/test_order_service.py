@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from backing_services.ports import free_port
+from foundation.waiting import wait_until
 from local_suite import wait_healthy
 from telemetry.ecs import flatten
 
@@ -54,16 +55,6 @@ def read_docs(telemetry: Path, trace_id: str) -> list[dict]:
     return docs
 
 
-def wait_for(condition, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    return condition()
-
-
 ORDER = {"customer": "ada", "items": [{"sku": "book", "qty": 2, "price": 12.5}]}
 
 
@@ -80,8 +71,7 @@ def test_one_write_is_one_trace_across_gateway_backend_and_worker(service):
         return docs if services == {"gateway", "backend", "worker"} and logged >= {"backend", "worker"} and \
             sum(1 for d in docs if d.get("span.name", "").startswith("shard-")) >= 3 else None
 
-    docs = wait_for(complete, 20)
-    assert docs, "the worker's transaction never arrived"
+    docs = wait_until(complete, timeout=20, interval=0.2, what="the documents of all three services")
     transactions = {d["service.name"]: d for d in docs if d["_kind"] == "transactions"}
     assert set(transactions) == {"gateway", "backend", "worker"}
     spans = {d["span.id"]: d for d in docs if d["_kind"] == "spans"}
@@ -139,8 +129,8 @@ def test_the_failing_endpoint_answers_500_with_its_gtx(service):
     assert response.status_code == 500
     gtx = response.headers["X-Trace-Id"]
     assert response.json()["trace_id"] == gtx
-    errors = wait_for(lambda: [d for d in read_docs(service["telemetry"], gtx)
-                               if d.get("error.type") == "RuntimeError"])
+    errors = wait_until(lambda: [d for d in read_docs(service["telemetry"], gtx) if d.get("error.type") == "RuntimeError"],
+                        timeout=15, interval=0.2, what="the backend's RuntimeError document")
     assert errors and errors[0]["service.name"] == "backend"
 
 

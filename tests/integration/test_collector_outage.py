@@ -108,7 +108,7 @@ class Sender:
         try:
             for number in numbers:
                 body = self.batch(number)
-                while True:
+                while True:  # the test's client: resends at a fixed pace until acknowledged, counting retries
                     try:
                         response = requests.post(f"{self.url}/v1/ingest", data=body, timeout=60,
                                                  headers={"Authorization": f"Bearer {self.token}",

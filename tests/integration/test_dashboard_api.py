@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 
 import pytest
 
 from dashboard.testing import PASSWORDS, make_app, seeded
+from foundation.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +215,8 @@ def test_oam_dashboard_run_serves_the_app(seed, tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(url + "/login", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_until(lambda: requests.get(url + "/login", timeout=1), timeout=10, interval=0.1,
+                   retry_on=(requests.ConnectionError,), what="the dashboard to answer")
         answer = requests.get(url + f"/api/traces/{seed.trace_id}", auth=("viewer", PASSWORDS["viewer"]), timeout=10)
         assert answer.status_code == 200 and answer.json()["counts"]["transactions"] == 3
         assert requests.get(url + "/api/logs", auth=("viewer", "wrong-password"), timeout=10).status_code == 401

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -178,10 +177,7 @@ def test_a_cache_ttl_changed_in_the_cmdb_applies_within_two_seconds(run_dir, red
 
         assert cached_ttl_ms() > 30_000
         admin.store.set("test/order-service/cache", {"ttl_seconds": 2}, comment="shorter")
-        changed_at = time.monotonic()
-        while cached_ttl_ms() > 2_000:
-            assert time.monotonic() - changed_at < 2.0, "the new TTL did not apply within 2 s"
-            time.sleep(0.05)
+        wait_until(lambda: cached_ttl_ms() <= 2_000, timeout=2.0, interval=0.05, what="the new TTL to apply")
         assert backend.poll() is None  # no restart
         admin.store.set("test/order-service/cache", {"ttl_seconds": "x"}, comment="not a number")
         refused = 'test/order-service: [cache] ttl_seconds: expected a number, got "x"; cache keeps its last good value'

@@ -18,6 +18,7 @@ from agents.app import AppAgent
 from agents.app.errors import init_sentry
 from agents.app.logs import EcsJsonFormatter
 from agents.app.writer import ENCODER_SETTING, BatchLineWriter
+from foundation.waiting import wait_until
 from telemetry.context import TraceIds, span, transaction
 from telemetry.ecs import ServiceInfo, flatten, log_document, span_document, transaction_document
 
@@ -204,9 +205,7 @@ def test_the_writer_writes_soon_while_busy_and_rests_while_idle(tmp_path, monkey
     monkeypatch.setattr(writer, "write_pending", lambda: flushes.append(time.monotonic()) or original_write_pending())
     try:
         writer.submit("first")
-        deadline = time.monotonic() + 2
-        while not (tmp_path / "out.jsonl").read_text() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: (tmp_path / "out.jsonl").read_text(), timeout=2, interval=0.01, what="the first line")
         assert (tmp_path / "out.jsonl").read_text() == "first\n"
         flushes.clear()
         time.sleep(1.5)  # idle: the waits double to 0.4 s, so a handful of wake-ups, not 75
@@ -250,10 +249,8 @@ def test_writers_with_the_same_intervals_share_one_thread_and_each_writes_its_ow
         assert spans._thread is logs._thread  # one wake-up serves both files
         spans.submit("a span")
         logs.submit("a log line")
-        deadline = time.monotonic() + 2
-        while not ((tmp_path / "spans.jsonl").read_text() and (tmp_path / "logs.jsonl").read_text()) \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: (tmp_path / "spans.jsonl").read_text() and (tmp_path / "logs.jsonl").read_text(),
+                   timeout=2, interval=0.01, what="a line in each file")
         assert (tmp_path / "spans.jsonl").read_text() == "a span\n"
         assert (tmp_path / "logs.jsonl").read_text() == "a log line\n"
     finally:

@@ -19,6 +19,7 @@ from agents.app import AppAgent
 from agents.app.encoding import LineEncoder
 from agents.app.lines import LineFormat
 from agents.app.writer import ENCODER_SETTING, BatchLineWriter
+from foundation.waiting import wait_until
 from telemetry.context import span, transaction
 from telemetry.ecs import ServiceInfo
 
@@ -48,11 +49,7 @@ def messages(path: Path) -> list[str]:
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
+    wait_until(condition, timeout=timeout, interval=0.02, what="the condition")
 
 
 def process_exists(pid: int) -> bool:

@@ -18,9 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from .auth import bearer_token
-from .decode import Action, BodyError, decode_batch
+from .compression import BodyError, decompress
+from .decode import Action, decode_batch
 from .otlp import OtlpError, log_request_actions, trace_request_actions
-from .sentry import SentryError, decompress, envelope_actions, sentry_key, store_action
+from .sentry import SentryError, envelope_actions, sentry_key, store_action
 from .service import Collector
 from .spool import SpoolFull
 from .traces import TraceNotFound, fetch_trace, valid_gtx
@@ -122,7 +123,7 @@ def _sentry_body(project: str) -> bytes:
     try:
         return decompress(read_body(), request.headers.get("Content-Encoding"),
                           app_collector.config.max_decompressed_bytes)
-    except SentryError as exc:
+    except BodyError as exc:
         raise HttpError(exc.status, str(exc)) from None
 
 
@@ -164,7 +165,7 @@ def _otlp(convert: Any) -> Response:
         data = decompress(read_body(), request.headers.get("Content-Encoding"),
                           app_collector.config.max_decompressed_bytes)
         actions = convert(data, request.headers.get("Content-Type"), app_collector.config.index_prefix)
-    except (SentryError, OtlpError) as exc:
+    except (BodyError, OtlpError) as exc:
         app_collector.metrics.rejected.labels("otlp").inc()
         raise HttpError(exc.status, str(exc)) from None
     except ValueError as exc:

@@ -1,6 +1,7 @@
 """Agent batches: gzip-compressed NDJSON, one ECS document per line, to index actions and line errors.
 
-Each line is a JSON object: the document itself (nested or dotted ECS fields, with ``@timestamp``)
+Each line is a JSON object: the document itself (nested ECS fields as :mod:`telemetry.ecs` builds
+them, with ``@timestamp``; dotted keys from other senders are nested by :func:`telemetry.ecs.to_nested`)
 plus two metadata fields that are removed before indexing:
 
 * ``_kind`` (required): ``logs``, ``transactions``, ``spans``, ``metrics``, ``errors`` or ``changes``;
@@ -13,7 +14,6 @@ A bad line never takes the good lines down with it: it is reported by number and
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -21,16 +21,9 @@ from typing import Any
 from telemetry.ecs import KINDS, document_id, to_nested
 from telemetry.templates import index_name
 
-GZIP_MAGIC = b"\x1f\x8b"
+from .compression import GZIP_MAGIC, BodyError, decompress
+
 MAX_ID_LENGTH = 512
-
-
-class BodyError(ValueError):
-    """The body as a whole is unusable; ``status`` is the HTTP answer (400, 413, 415)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -60,30 +53,6 @@ class LineError:
 
     def as_dict(self) -> dict[str, Any]:
         return {"line": self.line, "error": self.error}
-
-
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a (possibly multi-member) gzip body, refusing more than ``limit`` bytes of output."""
-    if not body.startswith(GZIP_MAGIC):
-        raise BodyError(415, "body must be gzip-compressed NDJSON (Content-Encoding: gzip)")
-    out = bytearray()
-    data = body
-    try:
-        while data:
-            inflater = zlib.decompressobj(wbits=31)
-            out += inflater.decompress(data, limit + 1 - len(out))
-            if len(out) > limit:
-                raise BodyError(413, f"body decompresses to more than {limit} bytes")
-            if inflater.unconsumed_tail:
-                raise BodyError(413, f"body decompresses to more than {limit} bytes")
-            if not inflater.eof:
-                raise BodyError(400, "gzip body is truncated")
-            data = inflater.unused_data
-            if data and not data.startswith(GZIP_MAGIC):
-                break  # trailing garbage after the last member is ignored, as gzip(1) does
-    except zlib.error as exc:
-        raise BodyError(400, f"gzip body is corrupt: {exc}") from exc
-    return bytes(out)
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -148,5 +117,7 @@ def decode_ndjson(text: bytes, prefix: str = "oam") -> tuple[list[Action], list[
 
 
 def decode_batch(body: bytes, limit: int, prefix: str = "oam") -> tuple[list[Action], list[LineError]]:
-    """A gzip NDJSON request body to actions and per-line errors."""
-    return decode_ndjson(gunzip(body, limit), prefix)
+    """A gzip NDJSON request body (at most ``limit`` bytes decompressed) to actions and per-line errors."""
+    if not body.startswith(GZIP_MAGIC):
+        raise BodyError(415, "body must be gzip-compressed NDJSON (Content-Encoding: gzip)")
+    return decode_ndjson(decompress(body, "gzip", limit), prefix)

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from telemetry.ecs import stable_id, timestamp
+from telemetry.ecs import log_level, stable_id, timestamp
 
 from .decode import Action, document_action
 
@@ -33,7 +33,7 @@ _TRANSACTION_KINDS = (Span.SPAN_KIND_SERVER, Span.SPAN_KIND_CONSUMER)
 _SPAN_TYPES = {Span.SPAN_KIND_SERVER: "request", Span.SPAN_KIND_CONSUMER: "messaging",
                Span.SPAN_KIND_CLIENT: "external", Span.SPAN_KIND_PRODUCER: "messaging",
                Span.SPAN_KIND_INTERNAL: "internal"}
-_SEVERITY = ((21, "fatal"), (17, "error"), (13, "warn"), (9, "info"), (5, "debug"), (1, "trace"))
+_SEVERITY = ((21, "critical"), (17, "error"), (13, "warning"), (9, "info"), (1, "debug"))  # OTLP severity numbers
 
 
 class OtlpError(ValueError):
@@ -178,7 +178,7 @@ def span_actions(request: ExportTraceServiceRequest, prefix: str = "oam") -> lis
 
 def _severity(number: int, text: str) -> str:
     if text:
-        return text.lower()
+        return log_level(text)
     for floor, name in _SEVERITY:
         if number >= floor:
             return name

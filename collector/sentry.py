@@ -10,18 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zlib
 from datetime import datetime, timezone
 from typing import Any
 
 from telemetry.ecs import ServiceInfo, error_document, timestamp
 
 from .decode import Action, document_action
-
-try:  # sentry-sdk compresses with brotli when it is installed
-    import brotli as _brotli
-except ImportError:  # pragma: no cover - depends on the environment
-    _brotli = None
 
 IN_APP_FRAMES = 5
 _AUTH_PAIR = re.compile(r"(sentry_\w+)\s*=\s*([^,\s]+)")
@@ -44,29 +38,6 @@ def sentry_key(auth_header: str | None, query_key: str | None) -> str | None:
         if pairs.get("sentry_key"):
             return pairs["sentry_key"]
     return query_key or None
-
-
-def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` gzip or deflate, refusing more than ``limit`` bytes of output."""
-    encoding = (encoding or "identity").strip().lower()
-    if encoding in ("identity", ""):
-        data = body
-    elif encoding in ("gzip", "deflate"):
-        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
-        try:
-            data = inflater.decompress(body, limit + 1)
-        except zlib.error as exc:
-            raise SentryError(400, f"{encoding} body is corrupt: {exc}") from exc
-    elif encoding == "br" and _brotli is not None:
-        try:
-            data = _brotli.decompress(body)
-        except _brotli.error as exc:
-            raise SentryError(400, f"br body is corrupt: {exc}") from exc
-    else:
-        raise SentryError(415, f"unsupported Content-Encoding {encoding!r} (use gzip, deflate or none)")
-    if len(data) > limit:
-        raise SentryError(413, f"body is larger than {limit} bytes")
-    return data
 
 
 def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:

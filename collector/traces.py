@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from telemetry.ecs import lookup
 from telemetry.templates import index_pattern
 
 GTX = re.compile(r"^[0-9a-f]{32}$")
@@ -24,15 +25,6 @@ def valid_gtx(gtx: str) -> bool:
     return bool(GTX.match(gtx)) and gtx != "0" * 32
 
 
-def _get(doc: dict[str, Any], dotted: str) -> Any:
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _kind(index: str) -> str:
     for kind in TRACE_KINDS:
         if f"-{kind}-" in index:
@@ -41,23 +33,23 @@ def _kind(index: str) -> str:
 
 
 def _node(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    duration_ns = _get(doc, "event.duration")
+    duration_ns = lookup(doc, "event.duration")
     if kind == "transactions":
-        name = _get(doc, "transaction.name")
+        name = lookup(doc, "transaction.name")
     elif kind == "spans":
-        name = _get(doc, "span.name")
+        name = lookup(doc, "span.name")
     elif kind == "errors":
-        name = f"{_get(doc, 'error.type') or 'error'}: {_get(doc, 'error.message') or ''}"
+        name = f"{lookup(doc, 'error.type') or 'error'}: {lookup(doc, 'error.message') or ''}"
     else:
-        name = f"[{_get(doc, 'log.level') or 'log'}] {_get(doc, 'message') or ''}"
+        name = f"[{lookup(doc, 'log.level') or 'log'}] {lookup(doc, 'message') or ''}"
     return {
         "kind": kind.rstrip("s") if kind != "unknown" else kind,
-        "id": _get(doc, "span.id") if kind in ("transactions", "spans") else (_get(doc, "error.id") or None),
+        "id": lookup(doc, "span.id") if kind in ("transactions", "spans") else (lookup(doc, "error.id") or None),
         "name": name,
-        "service": _get(doc, "service.name"),
+        "service": lookup(doc, "service.name"),
         "timestamp": doc.get("@timestamp"),
         "duration_ms": round(duration_ns / 1e6, 3) if isinstance(duration_ns, (int, float)) else None,
-        "outcome": _get(doc, "event.outcome"),
+        "outcome": lookup(doc, "event.outcome"),
         "document": doc,
         "children": [],
     }
@@ -77,9 +69,9 @@ def build_tree(hits: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         if kind in ("transactions", "spans"):
             if nodes.get(node["id"]) is not node:
                 continue  # the same span twice (e.g. sent through two paths): keep one
-            parent = nodes.get(_get(doc, "parent.id") or "")
+            parent = nodes.get(lookup(doc, "parent.id") or "")
         else:
-            parent = nodes.get(_get(doc, "span.id") or "") or nodes.get(_get(doc, "transaction.id") or "")
+            parent = nodes.get(lookup(doc, "span.id") or "") or nodes.get(lookup(doc, "transaction.id") or "")
         if parent is not None and parent is not node:
             parent["children"].append(node)
         else:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from telemetry.ecs import level_spellings, lookup
 from telemetry.templates import index_pattern
 
 from .timerange import TimeRange
 
-LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "fatal")
 SEARCH_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
 HOST_METRICS = {
     "cpu": "system.cpu.total.pct",
@@ -20,15 +20,6 @@ HOST_METRICS = {
     "network_in": "system.network.in.bytes_per_sec",
     "network_out": "system.network.out.bytes_per_sec",
 }
-
-
-def _get(doc: dict[str, Any], dotted: str) -> Any:
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _filters(time_range: TimeRange, **terms: str | None) -> list[dict[str, Any]]:
@@ -53,18 +44,20 @@ def search_logs(es: Any, prefix: str, time_range: TimeRange, *, text: str = "", 
     must: list[dict[str, Any]] = []
     if text:
         must.append({"match": {"message": {"query": text, "operator": "and"}}})
-    query = {"bool": {"must": must, "filter": _filters(time_range, log__level=level.lower() or None,
-                                                        service__name=service or None, host__name=host or None)}}
+    filters = _filters(time_range, service__name=service or None, host__name=host or None)
+    if level:  # documents indexed before levels were canonical may say "warn" for "warning"
+        filters.append({"terms": {"log.level": list(level_spellings(level.lower()))}})
+    query = {"bool": {"must": must, "filter": filters}}
     response = es.search(index=index_pattern("logs", prefix), query=query, size=size,
                          sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
                          track_total_hits=10_000, **SEARCH_OPTIONS)
     lines = []
     for hit in response["hits"]["hits"]:
         doc = hit["_source"]
-        lines.append({"timestamp": doc.get("@timestamp"), "level": _get(doc, "log.level"),
-                      "service": _get(doc, "service.name"), "host": _get(doc, "host.name"),
-                      "message": doc.get("message"), "trace_id": _get(doc, "trace.id"),
-                      "transaction_id": _get(doc, "transaction.id"), "logger": _get(doc, "log.logger")})
+        lines.append({"timestamp": doc.get("@timestamp"), "level": lookup(doc, "log.level"),
+                      "service": lookup(doc, "service.name"), "host": lookup(doc, "host.name"),
+                      "message": doc.get("message"), "trace_id": lookup(doc, "trace.id"),
+                      "transaction_id": lookup(doc, "transaction.id"), "logger": lookup(doc, "log.logger")})
     total = response["hits"]["total"]
     return {"total": total["value"], "total_is_lower_bound": total["relation"] == "gte", "lines": lines}
 
@@ -85,8 +78,8 @@ def error_groups(es: Any, prefix: str, time_range: TimeRange, *, service: str = 
         sample = bucket["sample"]["hits"]["hits"][0]["_source"]
         groups.append({"grouping_key": bucket["key"], "count": bucket["doc_count"],
                        "first_seen": bucket["first"]["value_as_string"], "last_seen": bucket["last"]["value_as_string"],
-                       "type": _get(sample, "error.type"), "message": _get(sample, "error.message"),
-                       "service": _get(sample, "service.name"), "stack_trace": _get(sample, "error.stack_trace"),
+                       "type": lookup(sample, "error.type"), "message": lookup(sample, "error.message"),
+                       "service": lookup(sample, "service.name"), "stack_trace": lookup(sample, "error.stack_trace"),
                        "traces": [trace["key"] for trace in bucket["traces"]["buckets"]]})
     return groups
 
@@ -100,9 +93,9 @@ def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", s
                                             {"wildcard": {"change.target": f"*{service}*"}}]}})
     response = es.search(index=index_pattern("changes", prefix), size=size, query={"bool": {"filter": filters}},
                          sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}], **SEARCH_OPTIONS)
-    return [{"timestamp": doc.get("@timestamp"), "category": _get(doc, "event.category"),
-             "action": _get(doc, "event.action"), "user": _get(doc, "user.name"),
-             "target": _get(doc, "change.target"), "message": doc.get("message")}
+    return [{"timestamp": doc.get("@timestamp"), "category": lookup(doc, "event.category"),
+             "action": lookup(doc, "event.action"), "user": lookup(doc, "user.name"),
+             "target": lookup(doc, "change.target"), "message": doc.get("message")}
             for doc in (hit["_source"] for hit in response["hits"]["hits"])]
 
 

@@ -1,9 +1,16 @@
-"""Builders for the six kinds of document the suite stores, with Elastic Common Schema names.
+"""The one builder of the documents the suite stores: nested Elastic Common Schema, six kinds.
 
 Every document carries ``@timestamp``, ``service.name|version|environment``, ``host.name``,
 ``agent.id`` and ``event.dataset``; those emitted inside a transaction also carry ``trace.id``,
 ``transaction.id`` and ``span.id`` from :mod:`telemetry.context` without the caller passing them.
-Builders return nested dicts, ready to index.
+Builders return nested dicts, ready to index::
+
+    {"@timestamp": "...Z", "service": {"name": ...}, "event": {"dataset": "oam.log", ...},
+     "log": {"level": "warning", "logger": "orders"}, "labels": {"shard.id": "2"}, ...}
+
+Fields left None are left out. ``labels`` are one level deep, as ECS keeps them (a label named
+``shard.id`` stays one key). ``log.level`` is always one of :data:`LEVELS` (see :func:`log_level`).
+Senders of dotted fields (``{"log.level": ...}``) are read with :func:`to_nested`.
 """
 from __future__ import annotations
 
@@ -24,6 +31,35 @@ _LINE_NUMBER = re.compile(r", line \d+")
 ChangeCategory = Literal["configuration", "deployment"]
 Outcome = Literal["success", "failure", "unknown"]
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+"""The canonical ``log.level`` values: Python's level names, lowercased."""
+# Other languages' and syslog's names for them (Java, .NET, Go, OpenTelemetry severity texts).
+_LEVEL_ALIASES = {"trace": "debug", "finest": "debug", "finer": "debug", "fine": "debug", "verbose": "debug",
+                  "notice": "info", "information": "info", "informational": "info",
+                  "warn": "warning", "err": "error", "severe": "error",
+                  "crit": "critical", "fatal": "critical", "alert": "critical", "emerg": "critical",
+                  "emergency": "critical", "panic": "critical"}
+
+
+def log_level(name: str | int) -> str:
+    """A level name from any source (``WARN``, ``Warning``, ``FATAL``, a number) as one of :data:`LEVELS`.
+
+    Numbers are Python's (``30`` -> ``warning``); a name this does not know is kept, lowercased.
+    """
+    if isinstance(name, int):
+        for floor, level in ((50, "critical"), (40, "error"), (30, "warning"), (20, "info")):
+            if name >= floor:
+                return level
+        return "debug"
+    lowered = name.strip().lower()
+    return _LEVEL_ALIASES.get(lowered, lowered)
+
+
+def level_spellings(level: str) -> tuple[str, ...]:
+    """``level`` (one of :data:`LEVELS`) and every name :func:`log_level` reads as it, for queries
+    over documents written before levels were canonical (``warning`` -> ``("warning", "warn")``)."""
+    return (level, *sorted(alias for alias, canonical in _LEVEL_ALIASES.items() if canonical == level))
+
 
 @dataclass(frozen=True)
 class ServiceInfo:
@@ -35,11 +71,13 @@ class ServiceInfo:
     host_name: str = field(default_factory=socket.gethostname)
     agent_id: str = ""
 
-    def fields(self) -> dict[str, str]:
-        out = {"service.name": self.name, "service.version": self.version,
-               "service.environment": self.environment, "host.name": self.host_name}
+    def fields(self) -> dict[str, Any]:
+        """The nested ``service``/``host`` (and ``agent``) fields every document of this service carries."""
+        out: dict[str, Any] = {"service": {"name": self.name, "version": self.version,
+                                           "environment": self.environment},
+                               "host": {"name": self.host_name}}
         if self.agent_id:
-            out["agent.id"] = self.agent_id
+            out["agent"] = {"id": self.agent_id}
         return out
 
 
@@ -49,31 +87,59 @@ def timestamp(moment: datetime | None = None) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def to_nested(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``; a key that is both a value and an object raises."""
+def to_nested(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys to nested objects: ``{"a.b": 1, "labels.x.y": 2}`` -> ``{"a": {"b": 1}, "labels": {"x.y": 2}}``.
+
+    Nested input is merged as it is (its keys may be dotted too); ``labels`` stay one level;
+    None values are left out; a key that is both a value and an object raises ValueError.
+    """
     out: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        if value is None:
-            continue
-        node = out
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if type(node) is not dict:
-                raise ValueError(f"field {dotted!r} conflicts with a value at {part!r}")
-        existing = node.get(leaf)
-        if isinstance(value, dict):
-            if existing is None:
-                node[leaf] = to_nested(value)
-            elif type(existing) is dict:
-                existing.update(to_nested(value))
-            else:
-                raise ValueError(f"field {dotted!r} conflicts with a value of the same name")
-        elif type(existing) is dict:
-            raise ValueError(f"field {dotted!r} conflicts with an object of the same name")
-        else:
-            node[leaf] = value
+    for key, value in fields.items():
+        _put(out, _path(key), value, key)
     return out
+
+
+def _path(key: str) -> list[str]:
+    return ["labels", key[7:]] if key.startswith("labels.") else key.split(".")
+
+
+def _put(out: dict[str, Any], path: list[str], value: Any, key: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, Mapping) and value and path != ["labels"]:
+        for inner, inner_value in value.items():
+            _put(out, [*path, *str(inner).split(".")], inner_value, f"{key}.{inner}")
+        return
+    node = out
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if type(node) is not dict:
+            raise ValueError(f"field {key!r} conflicts with a value at {part!r}")
+    leaf = path[-1]
+    existing = node.get(leaf)
+    if path == ["labels"]:  # {"labels": {...}}: one level, whatever its keys
+        if existing is not None and type(existing) is not dict:
+            raise ValueError(f"field {key!r} conflicts with a value of the same name")
+        node.setdefault(leaf, {}).update({name: label for name, label in value.items() if label is not None})
+    elif isinstance(value, Mapping):  # an empty object
+        if existing is None:
+            node[leaf] = {}
+        elif type(existing) is not dict:
+            raise ValueError(f"field {key!r} conflicts with a value of the same name")
+    elif type(existing) is dict:
+        raise ValueError(f"field {key!r} conflicts with an object of the same name")
+    else:
+        node[leaf] = value
+
+
+def lookup(doc: Mapping[str, Any], dotted: str) -> Any:
+    """The value at ``dotted`` (``"log.level"``, ``"labels.shard.id"``) in a nested document, or None."""
+    node: Any = doc
+    for part in _path(dotted):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -87,28 +153,40 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _document(service: ServiceInfo, dataset: str, at: datetime | str | None,
-              ids: TraceIds | None, fields: Mapping[str, Any], labels: Mapping[str, Any] | None) -> dict[str, Any]:
-    flat: dict[str, Any] = {"@timestamp": at if isinstance(at, str) else timestamp(at)}
-    flat.update(service.fields())
-    flat["event.dataset"] = dataset
+def _document(service: ServiceInfo, dataset: str, at: datetime | str | None, ids: TraceIds | None,
+              kind: str, fields: Mapping[str, Any], labels: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The common fields, ``fields`` (dotted or nested) merged in, then ``labels`` (one level)."""
+    doc: dict[str, Any] = {"@timestamp": at if isinstance(at, str) else timestamp(at), **service.fields(),
+                           "event": {"dataset": dataset, "kind": kind}}
     if ids is not None:
-        flat.update(ids.as_fields())
-    flat.update(fields)
+        doc["trace"] = {"id": ids.trace_id}
+        doc["span"] = {"id": ids.span_id}
+        if ids.transaction_id:
+            doc["transaction"] = {"id": ids.transaction_id}
+        if ids.parent_id:
+            doc["parent"] = {"id": ids.parent_id}
+    for key, value in fields.items():
+        _put(doc, _path(key), value, key)
     if labels:
-        flat.update({f"labels.{key}": value for key, value in labels.items()})
-    return to_nested(flat)
+        _put(doc, ["labels"], labels, "labels")
+    return doc
 
 
-def log_document(service: ServiceInfo, message: str, level: str = "info", logger: str = "", *,
+def _prefixed(prefix: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {f"{prefix}.{key}": value for key, value in (fields or {}).items()}
+
+
+def log_document(service: ServiceInfo, message: str, level: str | int = "info", logger: str = "", *,
                  at: datetime | str | None = None, file_path: str | None = None, offset: int | None = None,
-                 error: Mapping[str, Any] | None = None, ids: TraceIds | None = None,
-                 labels: Mapping[str, Any] | None = None, dataset: str = "oam.log") -> dict[str, Any]:
-    """A log line; ``error`` takes ECS ``error.*`` fields without the prefix (``type``, ``message``...)."""
-    fields = {"message": message, "log.level": level.lower(), "log.logger": logger or None,
-              "log.file.path": file_path, "log.offset": offset, "event.kind": "event"}
-    fields.update({f"error.{key}": value for key, value in (error or {}).items()})
-    return _document(service, dataset, at, ids if ids is not None else current_ids(), fields, labels)
+                 file_fingerprint: str | None = None, error: Mapping[str, Any] | None = None,
+                 ids: TraceIds | None = None, labels: Mapping[str, Any] | None = None,
+                 dataset: str = "oam.log") -> dict[str, Any]:
+    """A log line; ``level`` goes through :func:`log_level`; ``error`` takes ECS ``error.*`` fields
+    without the prefix (``type``, ``message``...); ``file_*`` and ``offset`` give its source position."""
+    fields = {"message": message, "log.level": log_level(level), "log.logger": logger or None,
+              "log.file.path": file_path, "log.file.fingerprint": file_fingerprint, "log.offset": offset,
+              **_prefixed("error", error)}
+    return _document(service, dataset, at, ids if ids is not None else current_ids(), "event", fields, labels)
 
 
 def transaction_document(service: ServiceInfo, name: str, type_: str, ids: TraceIds, *, duration_ns: int,
@@ -117,28 +195,23 @@ def transaction_document(service: ServiceInfo, name: str, type_: str, ids: Trace
                          labels: Mapping[str, Any] | None = None,
                          dataset: str = "oam.transaction") -> dict[str, Any]:
     """One request or job handled by one service (an LTX), with its duration and outcome."""
-    fields: dict[str, Any] = {"transaction.name": name, "transaction.type": type_, "event.duration": duration_ns,
-                              "event.outcome": outcome, "event.kind": "event"}
-    fields.update({f"http.{key}": value for key, value in (http or {}).items()})
-    fields.update({f"url.{key}": value for key, value in (url or {}).items()})
-    return _document(service, dataset, at, ids, fields, labels)
+    fields = {"transaction.name": name, "transaction.type": type_, "event.duration": duration_ns,
+              "event.outcome": outcome, **_prefixed("http", http), **_prefixed("url", url)}
+    return _document(service, dataset, at, ids, "event", fields, labels)
 
 
 def span_document(service: ServiceInfo, name: str, type_: str, ids: TraceIds, *, duration_ns: int,
                   outcome: Outcome = "success", at: datetime | str | None = None,
                   labels: Mapping[str, Any] | None = None, dataset: str = "oam.span") -> dict[str, Any]:
     """An operation inside a transaction: cache, database shard, queue, outgoing HTTP call."""
-    fields = {"span.name": name, "span.type": type_, "event.duration": duration_ns, "event.outcome": outcome,
-              "event.kind": "event"}
-    return _document(service, dataset, at, ids, fields, labels)
+    fields = {"span.name": name, "span.type": type_, "event.duration": duration_ns, "event.outcome": outcome}
+    return _document(service, dataset, at, ids, "event", fields, labels)
 
 
-def metric_document(service: ServiceInfo, metrics: Mapping[str, float], *, at: datetime | str | None = None,
+def metric_document(service: ServiceInfo, metrics: Mapping[str, Any], *, at: datetime | str | None = None,
                     labels: Mapping[str, Any] | None = None, dataset: str = "oam.metric") -> dict[str, Any]:
-    """Metric samples under their own names (``system.cpu.total.pct``, a Prometheus name, ...)."""
-    fields: dict[str, Any] = {"event.kind": "metric"}
-    fields.update(metrics)
-    return _document(service, dataset, at, None, fields, labels)
+    """Metric samples under their own dotted names (``system.cpu.total.pct``, ``prometheus.metrics.up``...)."""
+    return _document(service, dataset, at, None, "metric", metrics, labels)
 
 
 def grouping_key(error_type: str, stack_trace: str) -> str:
@@ -156,8 +229,8 @@ def error_document(service: ServiceInfo, error_type: str, message: str, stack_tr
     when = at if isinstance(at, str) else timestamp(at)
     fields = {"error.id": error_id or stable_id(service.name, error_type, message, when),
               "error.type": error_type, "error.message": message, "error.stack_trace": stack_trace or None,
-              "error.grouping_key": group or grouping_key(error_type, stack_trace), "event.kind": "event"}
-    return _document(service, dataset, when, ids if ids is not None else current_ids(), fields, labels)
+              "error.grouping_key": group or grouping_key(error_type, stack_trace)}
+    return _document(service, dataset, when, ids if ids is not None else current_ids(), "event", fields, labels)
 
 
 def change_event(service: ServiceInfo, category: ChangeCategory, action: str, user_name: str, *,
@@ -167,12 +240,12 @@ def change_event(service: ServiceInfo, category: ChangeCategory, action: str, us
     """A deploy or a configuration edit; ``old`` and ``new`` are kept as JSON text."""
     if category not in ("configuration", "deployment"):
         raise ValueError(f"change category must be 'configuration' or 'deployment', not {category!r}")
-    fields = {"event.kind": "event", "event.category": category, "event.action": action, "user.name": user_name,
+    fields = {"event.category": category, "event.action": action, "user.name": user_name,
               "change.target": target, "change.comment": comment or None,
               "change.old": None if old is None else json.dumps(old, sort_keys=True),
               "change.new": None if new is None else json.dumps(new, sort_keys=True),
               "message": f"{user_name} {action} {target}" + (f": {comment}" if comment else "")}
-    return _document(service, dataset, at, None, fields, labels)
+    return _document(service, dataset, at, None, "event", fields, labels)
 
 
 def shipping_line(kind: Kind, doc: Mapping[str, Any]) -> str:

@@ -1,16 +1,21 @@
-"""Turn tailed lines into the collector's NDJSON lines (``_kind``, ``_id`` and the ECS fields).
+"""Turn tailed lines into the collector's NDJSON lines (``_kind``, ``_id`` and nested ECS fields).
 
-JSON-lines files (the app agent's ECS output) are not parsed: the source position is spliced
-into the object as dotted fields, which keeps tailing cheap. Plain-text lines become log
-documents. Either way the ``_id`` comes from host, file id and offset, so a resend is a no-op.
+A JSON line with a ``_kind`` (the app agent's ECS output, the shape :mod:`telemetry.ecs` builds)
+is passed on as it is, with its source position added (``log.file.path``/``fingerprint``,
+``log.offset``, ``agent.id`` if it has none) and its ``log.level`` made canonical. Any other line
+(plain text, or JSON that is not a document) becomes a log document of
+:func:`telemetry.ecs.log_document`. Either way the ``_id`` comes from host, file id and offset,
+so a resend is a no-op.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from telemetry.ecs import ServiceInfo, log_document, stable_id
+import orjson
+
+from telemetry.ecs import ServiceInfo, log_document, log_level, stable_id
 
 from .tailer import Line
 
@@ -26,11 +31,9 @@ class Event:
     text: str
 
 
-def _json_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 class DocumentMaker:
+    """Makes the collector's line for each tailed event, as the agent ``service`` reads them."""
+
     def __init__(self, service: ServiceInfo, dataset: str = "oam.log") -> None:
         self.service = service
         self.dataset = dataset
@@ -40,28 +43,47 @@ class DocumentMaker:
 
     def ndjson(self, event: Event) -> str:
         """One NDJSON line for the collector."""
+        doc = self._json_document(event)
+        if doc is None:
+            doc = log_document(self.service, event.text, _level(event.text), file_path=event.path,
+                               offset=event.offset, file_fingerprint=event.file_id, ids=None,
+                               dataset=self.dataset)  # the agent's own thread is in no transaction
+            doc["_kind"] = "logs"
+        doc.setdefault("_id", self.line_id(event))
+        return orjson.dumps(doc).decode()
+
+    def _json_document(self, event: Event) -> dict[str, Any] | None:
+        """The event's own document with its source position, if it is a JSON document line."""
         text = event.text.strip()
-        doc_id = self.line_id(event)
-        if text.startswith("{") and text.endswith("}") and '"_kind"' in text:
-            extra = (f'"_id":{_json_string(doc_id)},"log.file.path":{_json_string(event.path)},'
-                     f'"log.file.fingerprint":{_json_string(event.file_id)},"log.offset":{event.offset},'
-                     f'"agent.id":{_json_string(self.service.agent_id)},')
-            if text[1:].lstrip().startswith("}"):
-                return "{" + extra.rstrip(",") + "}"
-            return "{" + extra + text[1:]
-        doc = log_document(self.service, event.text, _level(event.text), file_path=event.path, offset=event.offset,
-                           dataset=self.dataset)  # the agent's own thread is in no transaction: no trace ids
-        doc["log"]["file"]["fingerprint"] = event.file_id
-        doc["_kind"], doc["_id"] = "logs", doc_id
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        if not (text.startswith("{") and '"_kind"' in text):
+            return None
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        if type(doc) is not dict or "_kind" not in doc:
+            return None
+        log = doc.setdefault("log", {})
+        if type(log) is dict:
+            if type(log.get("level")) is str:
+                log["level"] = log_level(log["level"])
+            log_file = log.setdefault("file", {})
+            if type(log_file) is dict:
+                log_file.update(path=event.path, fingerprint=event.file_id)
+            log["offset"] = event.offset
+        agent = doc.setdefault("agent", {}) if self.service.agent_id else None
+        if type(agent) is dict:
+            agent.setdefault("id", self.service.agent_id)
+        return doc
 
 
 _LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL)\b")
 
 
 def _level(text: str) -> str:
+    """The first level name in a plain-text line's head, canonical (``WARN`` -> ``warning``); else info."""
     match = _LEVEL.search(text[:200])
-    return (match.group(1).lower() if match else "info").replace("warning", "warn")
+    return log_level(match.group(1)) if match else "info"
 
 
 class MultilineJoiner:

@@ -16,7 +16,7 @@ from agents.host.daemon import SHIP_BACKOFF
 from agents.host.shipper import Shipper, Unavailable
 from agents.host.tailer import Line
 from foundation.settings import SettingsError
-from telemetry.ecs import ServiceInfo, to_nested
+from telemetry.ecs import ServiceInfo
 
 
 def test_a_full_buffer_drops_the_oldest_batches_and_counts_them(tmp_path):
@@ -134,16 +134,28 @@ def test_cmdb_settings_keep_the_good_fields_and_drop_the_bad(caplog):
     assert validate(["not", "an", "object"], "k") == {}
 
 
-def test_json_lines_keep_their_fields_and_gain_their_source_position():
+def test_json_lines_keep_their_shape_and_gain_their_source_position():
     maker = DocumentMaker(ServiceInfo("oam-agent", host_name="web-1", agent_id="a1"))
-    source = '{"_kind":"logs","message":"hi","log":{"level":"warn"}}'
+    source = '{"_kind":"logs","message":"hi \\u00e9","log":{"level":"WARN","logger":"x"},"labels":{"a.b":"1"}}'
     line = json.loads(maker.ndjson(Event("f1", "/var/log/app.log", 120, 160, source)))
-    nested = to_nested({k: v for k, v in line.items() if not k.startswith("_")})
-    assert nested["log"] == {"level": "warn", "file": {"path": "/var/log/app.log", "fingerprint": "f1"},
-                             "offset": 120}
-    assert line["_id"] == maker.line_id(Event("f1", "/other/path", 120, 999, "changed"))  # position decides
-    plain = json.loads(maker.ndjson(Event("f2", "/var/log/sys.log", 0, 30, "2026-01-01 ERROR disk full")))
-    assert plain["_kind"] == "logs" and plain["log"]["level"] == "error" and plain["message"].endswith("disk full")
+    assert line == {"_kind": "logs", "_id": maker.line_id(Event("f1", "/other/path", 120, 999, "changed")),
+                    "message": "hi \u00e9", "labels": {"a.b": "1"}, "agent": {"id": "a1"},
+                    "log": {"level": "warning", "logger": "x", "offset": 120,
+                            "file": {"path": "/var/log/app.log", "fingerprint": "f1"}}}
+    own_agent = '{"_kind":"spans","agent":{"id":"app-9"},"span":{"id":"00f067aa0ba902b7"}}'
+    assert json.loads(maker.ndjson(Event("f1", "/a", 0, 9, own_agent)))["agent"] == {"id": "app-9"}
+
+
+def test_plain_lines_become_log_documents_with_a_canonical_level():
+    maker = DocumentMaker(ServiceInfo("oam-agent", host_name="web-1", agent_id="a1"))
+    for text, level in (("2026-01-01 ERROR disk full", "error"), ("W WARN low", "warning"),
+                        ("FATAL gone", "critical"), ("TRACE x", "debug"), ("no level", "info"),
+                        ('{"not": "a document"}', "info"), ('{"_kind": "logs", truncated', "info")):
+        plain = json.loads(maker.ndjson(Event("f2", "/var/log/sys.log", 0, 30, text)))
+        assert plain["_kind"] == "logs" and plain["message"] == text
+        assert plain["log"] == {"level": level, "offset": 0,
+                                "file": {"path": "/var/log/sys.log", "fingerprint": "f2"}}, text
+        assert "trace" not in plain
 
 
 def test_continuation_lines_join_the_line_before():

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
-from collector.otlp import OtlpError, parse, span_actions
+from collector.otlp import OtlpError, log_actions, parse, span_actions
 from collector.sentry import SentryError, envelope_actions, parse_envelope, sentry_key
 from collector.traces import build_tree, render_tree, valid_gtx
 
@@ -64,6 +65,18 @@ def test_otlp_parent_child_become_transaction_and_spans_of_it() -> None:
     assert [action.source["transaction"]["id"] for action in actions] == ["01" * 8] * 3
     assert actions[2].source["span"] == {"id": "03" * 8, "name": "row", "type": "internal"}
     assert actions[0].source["event"]["duration"] == 5_000_000
+
+
+def test_otlp_log_levels_are_canonical() -> None:
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    cases = [("WARN", 13, "warning"), ("", 14, "warning"), ("", 21, "critical"), ("FATAL", 0, "critical"),
+             ("", 1, "debug"), ("", 0, "info"), ("Information", 9, "info"), ("Level 7", 5, "level 7")]
+    for text, number, _ in cases:
+        record = records.add(time_unix_nano=1795000000_000000000, severity_text=text, severity_number=number)
+        record.body.string_value = "x"
+    levels = [action.source["log"]["level"] for action in log_actions(request)]
+    assert levels == [level for _, _, level in cases]
 
 
 def test_otlp_bad_content_type_and_ids() -> None:

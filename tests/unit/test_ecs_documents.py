@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 import pytest
 
 from telemetry.context import span, transaction
-from telemetry.ecs import (KINDS, ServiceInfo, change_event, document_id, error_document, flatten, grouping_key,
-                           log_document, metric_document, span_document, to_nested, transaction_document)
+from telemetry.ecs import (KINDS, LEVELS, ServiceInfo, change_event, document_id, error_document, flatten,
+                           grouping_key, level_spellings, log_document, log_level, lookup, metric_document,
+                           span_document, to_nested, transaction_document)
 
 SERVICE = ServiceInfo("gateway", "1.2.3", "production", "web-1", "agent-7")
 COMMON = {"@timestamp", "service.name", "service.version", "service.environment", "host.name", "agent.id",
@@ -75,6 +76,33 @@ def test_nesting_and_flattening_are_inverse_and_conflicts_are_refused():
         to_nested({"a": 1, "a.b": 2})
     with pytest.raises(ValueError, match="conflicts"):
         to_nested({"a.b": 2, "a": 1})
+
+
+def test_nesting_keeps_labels_one_level_and_merges_nested_input():
+    assert to_nested({"labels.shard.id": "2", "labels": {"zone.name": "a"}, "log": {"file.path": "/x"},
+                      "log.level": "info", "gone": None}) == \
+        {"labels": {"shard.id": "2", "zone.name": "a"}, "log": {"file": {"path": "/x"}, "level": "info"}}
+    doc = log_document(SERVICE, "x", labels={"shard.id": "2"}, ids=None)
+    assert doc["labels"] == {"shard.id": "2"} and lookup(doc, "labels.shard.id") == "2"
+    assert flatten(doc)["labels.shard.id"] == "2" and to_nested(flatten(doc)) == doc
+
+
+def test_levels_are_canonical_whoever_names_them():
+    for names, level in ((("WARN", "warn", "Warning", " WARNING "), "warning"), (("FATAL", "CRITICAL", 50), "critical"),
+                         (("TRACE", "debug", 10, 5), "debug"), (("NOTICE", "info", 20), "info"),
+                         (("ERROR", "err", 40, 45), "error")):
+        for name in names:
+            assert log_level(name) == level, name
+            assert log_document(SERVICE, "x", name)["log"]["level"] == level
+    assert log_level("Level 7") == "level 7"  # a custom level keeps its name
+    assert LEVELS == ("debug", "info", "warning", "error", "critical")
+    assert set(level_spellings("warning")) == {"warning", "warn"} and level_spellings("error")[0] == "error"
+
+
+def test_lookup_reads_nested_fields_and_misses_quietly():
+    doc = log_document(SERVICE, "x", "info", "orders", ids=None)
+    assert lookup(doc, "log.logger") == "orders" and lookup(doc, "service.name") == "gateway"
+    assert lookup(doc, "log.level.more") is None and lookup(doc, "trace.id") is None
 
 
 def test_document_ids_are_deterministic():

@@ -8,6 +8,8 @@ import pytest
 
 from dashboard.testing import PASSWORDS, make_app, seeded
 from foundation.waiting import wait_until
+from telemetry.ecs import ServiceInfo, log_document
+from telemetry.templates import index_name
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,24 @@ def test_bad_gtx_bad_range_unknown_host_are_4xx_never_500(app, viewer):
     assert page.status_code == 400 and "not a GTX" in page.get_data(as_text=True)
     page = viewer.get("/hosts/nope")
     assert page.status_code == 404 and "unknown host" in page.get_data(as_text=True)
+
+
+def test_one_warning_level_finds_lines_indexed_as_warn_before_levels_were_canonical(app, seed, es_client):
+    service = ServiceInfo("levels", host_name="web-9")
+    old = log_document(service, "disk almost full", "warning", ids=None)
+    old["log"]["level"] = "warn"  # as the host agent wrote it before
+    new = log_document(service, "disk almost full", "WARN", ids=None)
+    assert new["log"]["level"] == "warning"
+    for number, doc in enumerate((old, new)):
+        es_client.index(index=index_name("logs", prefix=seed.prefix), id=f"levels-{number}", document=doc)
+    es_client.indices.refresh(index=f"{seed.prefix}-logs-*")
+    client = app.test_client()
+    for level in ("warning", "WARN"):
+        found = client.get(f"/api/logs?service=levels&level={level}&from=now-1h", headers=basic("viewer")).json
+        assert sorted(line["level"] for line in found["lines"]) == ["warn", "warning"], level
+    assert client.get("/api/logs?service=levels&level=error&from=now-1h", headers=basic("viewer")).json["total"] == 0
+    refused = client.get("/api/logs?level=loud", headers=basic("viewer"))
+    assert refused.status_code == 400 and "debug, info, warning, error, critical" in refused.get_data(as_text=True)
 
 
 def test_logs_search_filters_and_links_to_traces(app, seed, viewer):

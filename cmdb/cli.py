@@ -1,8 +1,9 @@
 """``oam cmdb``: read and change the configuration tree, see hosts, history and locks.
 
 Connection: ``--zk`` (default ``127.0.0.1:<zookeeper.port>`` from the oam settings, or
-``$OAM_CMDB_ZK``) takes one server or several comma-separated. Credentials: ``--user`` and
-``--password`` or ``$OAM_CMDB_USER`` / ``$OAM_CMDB_PASSWORD``; the password is never printed.
+``$OAM_CMDB_ZK``) takes one server or several comma-separated. Credentials: ``--cmdb-user`` and
+``--cmdb-password`` or ``$OAM_CMDB_USER`` / ``$OAM_CMDB_PASSWORD``; the password is never printed.
+Commands that print data take ``-o json`` (see each command's help for the shape).
 """
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from typing import Any
 
 import click
 
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.output import echo_json, reported, table
+
 from .acl import ROLES
 from .client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT, Cmdb
 from .errors import CmdbError
 from .events import SPOOL_ENV, SPOOL_FILE, ChangeSpool
 from .lock import locks
 from .paths import DEFAULT_ROOT
-from .store import parse_json, pretty
+from .store import ChangeRecord, parse_json, pretty
 from .transfer import dump_yaml, export_tree, import_tree, load_yaml
 from .watch import Change
 
@@ -51,15 +55,18 @@ def _settings(ctx: click.Context) -> Any:
     return load()
 
 
+def with_suite_defaults(connection: CmdbConnection, settings: Any) -> CmdbConnection:
+    """``connection`` with what it leaves unset taken from the oam settings' [cmdb] table
+    (servers default to <host>:<zookeeper.port>); unchanged without settings."""
+    if settings is None:
+        return connection
+    own = settings.cmdb
+    return connection.or_defaults(zk=own.servers or f"{settings.host}:{settings.zookeeper.port}", user=own.user,
+                                  password=own.password or None, root=own.root or DEFAULT_ROOT)
+
+
 @click.group("cmdb", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--zk", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,HOST:PORT...]",
-              help="ZooKeeper servers, comma-separated [default: 127.0.0.1:<zookeeper.port> from the oam settings; "
-                   "env OAM_CMDB_ZK].")
-@click.option("--user", envvar="OAM_CMDB_USER", help="Digest account for ZooKeeper [env OAM_CMDB_USER].")
-@click.option("--password", envvar="OAM_CMDB_PASSWORD", metavar="TEXT",
-              help="Its password; prefer the env var OAM_CMDB_PASSWORD (never printed).")
-@click.option("--root", envvar="OAM_CMDB_ROOT",
-              help=f"Znode under which the CMDB lives [default: {DEFAULT_ROOT}; env OAM_CMDB_ROOT].")
+@cmdb_options
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_CONNECT_TIMEOUT, show_default=True,
               help="Seconds to wait for ZooKeeper before giving up.")
 @click.option("--history-limit", type=click.IntRange(min=1), envvar="OAM_CMDB_HISTORY_LIMIT",
@@ -67,8 +74,8 @@ def _settings(ctx: click.Context) -> Any:
 @click.option("--spool", type=click.Path(path_type=Path), envvar=SPOOL_ENV,
               help=f"JSON-lines file for change events [default: <data_dir>/spool/{SPOOL_FILE}; env {SPOOL_ENV}].")
 @click.pass_context
-def cmdb(ctx: click.Context, zk: str | None, user: str | None, password: str | None, root: str | None,
-         timeout: float, history_limit: int | None, spool: Path | None) -> None:
+def cmdb_group(ctx: click.Context, cmdb: CmdbConnection, timeout: float, history_limit: int | None,
+               spool: Path | None) -> None:
     """The CMDB on ZooKeeper: versioned configuration, live hosts, history and locks.
 
     \b
@@ -86,33 +93,33 @@ def cmdb(ctx: click.Context, zk: str | None, user: str | None, password: str | N
     \b
     Defaults come from the [cmdb] table of the oam settings file (servers, root, user,
     password, history_limit, spool); options and OAM_CMDB_* variables override them.
+    --zk defaults to <host>:<zookeeper.port> of the settings (127.0.0.1:2181).
+
+    \b
+    -o json prints plain JSON: ls and hosts a list of objects, get one {key, version, value},
+    history a list of change records, set/delete/rollback the change record made.
     """
     logging.getLogger("kazoo").addHandler(logging.NullHandler())
     logging.getLogger("kazoo").propagate = False
     settings = _settings(ctx)
     own = settings.cmdb
-    user = user or own.user or None
-    if password is None and user == own.user and own.password:
-        password = own.password
+    connection = with_suite_defaults(cmdb, settings)
+    user, password = connection.user, connection.password
     if user and password is None:
         if sys.stdin.isatty():
             password = click.prompt(f"password for {user}", hide_input=True)
         else:
-            raise click.ClickException(f"--user {user} needs a password (--password or OAM_CMDB_PASSWORD)")
-    servers = zk or own.servers or f"127.0.0.1:{settings.zookeeper.port}"
+            raise click.ClickException(f"--cmdb-user {user} needs a password (--cmdb-password or OAM_CMDB_PASSWORD)")
     spool_path = spool or (Path(own.spool) if own.spool else settings.data_dir / "spool" / SPOOL_FILE)
-    ctx.obj = CmdbOptions(servers, user, password, root or own.root, timeout, history_limit or own.history_limit,
-                          spool_path)
+    ctx.obj = CmdbOptions(connection.zk or "", user, password, connection.root or DEFAULT_ROOT, timeout,
+                          history_limit or own.history_limit, spool_path)
 
 
 @contextlib.contextmanager
 def session(options: CmdbOptions) -> Iterator[Cmdb]:
     """The CMDB, open for one command and closed after; CMDB errors become one clear line."""
-    try:
-        with options.open() as handle:
-            yield handle
-    except CmdbError as exc:
-        raise click.ClickException(str(exc)) from None
+    with reported(CmdbError), options.open() as handle:
+        yield handle
 
 
 def connected(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,10 +141,8 @@ def _read_value(value: str | None, file: Path | None, what: str) -> Any:
         text = sys.stdin.read() if str(file) == "-" else _read_text(file)
     else:
         text = value or ""
-    try:
+    with reported(CmdbError):
         return parse_json(text, what)
-    except CmdbError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _read_text(path: Path) -> str:
@@ -147,125 +152,160 @@ def _read_text(path: Path) -> str:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("key")
 @click.option("--version", "version", type=int, help="Show the value at this version (from the history).")
+@output_option
 @connected
-def get(handle: Cmdb, key: str, version: int | None) -> None:
-    """Print KEY's value as JSON (its version goes to stderr)."""
+def get(handle: Cmdb, key: str, version: int | None, output: str) -> None:
+    """Print KEY's value as JSON (its version goes to stderr).
+
+    With -o json: {"key": ..., "version": N, "value": ...} on stdout.
+    """
     entry = handle.store.get(key, version)
+    if output == "json":
+        echo_json({"key": entry.key, "version": entry.version, "value": entry.value})
+        return
     click.echo(pretty(entry.value))
     click.echo(f"# {entry.key} version {entry.version}", err=True)
 
 
-@cmdb.command("set")
+@cmdb_group.command("set")
 @click.argument("key")
 @click.argument("value", required=False)
 @click.option("--file", "file", type=click.Path(path_type=Path), help="Read the JSON value from a file (- = stdin).")
 @click.option("--expect-version", type=click.IntRange(min=0),
               help="Only write if KEY is still at this version (0: the key must be new).")
 @click.option("--comment", "-m", default="", help="Why; kept in the history.")
+@output_option
 @click.pass_obj
 def set_command(options: CmdbOptions, key: str, value: str | None, file: Path | None, expect_version: int | None,
-                comment: str) -> None:
-    """Set KEY to the JSON VALUE (compare-and-set on its version)."""
+                comment: str, output: str) -> None:
+    """Set KEY to the JSON VALUE (compare-and-set on its version). -o json: the change record."""
     parsed = _read_value(value, file, key)
     with session(options) as handle:
         record = handle.store.set(key, parsed, expect_version=expect_version, comment=comment)
-    click.echo(f"{record.key}: version {record.version} ({record.action})")
+    _say_record(record, output, f"{record.key}: version {record.version} ({record.action})")
 
 
-@cmdb.command()
-@click.argument("key")
-@click.option("--expect-version", type=click.IntRange(min=0), help="Only delete if KEY is still at this version.")
-@click.option("--comment", "-m", default="", help="Why; kept in the history.")
-@connected
-def delete(handle: Cmdb, key: str, expect_version: int | None, comment: str) -> None:
-    """Delete KEY's value (its history stays; rollback brings it back)."""
-    record = handle.store.delete(key, expect_version=expect_version, comment=comment)
-    click.echo(f"{record.key}: version {record.version} (delete)")
-
-
-@cmdb.command("ls")
-@click.argument("prefix", default="")
-@click.option("--values", is_flag=True, help="Print each value too.")
-@connected
-def ls_command(handle: Cmdb, prefix: str, values: bool) -> None:
-    """List keys under PREFIX (environment, environment/service, ...) with their versions."""
-    entries = handle.store.entries(prefix)
-    width = max((len(entry.key) for entry in entries), default=0)
-    for entry in entries:
-        line = f"{entry.key:<{width}}  v{entry.version}"
-        if values:
-            line += "  " + json.dumps(entry.value, sort_keys=True)
+def _say_record(record: ChangeRecord, output: str, line: str) -> None:
+    if output == "json":
+        echo_json({"key": record.key, **record.to_json()})
+    else:
         click.echo(line)
 
 
-@cmdb.command()
+@cmdb_group.command()
+@click.argument("key")
+@click.option("--expect-version", type=click.IntRange(min=0), help="Only delete if KEY is still at this version.")
+@click.option("--comment", "-m", default="", help="Why; kept in the history.")
+@output_option
+@connected
+def delete(handle: Cmdb, key: str, expect_version: int | None, comment: str, output: str) -> None:
+    """Delete KEY's value (its history stays; rollback brings it back). -o json: the change record."""
+    record = handle.store.delete(key, expect_version=expect_version, comment=comment)
+    _say_record(record, output, f"{record.key}: version {record.version} (delete)")
+
+
+@cmdb_group.command("ls")
+@click.argument("prefix", default="")
+@click.option("--values", is_flag=True, help="Print each value too.")
+@output_option
+@connected
+def ls_command(handle: Cmdb, prefix: str, values: bool, output: str) -> None:
+    """List keys under PREFIX (environment, environment/service, ...) with their versions.
+
+    With -o json: a list of {"key", "version"} (and "value" with --values).
+    """
+    entries = handle.store.entries(prefix)
+    if output == "json":
+        echo_json([{"key": e.key, "version": e.version, **({"value": e.value} if values else {})} for e in entries])
+        return
+    rows = [[e.key, f"v{e.version}", *([json.dumps(e.value, sort_keys=True)] if values else [])] for e in entries]
+    if rows:
+        click.echo(table(rows))
+
+
+@cmdb_group.command()
 @click.argument("key")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N changes.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON record a line, with old and new values.")
+@output_option
 @connected
-def history(handle: Cmdb, key: str, limit: int | None, as_json: bool) -> None:
-    """Who changed KEY, when, how and why (oldest first)."""
+def history(handle: Cmdb, key: str, limit: int | None, output: str) -> None:
+    """Who changed KEY, when, how and why (oldest first).
+
+    With -o json: a list of change records (key, version, action, user, at, comment, change_id,
+    and the old and new values).
+    """
     records = handle.store.history(key, limit)
     if not records:
         handle.store.get(key)  # a clear "no such key" if it never existed
-    for record in records:
-        if as_json:
-            click.echo(json.dumps(record.to_json(), sort_keys=True))
-        else:
-            note = f"  {record.comment}" if record.comment else ""
-            click.echo(f"v{record.version:<4} {record.at}  {record.user:<12} {record.action:<8}{note}")
+    if output == "json":
+        echo_json([{"key": record.key, **record.to_json()} for record in records])
+        return
+    click.echo(table([[f"v{r.version}", r.at, r.user, r.action, r.comment] for r in records],
+                     headers=["VERSION", "AT", "USER", "ACTION", "COMMENT"]))
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("key")
 @click.argument("old_version", type=click.IntRange(min=0))
 @click.argument("new_version", type=click.IntRange(min=0), required=False)
+@output_option
 @connected
-def diff(handle: Cmdb, key: str, old_version: int, new_version: int | None) -> None:
-    """Unified diff of KEY between OLD_VERSION and NEW_VERSION (default: the current one)."""
+def diff(handle: Cmdb, key: str, old_version: int, new_version: int | None, output: str) -> None:
+    """Unified diff of KEY between OLD_VERSION and NEW_VERSION (default: the current one).
+
+    With -o json: {"key", "old_version", "new_version", "diff"} (diff: the unified text, "" if none).
+    """
     text = handle.store.diff(key, old_version, new_version)
+    if output == "json":
+        echo_json({"key": key, "old_version": old_version, "new_version": new_version, "diff": text})
+        return
     click.echo(text.rstrip("\n") if text else "(no difference)")
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("key")
 @click.argument("version", type=click.IntRange(min=1))
 @click.option("--expect-version", type=click.IntRange(min=0), help="Only if KEY is still at this version.")
 @click.option("--comment", "-m", default="", help="Why (default: 'rollback to version N').")
+@output_option
 @connected
-def rollback(handle: Cmdb, key: str, version: int, expect_version: int | None, comment: str) -> None:
-    """Make KEY's value at VERSION current again (as a new version)."""
+def rollback(handle: Cmdb, key: str, version: int, expect_version: int | None, comment: str, output: str) -> None:
+    """Make KEY's value at VERSION current again (as a new version). -o json: the change record."""
     record = handle.store.rollback(key, version, expect_version=expect_version, comment=comment)
-    click.echo(f"{record.key}: version {record.version} (rollback to version {version})")
+    _say_record(record, output, f"{record.key}: version {record.version} (rollback to version {version})")
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.option("--environment", "-e", help="Only hosts of this environment.")
 @click.option("--service", "-s", help="Only hosts that run this service.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@output_option
 @connected
-def hosts(handle: Cmdb, environment: str | None, service: str | None, as_json: bool) -> None:
-    """Live hosts and known hosts that are down."""
+def hosts(handle: Cmdb, environment: str | None, service: str | None, output: str) -> None:
+    """Live hosts and known hosts that are down.
+
+    With -o json: a list of host facts (name, role, environment, addresses, labels, services)
+    with "state" (up or down) and "since".
+    """
     rows = [h for h in handle.inventory.hosts()
             if (environment is None or h.facts.environment == environment)
             and (service is None or service in h.facts.services)]
-    for row in rows:
-        facts = row.facts
-        if as_json:
-            click.echo(json.dumps({**facts.to_json(), "state": "up" if row.live else "down", "since": row.since},
-                                  sort_keys=True))
-            continue
-        state = "up" if row.live else "DOWN"
-        click.echo(f"{facts.name:<20} {state:<5} {facts.role or '-':<10} {facts.environment or '-':<10} "
-                   f"{','.join(facts.addresses) or '-':<20} {','.join(facts.services) or '-'}")
-    if not rows and not as_json:
+    if output == "json":
+        echo_json([{**row.facts.to_json(), "state": "up" if row.live else "down", "since": row.since}
+                   for row in rows])
+        return
+    if not rows:
         click.echo("(no hosts)", err=True)
+        return
+    click.echo(table([[row.facts.name, "up" if row.live else "DOWN", row.facts.role or "-",
+                       row.facts.environment or "-", ",".join(row.facts.addresses) or "-",
+                       ",".join(row.facts.services) or "-"] for row in rows],
+                     headers=["HOST", "STATE", "ROLE", "ENVIRONMENT", "ADDRESSES", "SERVICES"]))
 
 
-@cmdb.command("export")
+@cmdb_group.command("export")
 @click.argument("file", type=click.Path(path_type=Path), default="-")
 @connected
 def export_command(handle: Cmdb, file: Path) -> None:
@@ -278,32 +318,38 @@ def export_command(handle: Cmdb, file: Path) -> None:
         click.echo(f"exported to {file}", err=True)
 
 
-@cmdb.command("import")
+@cmdb_group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the diff of what would change; change nothing.")
 @click.option("--prune", is_flag=True, help="Also delete what the file does not have.")
 @click.option("--comment", "-m", default="", help="Comment for the history (default: 'import from FILE').")
+@output_option
 @click.pass_obj
-def import_command(options: CmdbOptions, file: Path, dry_run: bool, prune: bool, comment: str) -> None:
-    """Make the tree match an export FILE (- for stdin)."""
+def import_command(options: CmdbOptions, file: Path, dry_run: bool, prune: bool, comment: str, output: str) -> None:
+    """Make the tree match an export FILE (- for stdin).
+
+    With -o json: a list of {"action", "kind", "name", "old", "new"} (what changed, or would).
+    """
     text = sys.stdin.read() if str(file) == "-" else _read_text(file)
-    try:
+    with reported(CmdbError):
         document = load_yaml(text, str(file))
-    except CmdbError as exc:
-        raise click.ClickException(str(exc)) from None
     with session(options) as handle:
         changes = import_tree(handle, document, prune=prune, dry_run=dry_run,
                               comment=comment or f"import from {file}")
-    for change in changes:
-        if dry_run:
+    if output == "json":
+        echo_json([{"action": c.action, "kind": c.kind, "name": c.name, "old": c.old, "new": c.new}
+                   for c in changes])
+        return
+    if dry_run:
+        for change in changes:
             click.echo(change.diff(), nl=False)
-        else:
-            click.echo(f"{change.action:<7} {change.kind} {change.name}")
+    elif changes:
+        click.echo(table([[change.action, change.kind, change.name] for change in changes]))
     verb = "would change" if dry_run else "changed"
     click.echo(f"{verb} {len(changes)} item(s)" + (" (dry run)" if dry_run else ""), err=True)
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("key")
 @connected
 def watch(handle: Cmdb, key: str) -> None:
@@ -326,7 +372,7 @@ def watch(handle: Cmdb, key: str) -> None:
         pass
 
 
-@cmdb.group()
+@cmdb_group.group()
 def schema() -> None:
     """JSON schemas that values of matching keys must follow (patterns like '*/web/db')."""
 
@@ -352,10 +398,15 @@ def schema_get(handle: Cmdb, pattern: str) -> None:
 
 
 @schema.command("ls")
+@output_option
 @connected
-def schema_ls(handle: Cmdb) -> None:
-    """List the patterns that have a schema."""
-    for pattern in handle.schemas.all():
+def schema_ls(handle: Cmdb, output: str) -> None:
+    """List the patterns that have a schema. -o json: a list of the patterns."""
+    patterns = list(handle.schemas.all())
+    if output == "json":
+        echo_json(patterns)
+        return
+    for pattern in patterns:
         click.echo(pattern)
 
 
@@ -368,19 +419,26 @@ def schema_rm(handle: Cmdb, pattern: str) -> None:
     click.echo(f"schema for {pattern} removed")
 
 
-@cmdb.command("locks")
+@cmdb_group.command("locks")
+@output_option
 @connected
-def locks_command(handle: Cmdb) -> None:
-    """Locks held now: by whom, where, since when."""
+def locks_command(handle: Cmdb, output: str) -> None:
+    """Locks held now: by whom, where, since when.
+
+    With -o json: a list of {"name", "who", "host", "pid", "since", "waiting"}.
+    """
     held = locks(handle)
-    for holder in held:
-        queue = f"  ({holder.waiting} waiting)" if holder.waiting else ""
-        click.echo(f"{holder.name:<20} {holder.who:<12} {holder.host}:{holder.pid}  since {holder.since}{queue}")
+    if output == "json":
+        echo_json(held)
+        return
     if not held:
         click.echo("(no locks held)", err=True)
+        return
+    click.echo(table([[h.name, h.who, f"{h.host}:{h.pid}", h.since, h.waiting or ""] for h in held],
+                     headers=["LOCK", "HELD BY", "WHERE", "SINCE", "WAITING"]))
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("user")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="reader: read only; writer: read and "
               "change; admin: also change ACLs.")
@@ -393,21 +451,23 @@ def grant(handle: Cmdb, user: str, role: str, user_password: str) -> None:
     click.echo(f"{user} is now {role} ({count} nodes updated)")
 
 
-@cmdb.command()
+@cmdb_group.command()
 @click.argument("user")
 @connected
 def revoke(handle: Cmdb, user: str) -> None:
     """Take all of USER's permissions away."""
-    try:
+    with reported(ValueError):
         count = handle.revoke(user)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"{user} revoked ({count} nodes updated)")
 
 
-@cmdb.command()
+@cmdb_group.command()
+@output_option
 @connected
-def access(handle: Cmdb) -> None:
-    """Accounts that may use the tree, and their roles."""
-    for user, role in handle.access():
-        click.echo(f"{user:<20} {role}")
+def access(handle: Cmdb, output: str) -> None:
+    """Accounts that may use the tree, and their roles. -o json: a list of {"user", "role"}."""
+    accounts = handle.access()
+    if output == "json":
+        echo_json([{"user": user, "role": role} for user, role in accounts])
+        return
+    click.echo(table(accounts, headers=["USER", "ROLE"]))

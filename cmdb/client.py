@@ -195,7 +195,7 @@ class Cmdb:
     def permission_error(self, action: str, target: str) -> PermissionDenied:
         who = f"user {self.credentials.user!r}" if self.credentials else "a client without credentials"
         if self.credentials is None:
-            hint = "pass --user/--password or set OAM_CMDB_USER and OAM_CMDB_PASSWORD"
+            hint = "pass --cmdb-user/--cmdb-password or set OAM_CMDB_USER and OAM_CMDB_PASSWORD"
         elif action != "read" and self._can_read_root():
             hint = "its credentials are read-only here"
         else:

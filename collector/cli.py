@@ -1,4 +1,7 @@
-"""``oam collector run | token issue|revoke|list | retention`` and ``oam trace <gtx>``."""
+"""``oam collector run | token issue|revoke|list | retention`` and ``oam trace <gtx>``.
+
+``token list``, ``retention`` and ``trace`` take ``-o json`` (the same data as plain JSON).
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 
 from .auth import TokenError, TokenStore
@@ -38,20 +43,15 @@ def _suite_defaults() -> dict[str, object]:
 CMDB_SERVICE = "oam-collector"
 
 
-def _cmdb_settings(zk: str | None, environment: str) -> dict | None:
+def _cmdb_settings(connection: CmdbConnection | None, environment: str) -> dict | None:
     """The settings document at ``<environment>/oam-collector/config`` in the CMDB (None: not asked)."""
-    if not zk:
+    if connection is None or not connection.zk:
         return None
-    import os
-
     from cmdb import Cmdb, CmdbError, KeyNotFound
 
-    options = {"user": os.environ.get("OAM_CMDB_USER"), "password": os.environ.get("OAM_CMDB_PASSWORD")}
-    if os.environ.get("OAM_CMDB_ROOT"):
-        options["root"] = os.environ["OAM_CMDB_ROOT"]
     key = f"{environment}/{CMDB_SERVICE}/config"
     try:
-        with Cmdb(zk, **options) as cmdb:
+        with Cmdb(connection.zk, **connection.client_kwargs()) as cmdb:
             return cmdb.store.get(key).value
     except KeyNotFound:
         logging.getLogger("oam.collector").info("no collector settings at %s in the CMDB; using the file", key)
@@ -60,12 +60,11 @@ def _cmdb_settings(zk: str | None, environment: str) -> dict | None:
         raise click.ClickException(f"cannot read the collector settings from the CMDB: {exc}") from None
 
 
-def _config(path: Path | None, zk: str | None = None, environment: str = "production", **overrides: object):
-    try:
-        return load_config(path, _suite_defaults(), _cmdb_settings(zk, environment),
+def _config(path: Path | None, cmdb: CmdbConnection | None = None, environment: str = "production",
+            **overrides: object):
+    with reported(SettingsError):
+        return load_config(path, _suite_defaults(), _cmdb_settings(cmdb, environment),
                            f"{environment}/{CMDB_SERVICE}/config", **overrides)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 config_option = click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -79,20 +78,21 @@ def collector_group() -> None:
 
 @collector_group.command("run")
 @config_option
-@click.option("--host", help="Address to listen on (default from the config: 127.0.0.1).")
+@click.option("--bind", help="Address to listen on (default from the config: 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 4318).")
 @click.option("--spool-dir", type=click.Path(path_type=Path),
               help="Where documents wait while Elasticsearch is away; one per collector (default from the config).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--zk", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,...]",
-              help="Also read settings from the CMDB key <environment>/oam-collector/config (under the file's; "
-                   "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD) [env OAM_CMDB_ZK].")
+@cmdb_options
 @click.option("-e", "--environment", default="production", show_default=True,
               help="The environment whose CMDB settings to read.")
-def run(config_path: Path | None, host: str | None, port: int | None, spool_dir: Path | None, log_level: str,
-        zk: str | None, environment: str) -> None:
+def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir: Path | None, log_level: str,
+        cmdb: CmdbConnection, environment: str) -> None:
     """Run a collector in the foreground until SIGTERM or Ctrl-C.
+
+    With --zk it also reads settings from the CMDB key <environment>/oam-collector/config
+    (the file's settings win).
 
     \b
     Example:
@@ -105,12 +105,10 @@ def run(config_path: Path | None, host: str | None, port: int | None, spool_dir:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    config = _config(config_path, zk, environment, host=host, port=port, spool_dir=spool_dir)
-    try:
+    config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir)
+    with reported(StartupError):
         collector = Collector(config)
         collector.start()
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
     signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
     click.echo(f"collector listening on http://{config.host}:{config.port} "
                f"-> {config.elasticsearch.describe()}; spool {config.spool_dir}", err=True)
@@ -148,10 +146,8 @@ def token_issue(config_path: Path | None, name: str) -> None:
     Example:
       oam collector token issue web-01
     """
-    try:
+    with reported(TokenError):
         click.echo(_store(config_path).issue(name))
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @token_group.command("revoke")
@@ -159,32 +155,39 @@ def token_issue(config_path: Path | None, name: str) -> None:
 @click.argument("name")
 def token_revoke(config_path: Path | None, name: str) -> None:
     """Revoke NAME's token; running collectors refuse it from the next request on."""
-    try:
+    with reported(TokenError):
         _store(config_path).revoke(name)
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"revoked {name}")
 
 
 @token_group.command("list")
 @config_option
-def token_list(config_path: Path | None) -> None:
-    """List token names, when they were issued and their first characters."""
-    try:
+@output_option
+def token_list(config_path: Path | None, output: str) -> None:
+    """List token names, when they were issued and their first characters.
+
+    With -o json: a list of {"name", "created", "prefix"} (never the tokens themselves).
+    """
+    with reported(TokenError):
         records = _store(config_path).list()
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from None
+    if output == "json":
+        echo_json(records)
+        return
     if not records:
         click.echo("no tokens issued.")
-    for record in records:
-        click.echo(f"{record.name:<32} {record.created:<26} {record.prefix}...")
+        return
+    click.echo(table([[r.name, r.created, f"{r.prefix}..."] for r in records], headers=["NAME", "ISSUED", "TOKEN"]))
 
 
 @collector_group.command("retention")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Only list the indices that would be deleted.")
-def retention(config_path: Path | None, dry_run: bool) -> None:
-    """Delete daily indices older than each kind's retention_days (collectors also do this hourly)."""
+@output_option
+def retention(config_path: Path | None, dry_run: bool, output: str) -> None:
+    """Delete daily indices older than each kind's retention_days (collectors also do this hourly).
+
+    With -o json: {"dry_run": true|false, "indices": [names deleted, or that would be]}.
+    """
     from datetime import datetime, timezone
 
     from .indices import apply_retention, expired_indices
@@ -203,6 +206,9 @@ def retention(config_path: Path | None, dry_run: bool) -> None:
         raise click.ClickException(f"retention failed against {config.elasticsearch.describe()}: {exc}") from None
     finally:
         client.close()
+    if output == "json":
+        echo_json({"dry_run": dry_run, "indices": list(doomed)})
+        return
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb}: {', '.join(doomed)}" if doomed else "no expired indices.")
 
@@ -211,10 +217,13 @@ def retention(config_path: Path | None, dry_run: bool) -> None:
 @click.argument("gtx")
 @click.option("--url", envvar=URL_ENV, help="Collector URL (default http://<host>:<ports.collector>).")
 @click.option("--token", envvar=TOKEN_ENV, help=f"Collector token (or ${TOKEN_ENV}).")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON tree.")
+@output_option
 @click.pass_context
-def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | None, as_json: bool) -> None:
+def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | None, output: str) -> None:
     """Print everything that happened under one GTX (trace id) as a tree.
+
+    With -o json: the collector's trace document as it answers /api/traces/GTX (the tree of
+    transactions, spans and logs the table draws).
 
     \b
     Example:
@@ -242,8 +251,8 @@ def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | No
         raise click.ClickException(f"{message} (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
         raise click.ClickException(f"cannot reach the collector at {url}: {getattr(exc, 'reason', exc)}") from None
-    if as_json:
-        click.echo(json.dumps(trace, indent=2))
+    if output == "json":
+        echo_json(trace)
         return
     for line in render_tree(trace):
         click.echo(line)

@@ -7,7 +7,10 @@ from typing import Any
 
 import click
 
-from cmdb import CmdbError
+from cmdb import DEFAULT_ROOT, CmdbError
+from cmdb.cli import with_suite_defaults
+from foundation.cli_options import CmdbConnection, cmdb_options
+from foundation.output import reported
 from foundation.settings import SettingsError, validate
 
 from .config import DashboardConfig
@@ -21,14 +24,11 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     settings = _settings(ctx)
     host = settings.host if settings else "127.0.0.1"
     es_url = params.get("elasticsearch") or f"http://{host}:{settings.elasticsearch.port if settings else 9200}"
-    zk = params.get("zookeeper") or (settings.cmdb.servers if settings and settings.cmdb.servers else
-                                     f"{host}:{settings.zookeeper.port if settings else 2181}")
+    cmdb: CmdbConnection = with_suite_defaults(params["cmdb"], settings)
     values: dict[str, Any] = {
         "elasticsearch": es_url, "elasticsearch_user": params.get("es_user"),
-        "elasticsearch_password": params.get("es_password"), "zookeeper": zk,
-        "cmdb_user": params.get("cmdb_user") or (settings.cmdb.user if settings else None) or None,
-        "cmdb_password": params.get("cmdb_password") or (settings.cmdb.password if settings else None),
-        "cmdb_root": params.get("cmdb_root") or (settings.cmdb.root if settings else "/oam/cmdb"),
+        "elasticsearch_password": params.get("es_password"), "zookeeper": cmdb.zk or "127.0.0.1:2181",
+        "cmdb_user": cmdb.user, "cmdb_password": cmdb.password, "cmdb_root": cmdb.root or DEFAULT_ROOT,
         "index_prefix": params.get("index_prefix") or "oam", "environment": params.get("environment") or "production"}
     secret_file: Path | None = params.get("secret_key_file")
     if secret_file is not None:
@@ -53,22 +53,8 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     values["collectors"] = collectors
     if params.get("session_minutes"):
         values["session_minutes"] = params["session_minutes"]
-    try:
+    with reported(SettingsError):
         return validate(DashboardConfig, values, "the dashboard's options")
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _connection_options(func: Any) -> Any:
-    options = [
-        click.option("--zk", "zookeeper", envvar="OAM_CMDB_ZK", help="ZooKeeper servers of the CMDB."),
-        click.option("--cmdb-user", envvar="OAM_CMDB_USER", help="CMDB account (a writer, for edits)."),
-        click.option("--cmdb-password", envvar="OAM_CMDB_PASSWORD", help="Its password (prefer the variable)."),
-        click.option("--cmdb-root", envvar="OAM_CMDB_ROOT", help="CMDB tree root (default /oam/cmdb)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 @click.group("dashboard")
@@ -84,7 +70,7 @@ def dashboard() -> None:
 @click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth).")
 @click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password.")
 @click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam).")
-@_connection_options
+@cmdb_options
 @click.option("--environment", "-e", default="production", show_default=True, help="Deploy environment shown.")
 @click.option("--secret-key-file", type=click.Path(path_type=Path), envvar="OAM_DASHBOARD_SECRET_FILE",
               help="File with the session signing key (default: a new key each start, which logs everyone out).")
@@ -127,7 +113,7 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
 @click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
 @click.option("--password", "user_password", envvar="OAM_DASHBOARD_PASSWORD",
               help="The new user's password (prompted if not given).")
-@_connection_options
+@cmdb_options
 @click.pass_context
 def add_user(ctx: click.Context, name: str, role: str, user_password: str | None, **params: Any) -> None:
     """Add a dashboard user (or change its password and role); kept in the CMDB, hashed."""
@@ -138,10 +124,9 @@ def add_user(ctx: click.Context, name: str, role: str, user_password: str | None
     if user_password is None:
         user_password = click.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
     config = _config(ctx, params)
-    try:
-        with Cmdb(config.zookeeper, user=config.cmdb_user, password=config.cmdb_password, root=config.cmdb_root,
-                  actor=config.cmdb_user or os.environ.get("USER")) as cmdb:
-            UserStore(cmdb).save(name, user_password, role)
-    except (UserError, CmdbError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    actor = config.cmdb_user or os.environ.get("USER")
+    with (reported(UserError, CmdbError),
+          Cmdb(config.zookeeper, user=config.cmdb_user, password=config.cmdb_password, root=config.cmdb_root,
+               actor=actor) as cmdb):
+        UserStore(cmdb).save(name, user_password, role)
     click.echo(f"user {name}: {role}")

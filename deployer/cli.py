@@ -1,4 +1,9 @@
-"""``oam deploy``, ``oam rollback``, ``oam releases`` and ``oam deploy-config``."""
+"""``oam deploy``, ``oam rollback``, ``oam releases`` and ``oam deploy-config``.
+
+Each takes the CMDB options (``--zk``, ``--cmdb-user``, ``--cmdb-password``, ``--cmdb-root``) and
+``-o json``, which prints the same data as the table: a deploy or rollback prints its deployment
+record, ``releases`` the kept releases of each host.
+"""
 from __future__ import annotations
 
 import getpass
@@ -12,6 +17,9 @@ from typing import Any
 import click
 
 from cmdb import DEFAULT_ROOT
+from cmdb.cli import with_suite_defaults
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.output import echo_json, reported
 
 from . import service
 from .artifact import ArtifactError
@@ -19,31 +27,16 @@ from .config import ConfigInvalid, parse_config
 from .plan import PlanError
 from .registry import Registry, RegistryError
 from .remote import SshOptions
-from .report import releases_table, summary
+from .report import releases_data, releases_table, summary
 from .rollout import ProgressEvent
 
 _ERRORS = (RegistryError, ConfigInvalid, ArtifactError, PlanError)
 EVENTS_FILE = "deploy-changes.jsonl"
 
-_cmdb_options = [
-    click.option("--zk", "zookeeper", envvar="OAM_CMDB_ZK", metavar="HOST:PORT[,...]",
-                 help="The CMDB's ZooKeeper [default: from the settings; env OAM_CMDB_ZK]."),
-    click.option("--user", "cmdb_user", envvar="OAM_CMDB_USER", help="CMDB account [env OAM_CMDB_USER]."),
-    click.option("--password", "cmdb_password", envvar="OAM_CMDB_PASSWORD", help="[env OAM_CMDB_PASSWORD]"),
-    click.option("--cmdb-root", envvar="OAM_CMDB_ROOT", default=DEFAULT_ROOT, show_default=True,
-                 help="The CMDB's root znode [env OAM_CMDB_ROOT]."),
-]
-
-
-def _cmdb_option_list(func: Callable) -> Callable:
-    for option in reversed(_cmdb_options):
-        func = option(func)
-    return func
-
-
 def _connection_options(func: Callable) -> Callable:
     options = [
-        *_cmdb_options,
+        cmdb_options,
+        output_option,
         click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
                      help="The environment whose deploy configuration and hosts to use [env OAM_ENVIRONMENT]."),
         click.option("--known-hosts", type=click.Path(path_type=Path), envvar="OAM_KNOWN_HOSTS",
@@ -77,13 +70,6 @@ def _rollout_options(func: Callable) -> Callable:
     return func
 
 
-def _zookeeper(ctx: click.Context, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    settings = ctx.obj.settings if ctx.obj is not None else None
-    return f"{settings.host}:{settings.zookeeper.port}" if settings else "127.0.0.1:2181"
-
-
 def _progress(event: ProgressEvent) -> None:
     if event.status != "start":
         click.echo(f"{time.strftime('%H:%M:%S')} {event.line()}", err=True)
@@ -104,15 +90,19 @@ def _options(ctx: click.Context, params: dict[str, Any]) -> service.RunOptions:
 
 
 def _registry(ctx: click.Context, params: dict[str, Any]) -> Registry:
-    try:
-        return Registry.connect(_zookeeper(ctx, params.get("zookeeper")), user=params.get("cmdb_user"),
-                                password=params.get("cmdb_password"), root=params.get("cmdb_root") or DEFAULT_ROOT,
-                                environment=params.get("environment") or "production")
-    except RegistryError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = ctx.obj.settings if ctx.obj is not None else None
+    cmdb: CmdbConnection = with_suite_defaults(params["cmdb"], settings)
+    with reported(RegistryError):
+        return Registry.connect(cmdb.zk or "127.0.0.1:2181", user=cmdb.user, password=cmdb.password,
+                                root=cmdb.root or DEFAULT_ROOT, environment=params.get("environment") or "production")
 
 
-def _say_recorded(record: dict[str, Any]) -> None:
+def _say_outcome(outcome: Any, record: dict[str, Any], output: str) -> None:
+    """The summary table and where it was recorded; -o json: the deployment record itself."""
+    if output == "json":
+        echo_json(record)
+        return
+    click.echo(summary(outcome))
     if record.get("id"):
         click.echo(f"recorded in the CMDB as {record['id']}")
     else:
@@ -139,26 +129,35 @@ def deploy_command(ctx: click.Context, service_name: str, version: str, source: 
     could not be put back.
 
     \b
+    -o json prints the deployment record: {"id", "service", "action", "version", "user",
+    "environment", "result", "rolled_back", "batches", "started", "finished", "seconds",
+    "hosts": [{"host", "address", "batch", "previous", "target", "status", "step", "error",
+    ...}]}; with --dry-run: {"artifact": {...}, "batches": [[host, ...]], "hosts": [...]} as
+    `oam releases -o json` prints them.
+
+    \b
     Examples:
       oam deploy shop 1.4.0 --source build/ --batch 2 --canary 1
       oam deploy shop 1.4.0 --artifact shop-1.4.0.tar.gz --role web --dry-run
     """
     options = _options(ctx, params)
-    with _registry(ctx, params) as registry:
-        try:
-            if dry_run:
-                built, batches, hosts = service.dry_run(registry, service_name, version, options,
-                                                        source=source, artifact=artifact)
+    output = params["output"]
+    with _registry(ctx, params) as registry, reported(*_ERRORS):
+        if dry_run:
+            built, batches, hosts = service.dry_run(registry, service_name, version, options,
+                                                    source=source, artifact=artifact)
+            if output == "json":
+                echo_json({"artifact": {"file": built.path.name, "version": built.version, "size": built.size,
+                                        "sha256": built.sha256},
+                           "batches": batches, "hosts": releases_data(hosts)})
+            else:
                 click.echo(f"artifact {built.path.name}: {built.size} bytes, sha256 {built.sha256}")
                 for number, batch in enumerate(batches, 1):
                     click.echo(f"batch {number}: {', '.join(batch)}")
                 click.echo(releases_table(hosts))
-                sys.exit(1 if any(h.error for h in hosts) else 0)
-            outcome, record = service.deploy(registry, service_name, version, options, source=source, artifact=artifact)
-        except _ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(summary(outcome))
-    _say_recorded(record)
+            sys.exit(1 if any(h.error for h in hosts) else 0)
+        outcome, record = service.deploy(registry, service_name, version, options, source=source, artifact=artifact)
+    _say_outcome(outcome, record, output)
     sys.exit(outcome.exit_code)
 
 
@@ -171,19 +170,17 @@ def deploy_command(ctx: click.Context, service_name: str, version: str, source: 
 def rollback_command(ctx: click.Context, service_name: str, to: str | None, **params: Any) -> None:
     """Switch SERVICE's hosts back to the previous (or the named) kept release, with health checks.
 
+    -o json prints the deployment record, as `oam deploy -o json` does.
+
     \b
     Examples:
       oam rollback shop
       oam rollback shop --to 1.3.2
     """
     options = _options(ctx, params)
-    with _registry(ctx, params) as registry:
-        try:
-            outcome, record = service.rollback(registry, service_name, to, options)
-        except _ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(summary(outcome))
-    _say_recorded(record)
+    with _registry(ctx, params) as registry, reported(*_ERRORS):
+        outcome, record = service.rollback(registry, service_name, to, options)
+    _say_outcome(outcome, record, params["output"])
     if outcome.result == "not_started" and to is not None:
         kept = sorted({r.version for h in outcome.hosts for r in h.releases})
         raise click.ClickException(f"cannot roll back {service_name} to {to}: not kept on every host "
@@ -197,14 +194,19 @@ def rollback_command(ctx: click.Context, service_name: str, to: str | None, **pa
 @click.option("--history", "history", type=int, default=0, help="Also list the newest N deployment records.")
 @click.pass_context
 def releases_command(ctx: click.Context, service_name: str, history: int, **params: Any) -> None:
-    """List the releases kept on each host of SERVICE; * marks the current one."""
+    """List the releases kept on each host of SERVICE; * marks the current one.
+
+    \b
+    -o json: {"hosts": [{"host", "address", "current", "releases": [{"version", "deployed_at"}],
+    "error"}], "deployments": [deployment records, newest first (with --history)]}.
+    """
     options = _options(ctx, params)
-    with _registry(ctx, params) as registry:
-        try:
-            hosts = service.releases(registry, service_name, options)
-            records = registry.list_deployments(service_name, history) if history else []
-        except _ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+    with _registry(ctx, params) as registry, reported(*_ERRORS):
+        hosts = service.releases(registry, service_name, options)
+        records = registry.list_deployments(service_name, history) if history else []
+    if params["output"] == "json":
+        echo_json({"hosts": releases_data(hosts), "deployments": records})
+        sys.exit(1 if any(h.error for h in hosts) else 0)
     click.echo(releases_table(hosts))
     for record in records:
         counts: dict[str, int] = {}
@@ -222,26 +224,28 @@ def releases_command(ctx: click.Context, service_name: str, history: int, **para
 @click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
               help="[env OAM_ENVIRONMENT]")
 @click.option("--comment", "-m", default="", help="Why; kept in the CMDB history of the key.")
-@_cmdb_option_list
+@cmdb_options
+@output_option
 @click.pass_context
 def deploy_config_command(ctx: click.Context, service_name: str, file, comment: str, **params: Any) -> None:
     """Show SERVICE's deploy configuration, or store FILE (JSON, '-' for stdin) after checking it.
 
-    It is the CMDB key <environment>/<service>/deploy, versioned like any other.
+    It is the CMDB key <environment>/<service>/deploy, versioned like any other. The
+    configuration always prints as JSON; storing with -o json prints {"key", "version"}.
     """
-    with _registry(ctx, params) as registry:
+    with _registry(ctx, params) as registry, reported(*_ERRORS):
+        if file is None:
+            click.echo(json.dumps(registry.load_service_config(service_name), indent=2, sort_keys=True))
+            return
         try:
-            if file is None:
-                click.echo(json.dumps(registry.load_service_config(service_name), indent=2, sort_keys=True))
-                return
-            try:
-                data = json.load(file)
-            except ValueError as exc:
-                raise click.ClickException(f"{file.name} is not JSON: {exc}") from exc
-            parse_config(service_name, data, Path(file.name).name if file.name != "<stdin>" else "stdin")
-            version = registry.save_service_config(service_name, data, comment=comment)
-        except _ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            data = json.load(file)
+        except ValueError as exc:
+            raise click.ClickException(f"{file.name} is not JSON: {exc}") from exc
+        parse_config(service_name, data, Path(file.name).name if file.name != "<stdin>" else "stdin")
+        version = registry.save_service_config(service_name, data, comment=comment)
+    if params["output"] == "json":
+        echo_json({"key": registry.config_key(service_name), "version": version})
+        return
     click.echo(f"stored {registry.config_key(service_name)} version {version}")
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from foundation.output import table
 
 from .rollout import HostResult, Outcome
 
@@ -12,14 +15,6 @@ VERDICTS = {
     "rollback_incomplete": "FAILED; some hosts could NOT be put back — see below",
     "not_started": "NOT STARTED; no host was changed",
 }
-
-
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> list[str]:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return lines
 
 
 def _detail(host: HostResult) -> str:
@@ -38,10 +33,9 @@ def summary(outcome: Outcome) -> str:
         took = f"{host.seconds:.1f}s" + (f" +{host.rollback_seconds:.1f}s" if host.rollback_seconds else "")
         rows.append([host.host, host.address, str(host.batch), host.previous or "-", host.target or "-",
                      host.status, took, _detail(host)])
-    lines = _table(["HOST", "ADDRESS", "BATCH", "FROM", "TO", "RESULT", "TIME", "DETAIL"], rows)
     verdict = VERDICTS.get(outcome.result, outcome.result).format(version=outcome.version)
-    lines.append(f"{outcome.action} {outcome.service} {outcome.version}: {verdict} ({outcome.seconds:.1f}s)")
-    return "\n".join(lines)
+    return "\n".join([table(rows, headers=["HOST", "ADDRESS", "BATCH", "FROM", "TO", "RESULT", "TIME", "DETAIL"]),
+                      f"{outcome.action} {outcome.service} {outcome.version}: {verdict} ({outcome.seconds:.1f}s)"])
 
 
 def releases_table(hosts: Sequence[HostResult]) -> str:
@@ -55,4 +49,11 @@ def releases_table(hosts: Sequence[HostResult]) -> str:
             rows.append([host.host, host.address, release.version, mark, release.deployed_at])
         if not host.releases:
             rows.append([host.host, host.address, "-", "", "no release yet"])
-    return "\n".join(_table(["HOST", "ADDRESS", "RELEASE", "CURRENT", "DEPLOYED AT"], rows))
+    return table(rows, headers=["HOST", "ADDRESS", "RELEASE", "CURRENT", "DEPLOYED AT"])
+
+
+def releases_data(hosts: Sequence[HostResult]) -> list[dict[str, Any]]:
+    """What :func:`releases_table` shows, as plain data: one object per host, newest release first."""
+    return [{"host": host.host, "address": host.address, "current": None if host.error else host.previous,
+             "releases": [{"version": r.version, "deployed_at": r.deployed_at} for r in reversed(host.releases)],
+             "error": host.error or None} for host in hosts]

@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from backing_services.process import ServiceError, tail
+from foundation.cli_options import output_option
+from foundation.output import echo_json, run, table
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
 
@@ -35,7 +37,7 @@ class Context:
 PIECES: dict[str, str] = {
     "agent": "agents.host.cli:agent",
     "bench": "oam.benchmarks.cli:bench",
-    "cmdb": "cmdb.cli:cmdb",
+    "cmdb": "cmdb.cli:cmdb_group",
     "dashboard": "dashboard.cli:dashboard",
     "collector": "collector.cli:collector_group",
     "deploy": "deployer.cli:deploy_command",
@@ -46,6 +48,11 @@ PIECES: dict[str, str] = {
     "sample": "order_service.cli:sample",
     "trace": "collector.cli:trace_command",
 }
+
+
+# Exceptions defined in these packages are the suite's own: `oam` prints their message as one line.
+SUITE_PACKAGES = ("foundation", "telemetry", "backing_services", "cmdb", "remote", "collector", "deployer", "agents",
+                  "dashboard", "order_service", "oam")
 
 
 class SuiteGroup(click.Group):
@@ -158,18 +165,22 @@ def _print_login(settings: Settings) -> None:
 
 
 def _print_table(rows: list) -> None:
-    width = max(len(row.address) for row in rows)
-    for row in rows:
-        mark = "healthy" if row.healthy else "DOWN"
-        click.echo(f"{row.name:<14} {row.address:<{width}}  {mark:<8} {row.detail}")
+    click.echo(table([[row.name, row.address, "healthy" if row.healthy else "DOWN", row.detail] for row in rows]))
 
 
 @cli.command("status")
+@output_option
 @click.pass_obj
-def status_command(obj: Context) -> None:
-    """Health of each piece. Exit code 0 if all are healthy, 1 otherwise."""
+def status_command(obj: Context, output: str) -> None:
+    """Health of each piece. Exit code 0 if all are healthy, 1 otherwise.
+
+    With -o json: a list of {"name", "address", "healthy": true|false, "detail"}.
+    """
     rows = status(obj.settings)
-    _print_table(rows)
+    if output == "json":
+        echo_json([{"name": r.name, "address": r.address, "healthy": r.healthy, "detail": r.detail} for r in rows])
+    else:
+        _print_table(rows)
     sys.exit(0 if all(row.healthy for row in rows) else 1)
 
 
@@ -204,17 +215,5 @@ def down_command(obj: Context, timeout: float) -> None:
 
 
 def main() -> None:
-    """Entry point: configuration and service errors end in one clear line, not a traceback."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (SettingsError, ServiceError, FileNotFoundError, PermissionError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+    """Entry point: every error ends in one ``Error: <message>`` line, not a traceback."""
+    run(cli, known=(SettingsError, ServiceError, OSError), packages=SUITE_PACKAGES)

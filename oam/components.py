@@ -282,7 +282,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
 
             return ["--sentry-dsn", f"http://{ensure_token(settings, 'order-service')}@{host}:{ports.collector}/1"]
 
-        common = ["--host", host, "--redis-url", f"redis://{host}:{ports.redis}/0", "--data-dir", str(base / "data"),
+        common = ["--bind", host, "--redis-url", f"redis://{host}:{ports.redis}/0", "--data-dir", str(base / "data"),
                   "--telemetry-dir", str(base / "telemetry")]
         components += [
             RedisComponent(settings),

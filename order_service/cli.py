@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 import click
 
 from agents.app import AppAgent
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.output import echo_json
 from telemetry.ecs import ServiceInfo
 
 from .load import FAIL_PATH, ZipfKeys, run_load
@@ -21,7 +22,7 @@ from .settings import LiveSettings
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 _common = [
-    click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
+    click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on."),
     click.option("--redis-url", default="redis://127.0.0.1:6379/0", show_default=True),
     click.option("--data-dir", type=click.Path(path_type=Path), default=Path("order-data"), show_default=True,
                  help="Where the shard files live."),
@@ -30,9 +31,7 @@ _common = [
     click.option("--sentry-dsn", envvar="OAM_SENTRY_DSN", default=None, help="The collector's Sentry DSN."),
     click.option("--release", "version", default="1.0.0", show_default=True, help="The version this process reports."),
     click.option("--environment", default="development", show_default=True),
-    click.option("--zk", "--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default=None, metavar="HOST:PORT[,...]",
-                 help="ZooKeeper connection string: follow live settings in the CMDB (none: defaults); "
-                      "credentials from $OAM_CMDB_USER / $OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
+    cmdb_options,
     click.option("--agent/--no-agent", "agent_on", default=True, show_default=True,
                  help="Instrument with the app agent (off: no spans, ECS log lines or Sentry; log records go "
                       "to stderr as plain text, as an uninstrumented service writes them; for comparisons)."),
@@ -53,21 +52,18 @@ def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentr
                     sentry_dsn=sentry_dsn, log_level=LOG_LEVELS[log_level.lower()], enabled=enabled).start()
 
 
-def _settings(cmdb_hosts: str | None, environment: str) -> LiveSettings:
-    """Live settings: defaults, followed in the CMDB when a connection string is given."""
+def _settings(cmdb: CmdbConnection, environment: str) -> LiveSettings:
+    """Live settings: defaults, followed in the CMDB when --zk (or $OAM_CMDB_ZK) is given."""
     settings = LiveSettings()
-    if cmdb_hosts:
+    if cmdb.zk:
         from cmdb import Cmdb, CmdbError
 
         from .live_config import follow_cmdb
 
-        options = {"user": os.environ.get("OAM_CMDB_USER"), "password": os.environ.get("OAM_CMDB_PASSWORD")}
-        if os.environ.get("OAM_CMDB_ROOT"):
-            options["root"] = os.environ["OAM_CMDB_ROOT"]
         try:
-            follow_cmdb(settings, Cmdb(cmdb_hosts, **options), environment)
+            follow_cmdb(settings, Cmdb(cmdb.zk, **cmdb.client_kwargs()), environment)
         except CmdbError as exc:
-            raise click.ClickException(f"cannot follow the CMDB at {cmdb_hosts}: {exc}") from None
+            raise click.ClickException(f"cannot follow the CMDB at {cmdb.zk}: {exc}") from None
     return settings
 
 
@@ -98,7 +94,7 @@ def sample() -> None:
 @sample.command()
 @common_options
 @click.option("--port", default=8001, show_default=True)
-def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts,
+def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb,
             agent_on, log_level) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
@@ -106,26 +102,26 @@ def backend(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
     from .backend import create_backend
 
     agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
-    app = create_backend(agent, _settings(cmdb_hosts, environment), redis.Redis.from_url(redis_url), data_dir)
-    _serve(app, host, port, agent)
+    app = create_backend(agent, _settings(cmdb, environment), redis.Redis.from_url(redis_url), data_dir)
+    _serve(app, bind, port, agent)
 
 
 @sample.command()
 @common_options
 @click.option("--port", default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
-def gateway(host, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on,
+def gateway(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb, agent_on,
             log_level, backend_url) -> None:
     """The public API, relaying to the backend with the GTX attached."""
     from .gateway import create_gateway
 
     agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
-    _serve(create_gateway(agent, backend_url), host, port, agent)
+    _serve(create_gateway(agent, backend_url), bind, port, agent)
 
 
 @sample.command()
 @common_options
-def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb_hosts, agent_on,
+def worker(bind, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb, agent_on,
            log_level) -> None:
     """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
     import redis
@@ -134,7 +130,7 @@ def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, enviro
     from .worker import Worker
 
     agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
-    settings = _settings(cmdb_hosts, environment)
+    settings = _settings(cmdb, environment)
     store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -158,10 +154,13 @@ def worker(host, redis_url, data_dir, telemetry_dir, sentry_dsn, version, enviro
 @click.option("--seed", default=None, type=int, help="Random seed for repeatable key sequences.")
 @click.option("--fail-ratio", default=0.0, show_default=True,
               help="Share of requests sent to /api/fail, which fails on purpose (errors to find in the dashboard).")
-def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed, fail_ratio) -> None:
+@output_option
+def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed, fail_ratio, output) -> None:
     """Send steady load with Zipf-distributed keys; print progress and a latency summary.
 
-    Exit code 1 if any request failed, other than those sent to /api/fail on purpose.
+    Exit code 1 if any request failed, other than those sent to /api/fail on purpose. With
+    -o json the summary is {"requests", "seconds", "statuses": {code: count}, "latency_ms":
+    {"p50", "p90", "p99", "max"}}.
     """
     if rate <= 0 or duration <= 0 or keys < 1 or exponent <= 0 or not 0 <= write_ratio <= 1 \
             or not 0 <= fail_ratio <= 1 - write_ratio:
@@ -189,9 +188,14 @@ def load(url, rate, duration, keys, exponent, write_ratio, prefill, seed, fail_r
                       fail_ratio=fail_ratio)
     took = time.monotonic() - began
     summary = result.summary()
-    click.echo(f"{summary['requests']} requests in {took:.1f}s ({summary['requests'] / took:.1f}/s)")
-    click.echo("status codes: " + ", ".join(f"{code}: {count}" for code, count in sorted(result.statuses.items())))
-    click.echo(f"latency ms: p50 {summary['p50']:.1f}  p90 {summary['p90']:.1f}  p99 {summary['p99']:.1f}  "
-               f"max {summary['max']:.1f}")
+    if output == "json":
+        echo_json({"requests": summary["requests"], "seconds": round(took, 3),
+                   "statuses": dict(sorted(result.statuses.items())),
+                   "latency_ms": {name: round(summary[name], 3) for name in ("p50", "p90", "p99", "max")}})
+    else:
+        click.echo(f"{summary['requests']} requests in {took:.1f}s ({summary['requests'] / took:.1f}/s)")
+        click.echo("status codes: " + ", ".join(f"{code}: {count}" for code, count in sorted(result.statuses.items())))
+        click.echo(f"latency ms: p50 {summary['p50']:.1f}  p90 {summary['p90']:.1f}  p99 {summary['p99']:.1f}  "
+                   f"max {summary['max']:.1f}")
     if any(not code.isdigit() or code.startswith("5") for code in result.statuses if not code.endswith(FAIL_PATH)):
         sys.exit(1)

@@ -27,7 +27,7 @@ def write_release(directory: Path, version: str, *, python: str, redis_url: str,
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "VERSION").write_text(version + "\n")
     argv = [python, "-m", "oam", "sample", "backend", "--release", version, "--environment", environment,
-            "--host", "$APP_ADDRESS", "--port", "$APP_PORT", "--redis-url", BROKEN_REDIS_URL if broken else redis_url,
+            "--bind", "$APP_ADDRESS", "--port", "$APP_PORT", "--redis-url", BROKEN_REDIS_URL if broken else redis_url,
             "--data-dir", "$OAM_SHARED_DIR/data", "--telemetry-dir", "$OAM_SHARED_DIR/logs"]
     write_restart(directory, argv)
     return directory

@@ -1,4 +1,8 @@
-"""``oam agent run``: the host agent daemon."""
+"""``oam agent run``: the host agent daemon; ``oam agent install|uninstall``: put it on hosts over SSH.
+
+``install`` and ``uninstall`` print one summary row per host; with ``-o json`` a list of
+``{"host", "ok", "step", "seconds", "message"}``.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
 
@@ -34,16 +40,22 @@ def agent() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               help="The agent's TOML settings (see docs/agent.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
-def run(config_path: Path, verbose: bool) -> None:
-    """Run until SIGTERM or Ctrl-C; checkpoints survive any stop, SIGKILL included."""
+@cmdb_options
+def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
+    """Run until SIGTERM or Ctrl-C; checkpoints survive any stop, SIGKILL included.
+
+    The CMDB options (and their OAM_CMDB_* variables) override the config's [cmdb] table.
+    """
     from .daemon import HostAgent
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with reported(SettingsError):
         config = load_agent_config(config_path)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    overrides = {name: value for name, value in (("cmdb_hosts", cmdb.zk), ("cmdb_user", cmdb.user),
+                                                 ("cmdb_password", cmdb.password), ("cmdb_root", cmdb.root))
+                 if value is not None}
+    config = config.model_copy(update=overrides)
     daemon = HostAgent(config)
 
     def stop(*_: object) -> None:
@@ -87,9 +99,8 @@ _ssh = [
     click.option("--known-hosts", type=click.Path(path_type=Path), default=Path.home() / ".ssh" / "known_hosts",
                  show_default=True, help="Host keys are checked against this file."),
     click.option("--trust-new-host-keys", is_flag=True, help="Accept and remember unknown host keys."),
-    click.option("--zk", "--cmdb", "cmdb_hosts", envvar="OAM_CMDB_ZK", default="", metavar="HOST:PORT[,...]",
-                 help="The CMDB's ZooKeeper [env OAM_CMDB_ZK]; credentials from $OAM_CMDB_USER / "
-                      "$OAM_CMDB_PASSWORD, tree from $OAM_CMDB_ROOT."),
+    cmdb_options,
+    output_option,
 ]
 
 
@@ -117,17 +128,13 @@ def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, 
     return specs
 
 
-def _cmdb(cmdb_hosts: str):
-    if not cmdb_hosts:
+def _cmdb(connection: CmdbConnection):
+    if not connection.zk:
         return None
-    import os
+    from cmdb import Cmdb, CmdbError
 
-    from cmdb import Cmdb
-
-    options = {"user": os.environ.get("OAM_CMDB_USER"), "password": os.environ.get("OAM_CMDB_PASSWORD")}
-    if os.environ.get("OAM_CMDB_ROOT"):
-        options["root"] = os.environ["OAM_CMDB_ROOT"]
-    return Cmdb(cmdb_hosts, **options)
+    with reported(CmdbError):
+        return Cmdb(connection.zk, **connection.client_kwargs())
 
 
 @agent.command()
@@ -142,9 +149,12 @@ def _cmdb(cmdb_hosts: str):
 @click.option("--python", default="python3", show_default=True, help="Interpreter (3.11+) on the hosts.")
 @click.option("--live-timeout", default=60.0, show_default=True, help="Seconds to wait for each host to be live.")
 @click.option("--parallel", default=4, show_default=True, help="Hosts installed at once.")
-def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb_hosts, collectors, token_file,
-            log_paths, scrapes, environment, interval, python, live_timeout, parallel) -> None:
+def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb, output, collectors,
+            token_file, log_paths, scrapes, environment, interval, python, live_timeout, parallel) -> None:
     """Install and start the agent on hosts over SSH; wait until each is live in the CMDB.
+
+    The hosts' agents get the same CMDB connection (--zk, --cmdb-user, --cmdb-password,
+    --cmdb-root). -o json: a list of {"host", "ok", "step", "seconds", "message"}.
 
     \b
     Example:
@@ -152,25 +162,23 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
           --collector http://10.0.0.5:4318 --token-file agent.token \\
           --log-path '/var/log/app/*.log*' --zk 10.0.0.7:2181 --role web
     """
-    import os
     import tempfile
 
     from .install import InstallPlan, install_all
 
-    cmdb = _cmdb(cmdb_hosts)
-    specs = _hosts_from(hosts, host_lists, role, cmdb)
+    handle = _cmdb(cmdb)
+    specs = _hosts_from(hosts, host_lists, role, handle)
     plan = InstallPlan(collector_urls=list(collectors), token=token_file.read_text().strip(), prefix=prefix,
                        python=python, log_paths=list(log_paths), scrape_urls=list(scrapes), role=role,
-                       environment=environment, interval=interval, cmdb_hosts=cmdb_hosts,
-                       cmdb_user=os.environ.get("OAM_CMDB_USER", ""),
-                       cmdb_password=os.environ.get("OAM_CMDB_PASSWORD", ""),
-                       cmdb_root=os.environ.get("OAM_CMDB_ROOT", ""))
+                       environment=environment, interval=interval, cmdb_hosts=cmdb.zk or "",
+                       cmdb_user=cmdb.user or "", cmdb_password=cmdb.password or "",
+                       cmdb_root=cmdb.root or "")
 
     def wait_live(name: str) -> bool:
-        if cmdb is None:
+        if handle is None:
             return True  # nothing to ask: the start command succeeded
         try:
-            return wait_until(lambda: name in cmdb.inventory.live(), timeout=live_timeout, interval=0.5,
+            return wait_until(lambda: name in handle.inventory.live(), timeout=live_timeout, interval=0.5,
                               what=f"{name} to register live in the CMDB")
         except TimeoutError:
             return False
@@ -184,32 +192,35 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
         results = install_all(specs, plan, _ssh_options(known_hosts, identity, trust_new_host_keys), work,
                               wait_live, progress, parallel)
     finally:
-        if cmdb is not None:
-            cmdb.close()
-    _summary(results)
+        if handle is not None:
+            handle.close()
+    _summary(results, output)
     if not all(result.ok for result in results):
         raise SystemExit(1)
 
 
 @agent.command()
 @ssh_options
-def uninstall(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb_hosts) -> None:
-    """Stop the agent on hosts and remove its install directory."""
+def uninstall(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb, output) -> None:
+    """Stop the agent on hosts and remove its install directory. -o json: as `install -o json`."""
     from .install import InstallPlan, uninstall_host
 
-    cmdb = _cmdb(cmdb_hosts)
-    specs = _hosts_from(hosts, host_lists, role, cmdb)
+    handle = _cmdb(cmdb)
+    specs = _hosts_from(hosts, host_lists, role, handle)
     plan = InstallPlan(collector_urls=[], token="", prefix=prefix)
     results = [uninstall_host(spec, plan, _ssh_options(known_hosts, identity, trust_new_host_keys)) for spec in specs]
-    if cmdb is not None:
-        cmdb.close()
-    _summary(results)
+    if handle is not None:
+        handle.close()
+    _summary(results, output)
     if not all(result.ok for result in results):
         raise SystemExit(1)
 
 
-def _summary(results) -> None:
-    click.echo(f"{'host':<16} {'result':<8} {'step':<10} {'seconds':>8}  detail")
-    for result in results:
-        click.echo(f"{result.host:<16} {'ok' if result.ok else 'FAILED':<8} {result.step:<10} "
-                   f"{result.seconds:>8.1f}  {result.message}")
+def _summary(results, output: str) -> None:
+    if output == "json":
+        echo_json([{"host": r.host, "ok": r.ok, "step": r.step, "seconds": round(r.seconds, 3), "message": r.message}
+                   for r in results])
+        return
+    click.echo(table([[r.host, "ok" if r.ok else "FAILED", r.step, f"{r.seconds:.1f}", r.message] for r in results],
+                     headers=["HOST", "RESULT", "STEP", "SECONDS", "DETAIL"],
+                     align=["left", "left", "left", "right", "left"]))

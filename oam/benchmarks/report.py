@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from foundation.output import table as text_table
+
 HEADERS = ("bench", "figure", "ours", "reference", "ratio", "target", "met")
 
 
@@ -51,16 +53,9 @@ def cells(row: dict) -> tuple[str, ...]:
 def table(rows: list[dict], failures: list[Failure] = ()) -> str:
     """Rows in the order given, then one line per failed script; columns sized to their contents."""
     lines = [cells(row) for row in rows]
-    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(HEADERS)]
-    numeric = {2, 3, 4}
-
-    def render(line: tuple[str, ...]) -> str:
-        return "  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
-                         for i, cell in enumerate(line)).rstrip()
-
-    out = [render(HEADERS), render(tuple("-" * w for w in widths))]
-    out += [render(line) for line in lines]
-    out += [f"{failure.bench.ljust(widths[0])}  FAILED: {failure.reason}" for failure in failures]
+    out = [text_table(lines, headers=HEADERS, align=["right" if i in (2, 3, 4) else "left" for i in range(7)])]
+    width = max([len(HEADERS[0]), *(len(line[0]) for line in lines)]) if lines else 0
+    out += [f"{failure.bench.ljust(width)}  FAILED: {failure.reason}" for failure in failures]
     return "\n".join(out)
 
 

@@ -69,7 +69,7 @@ def test_writers_write_but_cannot_change_who_has_access(secured, open_cmdb):
 
 
 def test_no_credentials_or_a_wrong_password_get_nothing(secured, open_cmdb):
-    with pytest.raises(PermissionDenied, match="a client without credentials may not read prod/web/db; pass --user"):
+    with pytest.raises(PermissionDenied, match="a client without credentials may not read prod/web/db; pass --cmdb-user"):
         open_cmdb(None).store.get("prod/web/db")
     with pytest.raises(PermissionDenied, match="no access here"):
         open_cmdb("viewer", "wrong").store.get("prod/web/db")

@@ -26,7 +26,7 @@ def oam(zookeeper, tmp_path):
 
     def run(*args: str, user: str = "admin", password: str = "admin-pw", input: str | None = None):
         env = {"OAM_CMDB_USER": user, "OAM_CMDB_PASSWORD": password, "OAM_CONFIG": None, "OAM_CMDB_ZK": None}
-        result = runner.invoke(cli, ["cmdb", "--zk", zookeeper.connection_string, "--root", root,
+        result = runner.invoke(cli, ["cmdb", "--zk", zookeeper.connection_string, "--cmdb-root", root,
                                      "--spool", str(spool), *args], env=env, input=input)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -48,11 +48,19 @@ def test_set_get_history_diff_rollback_from_the_command_line(oam):
     assert json.loads(oam("get", "prod/web/db", "--version", "1")[1]) == {"host": "db1", "pool": 10}
 
     code, out, _ = oam("history", "prod/web/db")
-    lines = out.splitlines()
-    assert code == 0 and len(lines) == 2
+    header, _, *lines = out.splitlines()
+    assert code == 0 and header.split() == ["VERSION", "AT", "USER", "ACTION", "COMMENT"] and len(lines) == 2
     assert lines[0].startswith("v1 ") and "admin" in lines[0] and "create" in lines[0] and lines[0].endswith("first db")
-    records = [json.loads(line) for line in oam("history", "prod/web/db", "--json")[1].splitlines()]
+    records = json.loads(oam("history", "prod/web/db", "-o", "json")[1])
+    assert [(r["version"], r["action"], r["user"], r["comment"]) for r in records] == [
+        (1, "create", "admin", "first db"), (2, "update", "admin", "")]
     assert records[1]["old"] == {"host": "db1", "pool": 10} and records[1]["new"] == {"host": "db2", "pool": 10}
+    code, out, err = oam("get", "prod/web/db", "-o", "json")
+    assert (code, err) == (0, "") and json.loads(out) == {"key": "prod/web/db", "version": 2,
+                                                          "value": {"host": "db2", "pool": 10}}
+    diff = json.loads(oam("diff", "prod/web/db", "1", "2", "-o", "json")[1])
+    assert (diff["key"], diff["old_version"], diff["new_version"]) == ("prod/web/db", 1, 2)
+    assert '+  "host": "db2",' in diff["diff"]
 
     code, out, _ = oam("diff", "prod/web/db", "1", "2")
     assert code == 0 and '-  "host": "db1",' in out and '+  "host": "db2",' in out
@@ -60,7 +68,12 @@ def test_set_get_history_diff_rollback_from_the_command_line(oam):
     assert json.loads(oam("get", "prod/web/db")[1]) == {"host": "db1", "pool": 10}
     assert oam("diff", "prod/web/db", "1")[1] == "(no difference)\n"
     assert oam("ls", "prod")[1] == "prod/web/db  v3\n"
-    assert oam("set", "prod/web/flags", "--file", "-", input='{"beta": true}')[0] == 0
+    code, out, _ = oam("set", "prod/web/flags", "--file", "-", "-o", "json", input='{"beta": true}')
+    created = json.loads(out)
+    assert code == 0 and (created["key"], created["version"], created["action"]) == ("prod/web/flags", 1, "create")
+    assert json.loads(oam("ls", "prod", "--values", "-o", "json")[1]) == [
+        {"key": "prod/web/db", "version": 3, "value": {"host": "db1", "pool": 10}},
+        {"key": "prod/web/flags", "version": 1, "value": {"beta": True}}]
     assert [json.loads(line)["event"]["action"] for line in oam.spool.read_text().splitlines()] == [
         "cmdb-create", "cmdb-update", "cmdb-rollback", "cmdb-create"]
 
@@ -121,8 +134,13 @@ def test_hosts_export_and_import_from_the_command_line(oam, tmp_path):
         agent.inventory.remember(HostFacts("db-1", role="db", environment="prod", services=["postgres"]))
         code, out, _ = oam("hosts")
         assert code == 0
-        assert [line.split()[:4] for line in out.splitlines()] == [["db-1", "DOWN", "db", "prod"],
-                                                                   ["web-1", "up", "web", "prod"]]
+        header, _, *rows = out.splitlines()
+        assert header.split() == ["HOST", "STATE", "ROLE", "ENVIRONMENT", "ADDRESSES", "SERVICES"]
+        assert [row.split()[:4] for row in rows] == [["db-1", "DOWN", "db", "prod"], ["web-1", "up", "web", "prod"]]
+        code, out, _ = oam("hosts", "-o", "json", "--service", "web")
+        [web] = json.loads(out)
+        assert code == 0 and (web["name"], web["state"], web["addresses"], web["services"]) == (
+            "web-1", "up", ["10.0.0.5"], ["web"])
     oam("set", "prod/web/db", '{"host": "db1"}')
     backup = tmp_path / "backup.yaml"
     assert oam("export", str(backup))[0] == 0
@@ -132,7 +150,10 @@ def test_hosts_export_and_import_from_the_command_line(oam, tmp_path):
     assert code == 0 and "-  \"host\": \"db1\"" in out and "+  \"host\": \"db9\"" in out
     assert err == "would change 1 item(s) (dry run)\n"
     assert json.loads(oam("get", "prod/web/db")[1]) == {"host": "db1"}
-    assert oam("import", str(backup)) == (0, "update  config prod/web/db\n", "changed 1 item(s)\n")
+    code, out, _ = oam("import", str(backup), "--dry-run", "-o", "json")
+    assert code == 0 and [(c["action"], c["kind"], c["name"], c["new"]) for c in json.loads(out)] == [
+        ("update", "config", "prod/web/db", {"host": "db9"})]
+    assert oam("import", str(backup)) == (0, "update  config  prod/web/db\n", "changed 1 item(s)\n")
     assert json.loads(oam("get", "prod/web/db")[1]) == {"host": "db9"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("format: oam-cmdb/1\nconfig: {prod/web/db: {host: [}\n")
@@ -143,7 +164,7 @@ def test_hosts_export_and_import_from_the_command_line(oam, tmp_path):
 def test_watch_prints_each_change_until_ctrl_c(oam):
     oam("set", "prod/web/db", '{"host": "db1"}')
     env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "admin-pw", "PYTHONUNBUFFERED": "1"}
-    watcher = subprocess.Popen([sys.executable, "-m", "oam", "cmdb", "--zk", oam.zk, "--root", oam.root,
+    watcher = subprocess.Popen([sys.executable, "-m", "oam", "cmdb", "--zk", oam.zk, "--cmdb-root", oam.root,
                                 "watch", "prod/web/db"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)
     try:
@@ -167,3 +188,18 @@ def test_connection_and_credentials_can_come_from_the_oam_settings_file(oam, tmp
                                 env={"OAM_CMDB_USER": None, "OAM_CMDB_PASSWORD": None, "OAM_CMDB_ZK": None})
     assert result.exit_code == 0 and json.loads(result.stdout) == {"host": "db1"}
     assert "admin-pw" not in result.output
+
+
+def test_locks_and_access_as_tables_and_json(oam):
+    oam("grant", "viewer", "--role", "reader", "--user-password", "viewer-pw")
+    code, out, _ = oam("access")
+    assert code == 0 and out.splitlines()[0].split() == ["USER", "ROLE"]
+    roles = {row["user"]: row["role"] for row in json.loads(oam("access", "-o", "json")[1])}
+    assert roles["admin"] == "admin" and roles["viewer"] == "reader"
+    assert oam("locks", "-o", "json")[:2] == (0, "[]\n")
+    with Cmdb(oam.zk, user="admin", password="admin-pw", root=oam.root) as handle, \
+            handle.lock("deploy-shop", who="alice"):
+        [held] = json.loads(oam("locks", "-o", "json")[1])
+        assert (held["name"], held["who"], held["pid"], held["waiting"]) == ("deploy-shop", "alice", os.getpid(), 0)
+        code, out, _ = oam("locks")
+        assert code == 0 and out.splitlines()[2].split()[:2] == ["deploy-shop", "alice"]

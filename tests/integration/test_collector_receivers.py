@@ -127,6 +127,13 @@ def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client
     assert lines[2].startswith("   └─ span: load cart")
     assert lines[3].startswith("      └─ span: SELECT carts")
     assert " ms" in lines[3]
+    as_json = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", token, "-o", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    tree = json.loads(as_json.output)
+    [root_node] = tree["roots"]
+    assert tree["trace_id"] == gtx and (root_node["name"], root_node["service"]) == ("GET /cart", "otel-shop")
+    assert [child["name"] for child in root_node["children"]] == ["load cart"]
+    assert [child["name"] for child in root_node["children"][0]["children"]] == ["SELECT carts"]
 
 
 def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:

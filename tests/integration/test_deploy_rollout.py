@@ -81,7 +81,7 @@ class Service:
 
     def oam(self, *args: str, known_hosts: Path | None = None):
         argv = ["--data-dir", str(self.work / "data"), args[0], *args[1:],
-                "--zk", self.zookeeper.connection_string, "--user", CMDB_USER, "--password", CMDB_PASSWORD,
+                "--zk", self.zookeeper.connection_string, "--cmdb-user", CMDB_USER, "--cmdb-password", CMDB_PASSWORD,
                 "--cmdb-root", self.registry.cmdb.layout.root]
         if args[0] != "deploy-config":
             argv += ["--known-hosts", str(known_hosts or self.hosts.known_hosts),
@@ -233,7 +233,7 @@ def test_rollback_command_and_releases(make_service):
     assert unknown.exit_code == 1
     assert "known versions: v1, v2" in unknown.output
     assert all(svc.current(i) == "releases/v2" for i in range(3))
-    back = svc.oam("rollback", svc.name, "--to", "v1")
+    back = svc.oam("rollback", svc.name, "--to", "v1", "-o", "json")
     assert back.exit_code == EXIT_OK, back.output
     for i in range(3):
         assert svc.current(i) == "releases/v1"
@@ -241,11 +241,22 @@ def test_rollback_command_and_releases(make_service):
     record = svc.registry.list_deployments(svc.name)[0]
     assert (record["action"], record["version"], record["result"]) == ("rollback", "v1", "succeeded")
     assert {h["previous"] for h in record["hosts"]} == {"v2"}
+    printed = json.loads(back.stdout)  # -o json: the deployment record, as stored
+    assert printed["id"] == record["id"] and printed["hosts"] == record["hosts"]
+    assert (printed["action"], printed["version"], printed["result"], printed["user"]) == (
+        "rollback", "v1", "succeeded", "tester")
     listing = svc.oam("releases", svc.name, "--history", "5")
     assert listing.exit_code == 0, listing.output
     rows = [line.split() for line in listing.output.splitlines() if line.startswith("host")]
     assert [row[2] for row in rows if row[3] == "*"] == ["v1", "v1", "v1"]
     assert "rollback v1 by tester: succeeded" in listing.output
+    as_json = svc.oam("releases", svc.name, "--history", "5", "-o", "json")
+    assert as_json.exit_code == 0, as_json.output
+    listed = json.loads(as_json.stdout)
+    assert [(h["host"], h["current"], h["error"]) for h in listed["hosts"]] == [
+        (f"host{i}", "v1", None) for i in (1, 2, 3)]
+    assert {tuple(r["version"] for r in h["releases"]) for h in listed["hosts"]} == {("v2", "v1")}
+    assert [(d["action"], d["version"]) for d in listed["deployments"]][0] == ("rollback", "v1")
     events = [json.loads(line) for line in svc.events.read_text().splitlines()]
     assert events[-1]["event"]["action"] == "rollback" and events[-1]["service"]["version"] == "v1"
 
@@ -308,6 +319,14 @@ def test_canary_and_dry_run(make_service):
                   "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "batch 1: host1\nbatch 2: host2, host3" in dry.output
+    dry_json = svc.oam("deploy", svc.name, "v1", "--source", str(svc.source("v1")), "--canary", "1", "--batch", "2",
+                       "--dry-run", "-o", "json")
+    assert dry_json.exit_code == 0, dry_json.output
+    plan = json.loads(dry_json.stdout)
+    assert plan["batches"] == [["host1"], ["host2", "host3"]] and plan["artifact"]["version"] == "v1"
+    assert len(plan["artifact"]["sha256"]) == 64
+    assert [(h["host"], h["current"], h["releases"]) for h in plan["hosts"]] == [
+        (f"host{i}", None, []) for i in (1, 2, 3)]
     assert not svc.root(0).exists() and svc.registry.list_deployments(svc.name) == []  # nothing was changed
     real = svc.oam("deploy", svc.name, "v1", "--source", str(svc.source("v1")), "--canary", "1", "--batch", "2")
     assert real.exit_code == EXIT_OK, real.output
@@ -343,6 +362,8 @@ def test_deploy_configuration_lives_in_the_cmdb(make_service, tmp_path):
     accepted = svc.oam("deploy-config", svc.name, str(good), "-m", "keep more")
     assert accepted.exit_code == 0, accepted.output
     assert f"stored production/{svc.name}/deploy version {stored.version + 1}" in accepted.output
+    again = svc.oam("deploy-config", svc.name, str(good), "-o", "json")
+    assert json.loads(again.stdout) == {"key": f"production/{svc.name}/deploy", "version": stored.version + 2}
     assert svc.registry.load_service_config(svc.name)["keep_releases"] == 4
     missing = svc.oam("releases", "no-such-service")
     assert missing.exit_code == 1 and "no deploy configuration for 'no-such-service'" in missing.output

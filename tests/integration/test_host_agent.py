@@ -269,13 +269,15 @@ def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_p
         result = subprocess.run(
             [sys.executable, "-m", "oam", "agent", "install", *common, "--host", unreachable,
              "--collector", running.url,
-             "--token-file", str(token_file), "--cmdb", zookeeper.connection_string, "--environment", "test",
+             "--token-file", str(token_file), "--zk", zookeeper.connection_string, "--environment", "test",
              "--python", sys.executable, "--interval", "5"],
             env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 1, result.stdout + result.stderr  # one host failed ...
         live = admin.inventory.live()
         assert {"agent-h1", "agent-h2", "agent-h3"} <= set(live)  # ... and did not stop the others
-        rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+        header, _, *lines = result.stdout.splitlines()
+        assert header.split() == ["HOST", "RESULT", "STEP", "SECONDS", "DETAIL"]
+        rows = {line.split()[0]: line.split()[1] for line in lines}
         assert rows == {"agent-h1": "ok", "agent-h2": "ok", "agent-h3": "ok", "agent-gone": "FAILED"}
 
         # Stop one agent: it leaves the live list within the session timeout; the others stay.
@@ -292,13 +294,14 @@ def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_p
         for i, server in enumerate(ssh_hosts, 1):
             admin.inventory.remember(HostFacts(f"agent-h{i}", role="agent-test", addresses=[server.address],
                                                labels={"ssh_port": str(server.port)}))
-        by_role = ["--role", "agent-test", "--cmdb", zookeeper.connection_string, "--prefix", prefix,
+        by_role = ["--role", "agent-test", "--zk", zookeeper.connection_string, "--prefix", prefix, "-o", "json",
                    "--identity", str(ssh_hosts.client_key), "--known-hosts", str(ssh_hosts.known_hosts)]
         removed = subprocess.run([sys.executable, "-m", "oam", "agent", "uninstall", *by_role], env=env,
                                  capture_output=True, text=True, timeout=120)
         admin.close()
     assert removed.returncode == 0, removed.stdout + removed.stderr
-    assert removed.stdout.count(" ok ") == 3
+    assert sorted((row["host"], row["ok"]) for row in json.loads(removed.stdout)) == [
+        ("agent-h1", True), ("agent-h2", True), ("agent-h3", True)]
     assert not any(Path(prefix.format(name=f"agent-h{i}")).exists() for i in (1, 2, 3))
 
 

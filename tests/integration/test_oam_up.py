@@ -95,6 +95,13 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     for piece in ("collector", "collector-2", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load",
                   "ssh-host-1", "ssh-host-2", "ssh-host-3"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
+    as_json = suite("status", "-o", "json")
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    pieces = {row["name"]: row for row in json.loads(as_json.stdout)}
+    assert all(row["healthy"] is True for row in pieces.values()) and len(pieces) == len(status.stdout.splitlines())
+    assert pieces["elasticsearch"]["detail"].endswith(f"version {ES_VERSION}")
+    assert pieces["zookeeper"] == {"name": "zookeeper", "address": f"127.0.0.1:{suite.zk_port}", "healthy": True,
+                                   "detail": "ruok -> imok"}
     # The sample service answers through the gateway, under the gentle load oam up started.
     import requests
     order = {"customer": "tour", "items": [{"sku": "a", "qty": 1, "price": 2}]}
@@ -122,6 +129,8 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     wait_until(lambda: nothing_left_under(suite.data_dir), timeout=30, interval=0.3, what="the services to stop")
     assert not port_in_use(suite.es_port) and not port_in_use(suite.zk_port)
     assert suite("status").returncode == 1
+    down = json.loads(suite("status", "-o", "json").stdout)
+    assert down and not any(row["healthy"] for row in down)
     assert suite("down").stdout.strip() == "nothing was running."
 
 

@@ -140,6 +140,12 @@ def test_oam_load_shows_cache_hits_and_shard_skew_in_metrics(service):
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "status codes: 200:" in result.stdout and "latency ms: p50" in result.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "oam", "load", "--url", service["gateway"], "--rate", "20", "--duration", "1",
+         "--keys", "40", "--no-prefill", "-o", "json"], capture_output=True, text=True, timeout=120)
+    summary = json.loads(again.stdout)
+    assert again.returncode == 0 and summary["requests"] == sum(summary["statuses"].values()) > 0
+    assert set(summary["latency_ms"]) == {"p50", "p90", "p99", "max"} and summary["seconds"] >= 1
     metrics = requests.get(f"{service['backend']}/metrics", timeout=10).text
 
     def value(prefix: str) -> float:
@@ -163,7 +169,7 @@ def test_a_cache_ttl_changed_in_the_cmdb_applies_within_two_seconds(run_dir, red
     backend = subprocess.Popen(
         [sys.executable, "-m", "oam", "sample", "backend", "--port", str(port), "--redis-url", redis_server.url,
          "--data-dir", str(run_dir / "ttl-test"), "--telemetry-dir", str(run_dir / "ttl-test" / "telemetry"),
-         "--environment", "test", "--cmdb", zookeeper.connection_string],
+         "--environment", "test", "--zk", zookeeper.connection_string],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

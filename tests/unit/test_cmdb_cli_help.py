@@ -1,6 +1,7 @@
 """``oam cmdb`` help and option handling that need no ZooKeeper."""
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from oam.cli import cli
@@ -23,10 +24,10 @@ def test_set_help_explains_compare_and_set_and_comments():
 
 
 def test_a_user_without_a_password_is_told_how_to_give_one():
-    result = CliRunner().invoke(cli, ["cmdb", "--user", "alice", "get", "prod/web/db"],
+    result = CliRunner().invoke(cli, ["cmdb", "--cmdb-user", "alice", "get", "prod/web/db"],
                                 env={"OAM_CMDB_PASSWORD": None, "OAM_CONFIG": None})
     assert result.exit_code == 1
-    assert result.stderr == "Error: --user alice needs a password (--password or OAM_CMDB_PASSWORD)\n"
+    assert result.stderr == ("Error: --cmdb-user alice needs a password (--cmdb-password or OAM_CMDB_PASSWORD)\n")
 
 
 def test_set_needs_exactly_one_source_for_the_value():
@@ -41,3 +42,15 @@ def test_invalid_json_is_refused_before_connecting():
     assert result.exit_code == 1
     assert result.stderr == ("Error: invalid JSON for prod/web/db: Expecting property name enclosed in double "
                              "quotes at line 1 column 2\n")
+
+
+def test_the_old_connection_spellings_are_gone():
+    result = CliRunner().invoke(cli, ["cmdb", "--user", "alice", "get", "prod/web/db"])
+    assert result.exit_code == 2 and "--user" in result.stderr and "--cmdb-user" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["get", "ls", "history", "diff", "hosts", "locks", "access", "set", "delete",
+                                     "rollback", "import"])
+def test_every_command_that_prints_data_offers_json(command):
+    result = CliRunner().invoke(cli, ["cmdb", command, "--help"])
+    assert result.exit_code == 0 and "-o, --output [table|json]" in result.output

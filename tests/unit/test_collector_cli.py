@@ -1,6 +1,7 @@
 """`oam collector token ...` and the collector's configuration file."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,11 @@ def test_token_issue_list_revoke_under_the_suite_data_dir(tmp_path: Path) -> Non
     assert (tmp_path / "collector" / "tokens.json").exists()
     listed = runner.invoke(cli, [*base, "collector", "token", "list"])
     assert "web-01" in listed.output and issued.output.strip() not in listed.output
+    assert listed.output.splitlines()[0].split() == ["NAME", "ISSUED", "TOKEN"]
+    as_json = runner.invoke(cli, [*base, "collector", "token", "list", "-o", "json"])
+    [record] = json.loads(as_json.output)
+    assert as_json.exit_code == 0 and record["name"] == "web-01" and issued.output.startswith(record["prefix"])
+    assert set(record) == {"name", "created", "prefix"} and issued.output.strip() not in as_json.output
     again = runner.invoke(cli, [*base, "collector", "token", "issue", "web-01"])
     assert again.exit_code == 1 and "already exists" in again.output
     assert runner.invoke(cli, [*base, "collector", "token", "revoke", "web-01"]).exit_code == 0
@@ -63,3 +69,9 @@ def test_bad_config_is_one_line_on_the_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["collector", "run", "--config", str(path)])
     assert result.exit_code == 1
     assert result.output.strip() == 'Error: collector.toml: port: expected an integer, got "x"'
+
+
+def test_run_listens_on_bind_and_host_is_no_listen_address(tmp_path: Path) -> None:
+    help_text = CliRunner().invoke(cli, ["collector", "run", "--help"]).output
+    assert "--bind TEXT" in help_text and "--host" not in help_text
+    assert "--zk" in help_text and "--cmdb-user" in help_text and "--cmdb-root" in help_text

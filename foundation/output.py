@@ -82,8 +82,8 @@ def reported(*errors: type[BaseException]) -> Iterator[None]:
 
 
 def error_line(exc: BaseException) -> str:
-    """The one line a command prints for an exception it did not expect."""
-    message = one_line(exc)
+    """The ``Error:`` line for an exception: its message's first line (see :func:`run`)."""
+    message = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     if isinstance(exc, OSError) and exc.strerror:
         target = f"{exc.filename}: " if exc.filename else ""
         message = f"{target}{exc.strerror}"
@@ -96,7 +96,8 @@ def run(command: click.Command, known: tuple[type[BaseException], ...] = (OSErro
 
     click's own errors print as click prints them (``Error: ...``, usage errors with a hint);
     ``known`` exceptions, and exceptions defined in one of ``packages`` (top-level package
-    names), print their message; any other exception prints
+    names), print their message: any lines after the first (a log's tail) come first, as
+    context, and the ``Error:`` line with the first one is always the last; any other exception prints
     ``Error: internal error: <type>: <message>`` unless ``$OAM_DEBUG`` is set, which shows the
     traceback. Exit codes: click's, 130 for Ctrl-C, 1 for errors.
     """
@@ -112,7 +113,12 @@ def run(command: click.Command, known: tuple[type[BaseException], ...] = (OSErro
         raise SystemExit(exc.exit_code) from None
     except Exception as exc:
         if isinstance(exc, known) or type(exc).__module__.partition(".")[0] in packages:
-            click.echo(error_line(exc), err=True)
+            context = str(exc).strip().partition("\n")[2]
+            line = error_line(exc)
+            if context.strip() and not isinstance(exc, OSError):
+                click.echo(context.rstrip(), err=True)
+                line = f"{line[:-1]} (above)" if line.endswith(":") else line
+            click.echo(line, err=True)
             raise SystemExit(1) from None
         if os.environ.get(DEBUG_ENV):  # a bug: still one line, the traceback on request
             raise

@@ -145,11 +145,11 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
     try:
         outcome = wait_until(settled, timeout=2 * timeout + 10, interval=0.5, what="oam up to be running")
     except TimeoutError:
-        click.echo(f"oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
+        click.echo(f"Error: oam up not ready within {2 * timeout + 10:.0f}s; see {log_path}", err=True)
         return 1
     if outcome == "exited":
-        click.echo(f"oam up failed (exit {child.returncode}); last lines of {log_path}:\n{tail(log_path, 30)}",
-                   err=True)
+        click.echo(f"last lines of {log_path}:\n{tail(log_path, 30)}", err=True)
+        click.echo(f"Error: oam up failed (exit {child.returncode}); its log is {log_path}", err=True)
         return 1
     _print_table(status(settings))
     _print_login(settings)

@@ -117,6 +117,8 @@ class OwnError(Exception):
 def failing(what: str) -> None:
     if what == "own":
         raise OwnError("the lock is held\nby alice")
+    if what == "log":
+        raise OwnError("zookeeper died; last lines of its log:\nline 1\nline 2\n")
     if what == "os":
         raise PermissionError(13, "Permission denied", "/var/lib/oam")
     if what == "click":
@@ -125,7 +127,8 @@ def failing(what: str) -> None:
 
 
 @pytest.mark.parametrize(("what", "line"), [
-    ("own", "Error: the lock is held; by alice"),
+    ("own", "by alice\nError: the lock is held"),  # a message's further lines are context, printed first
+    ("log", "line 1\nline 2\nError: zookeeper died; last lines of its log (above)"),
     ("os", "Error: /var/lib/oam: Permission denied"),
     ("click", "Error: refused"),
     ("bug", "Error: internal error: RuntimeError: unexpected (set OAM_DEBUG=1 for the traceback)"),
@@ -136,7 +139,7 @@ def test_run_ends_every_error_in_one_line(what, line, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
         run(failing, packages=(__name__.partition(".")[0],))
     assert stopped.value.code == 1
-    assert capsys.readouterr().err.splitlines() == [line]
+    assert capsys.readouterr().err.splitlines() == line.splitlines()
 
 
 def test_oam_errors_are_one_line_without_a_traceback(tmp_path):

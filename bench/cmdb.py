@@ -39,6 +39,7 @@ from backing_services.ports import free_port  # noqa: E402
 from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
 from cmdb import Cmdb, Credentials, connect  # noqa: E402
 from cmdb.client import silence  # noqa: E402
+from foundation.output import table  # noqa: E402
 from oam.benchmarks.results import Row, script_arguments, write_results  # noqa: E402
 
 KEY = "bench/web/db"
@@ -121,9 +122,9 @@ def run(hosts: str, args: argparse.Namespace) -> int:
 
     print(f"CMDB vs raw kazoo on one local ZooKeeper ({args.rounds} rounds x {args.seconds:g}s, "
           f"{args.notifications} notifications)")
-    print(f"{'metric':<24} {'ours (cmdb)':>12} {'raw kazoo':>12} {'ratio':>8}")
-    for name, (mine, theirs) in results.items():
-        print(f"{name:<24} {mine:>12.1f} {theirs:>12.1f} {mine / theirs:>7.2f}x")
+    print(table([[name, f"{mine:.1f}", f"{theirs:.1f}", f"{mine / theirs:.2f}x"]
+                 for name, (mine, theirs) in results.items()],
+                headers=["metric", "ours (cmdb)", "raw kazoo", "ratio"], align=["left", "right", "right", "right"]))
     print("ratio = ours / raw: above 1 is more for rates, slower for latencies.")
     write_results(args, "cmdb", [Row("cmdb", figure, mine, unit, theirs, f"raw kazoo {raw_name}")
                                  for (figure, unit, raw_name), (mine, theirs)

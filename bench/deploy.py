@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from foundation.output import table  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from backing_services.process import reap_stale  # noqa: E402
 from backing_services.sshd import SshHosts  # noqa: E402
@@ -158,13 +159,13 @@ def report(results: dict[str, float], args: argparse.Namespace) -> None:
     reference = results["deploy 1"]
     print(f"rolling deploy of the sample release, {args.batches} batches, median of {args.repeat}, "
           f"logged in as {args.ssh_user}")
-    print(f"{'case':<28}{'wall time':>10}{'ratio to 1 host':>18}{'bare SSH (2 commands)':>24}{'its ratio':>11}")
-    for size in SIZES:
-        print(f"{f'deploy to {size} host(s)':<28}{results[f'deploy {size}']:>9.2f}s"
-              f"{results[f'deploy {size}'] / reference:>17.2f}x"
-              f"{results[f'ssh {size}']:>23.2f}s{results[f'ssh {size}'] / results['ssh 1']:>10.2f}x")
-    print(f"{f'rollback of {max(SIZES)} hosts':<28}{results['rollback']:>9.2f}s"
-          f"{results['rollback'] / reference:>17.2f}x")
+    rows = [[f"deploy to {size} host(s)", f"{results[f'deploy {size}']:.2f}s",
+             f"{results[f'deploy {size}'] / reference:.2f}x", f"{results[f'ssh {size}']:.2f}s",
+             f"{results[f'ssh {size}'] / results['ssh 1']:.2f}x"] for size in SIZES]
+    rows.append([f"rollback of {max(SIZES)} hosts", f"{results['rollback']:.2f}s",
+                 f"{results['rollback'] / reference:.2f}x", "", ""])
+    print(table(rows, headers=["case", "wall time", "ratio to 1 host", "bare SSH (2 commands)", "its ratio"],
+                align=["left", "right", "right", "right", "right"]))
     ratio = results[f"deploy {max(SIZES)}"] / reference
     print(f"target: {max(SIZES)} hosts <= 3x one host -> {ratio:.2f}x {'met' if ratio <= 3 else 'NOT met'}")
 

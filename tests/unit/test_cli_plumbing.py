@@ -147,3 +147,47 @@ def test_oam_errors_are_one_line_without_a_traceback(tmp_path):
                              "revoke", "nobody"], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["Error: no token named 'nobody'"]
+
+
+def _commands(group: click.Group, ctx: click.Context, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        path = f"{prefix}{name}"
+        found[path] = command
+        if isinstance(command, click.Group):
+            found.update(_commands(command, ctx, f"{path} "))
+    return found
+
+
+def _options(command: click.Command) -> set[str]:
+    return {flag for param in command.params if isinstance(param, click.Option) for flag in param.opts}
+
+
+WITH_JSON = {
+    "status", "releases", "deploy", "rollback", "deploy-config", "trace", "load",
+    "cmdb get", "cmdb set", "cmdb delete", "cmdb ls", "cmdb history", "cmdb diff", "cmdb rollback", "cmdb hosts",
+    "cmdb locks", "cmdb access", "cmdb import", "cmdb schema ls",
+    "collector token list", "collector retention", "agent install", "agent uninstall",
+}
+WITH_CMDB = {"cmdb", "deploy", "rollback", "releases", "deploy-config", "dashboard run", "dashboard add-user",
+             "collector run", "agent run", "agent install", "agent uninstall", "sample backend", "sample gateway",
+             "sample worker"}
+
+
+def test_every_command_spells_output_and_the_cmdb_connection_the_same_way():
+    from oam.cli import cli
+
+    with click.Context(cli) as ctx:
+        commands = _commands(cli, ctx)
+    assert {path for path, command in commands.items() if "-o" in _options(command)} == WITH_JSON
+    assert all({"-o", "--output"} <= _options(commands[path]) for path in WITH_JSON)
+    cmdb_spelling = {"--zk", "--cmdb-user", "--cmdb-password", "--cmdb-root"}
+    assert {path for path, command in commands.items() if "--zk" in _options(command)} == WITH_CMDB
+    assert all(cmdb_spelling <= _options(commands[path]) for path in WITH_CMDB)
+    for path, command in commands.items():
+        options = _options(command)
+        assert not options & {"--user", "--root", "--cmdb", "--json"}, path
+        listens = any(isinstance(p, click.Option) and "--host" in p.opts and "listen" in (p.help or "")
+                      for p in command.params)
+        assert not listens, f"{path}: a listen address is --bind"

@@ -139,15 +139,22 @@ def _store(config_path: Path | None) -> TokenStore:
 @token_group.command("issue")
 @config_option
 @click.argument("name")
-def token_issue(config_path: Path | None, name: str) -> None:
+@output_option
+def token_issue(config_path: Path | None, name: str, output: str) -> None:
     """Issue a token for NAME (an agent or a service) and print it once.
+
+    With -o json: {"name": NAME, "token": the token}.
 
     \b
     Example:
       oam collector token issue web-01
     """
     with reported(TokenError):
-        click.echo(_store(config_path).issue(name))
+        token = _store(config_path).issue(name)
+    if output == "json":
+        echo_json({"name": name, "token": token})
+        return
+    click.echo(token)
 
 
 @token_group.command("revoke")

@@ -207,10 +207,17 @@ def env_command(obj: Context) -> None:
 
 @cli.command("down")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop before killing.")
+@output_option
 @click.pass_obj
-def down_command(obj: Context, timeout: float) -> None:
-    """Stop the suite that `oam up` started, and anything an earlier crash left behind."""
+def down_command(obj: Context, timeout: float, output: str) -> None:
+    """Stop the suite that `oam up` started, and anything an earlier crash left behind.
+
+    With -o json: {"stopped": [what was stopped, e.g. "oam up (pid 4242)", "leftover redis"]}.
+    """
     stopped = down(obj.settings, timeout)
+    if output == "json":
+        echo_json({"stopped": stopped})
+        return
     click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running.")
 
 

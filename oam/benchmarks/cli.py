@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from foundation.cli_options import output_option
+from foundation.output import echo_json
+
 from .report import Failure, summary, table
 from .runner import BENCH_DIR, Outcome, discover, elapsed, run_script
 
@@ -28,9 +31,10 @@ CHART_NAME = "{bench}-throughput.png"
 @click.option("--quiet", is_flag=True, help="Show progress lines only, not each script's own output.")
 @click.option("--scripts", type=click.Path(file_okay=False, path_type=Path), default=BENCH_DIR,
               help="Directory of benchmark scripts  [default: bench/ of this checkout].")
+@output_option
 @click.pass_obj
 def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, timeout: float, quiet: bool,
-          scripts: Path) -> None:
+          scripts: Path, output: str) -> None:
     """Run the benchmarks in bench/ and print one table: figure, ours, reference, ratio, target.
 
     Each figure is measured beside its reference in the same run — a peer program (raw kazoo,
@@ -53,7 +57,8 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
     1M-document dashboard load are most of it); --quick took 3. Results go to --out:
     <name>.json and <name>.log per script, results.json, report.txt and ingest-throughput.png.
     A script that fails is shown as FAILED with its last error line, the others still run,
-    and the exit code is 1.
+    and the exit code is 1. -o json prints results.json (quick, seconds, rows, failures, runs)
+    and the charts instead of the table.
 
     \b
     Examples:
@@ -87,13 +92,16 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
             charts.append(_chart(outcome, out, failures))
     report = "\n".join([table(rows, failures), "", summary(rows, failures)])
     (out / "report.txt").write_text(report + "\n")
-    (out / "results.json").write_text(json.dumps({
-        "quick": quick, "seconds": round(time.monotonic() - began, 1), "rows": rows,
-        "failures": [{"bench": failure.bench, "reason": failure.reason} for failure in failures],
-        "runs": {outcome.name: round(outcome.seconds, 1) for outcome in outcomes}}, indent=1))
-    click.echo(report)
-    for chart in filter(None, charts):
-        click.echo(f"throughput chart: {chart}")
+    results = {"quick": quick, "seconds": round(time.monotonic() - began, 1), "rows": rows,
+               "failures": [{"bench": failure.bench, "reason": failure.reason} for failure in failures],
+               "runs": {outcome.name: round(outcome.seconds, 1) for outcome in outcomes}}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    if output == "json":
+        echo_json({**results, "charts": [str(chart) for chart in charts if chart]})
+    else:
+        click.echo(report)
+        for chart in filter(None, charts):
+            click.echo(f"throughput chart: {chart}")
     click.echo(f"results in {out} (whole run {elapsed(time.monotonic() - began)})", err=True)
     sys.exit(1 if failures else 0)
 

@@ -165,10 +165,10 @@ def _options(command: click.Command) -> set[str]:
 
 
 WITH_JSON = {
-    "status", "releases", "deploy", "rollback", "deploy-config", "trace", "load",
+    "status", "down", "bench", "releases", "deploy", "rollback", "deploy-config", "trace", "load",
     "cmdb get", "cmdb set", "cmdb delete", "cmdb ls", "cmdb history", "cmdb diff", "cmdb rollback", "cmdb hosts",
     "cmdb locks", "cmdb access", "cmdb import", "cmdb schema ls",
-    "collector token list", "collector retention", "agent install", "agent uninstall",
+    "collector token issue", "collector token list", "collector retention", "agent install", "agent uninstall",
 }
 WITH_CMDB = {"cmdb", "deploy", "rollback", "releases", "deploy-config", "dashboard run", "dashboard add-user",
              "collector run", "agent run", "agent install", "agent uninstall", "sample backend", "sample gateway",

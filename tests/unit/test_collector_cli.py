@@ -25,6 +25,8 @@ def test_token_issue_list_revoke_under_the_suite_data_dir(tmp_path: Path) -> Non
     [record] = json.loads(as_json.output)
     assert as_json.exit_code == 0 and record["name"] == "web-01" and issued.output.startswith(record["prefix"])
     assert set(record) == {"name", "created", "prefix"} and issued.output.strip() not in as_json.output
+    second = json.loads(runner.invoke(cli, [*base, "collector", "token", "issue", "web-02", "-o", "json"]).output)
+    assert second["name"] == "web-02" and second["token"].startswith("oam_")
     again = runner.invoke(cli, [*base, "collector", "token", "issue", "web-01"])
     assert again.exit_code == 1 and "already exists" in again.output
     assert runner.invoke(cli, [*base, "collector", "token", "revoke", "web-01"]).exit_code == 0

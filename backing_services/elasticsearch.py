@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from foundation.suite import ELASTICSEARCH_ADMIN_USER
 from foundation.waiting import NotReady
 
 from .distribution import ES_USER, ES_VERSION, es_home
@@ -30,7 +31,7 @@ from .java import java_home
 from .ports import LOOPBACK, free_port, port_in_use
 from .process import ManagedProcess, ServiceError, problems, tail
 
-ADMIN_USER = "oam-admin"
+ADMIN_USER = ELASTICSEARCH_ADMIN_USER
 DEFAULT_PASSWORD = "oam-admin-password"
 
 

@@ -38,7 +38,7 @@ from kazoo.recipe.watchers import DataWatch  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
 from cmdb import Cmdb, Credentials, connect  # noqa: E402
-from cmdb.client import silence  # noqa: E402
+from cmdb.connection import silence  # noqa: E402
 from foundation.output import table  # noqa: E402
 from oam.benchmarks.results import Row, script_arguments, write_results  # noqa: E402
 

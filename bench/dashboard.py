@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,7 @@ from collector.traces import fetch_trace  # noqa: E402
 from dashboard import queries  # noqa: E402
 from dashboard.testing import PASSWORDS, make_app, seeded  # noqa: E402
 from dashboard.timerange import TimeRange  # noqa: E402
+from foundation.clock import utc_iso, utc_now  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from telemetry.ecs import ServiceInfo, log_document  # noqa: E402
 from telemetry.templates import index_name  # noqa: E402
@@ -62,7 +63,7 @@ def log_actions(count: int, prefix: str, now: datetime) -> Iterator[dict]:
         base = bases[keys[i % len(keys)]]
         at = now - timedelta(seconds=span * i / count)
         doc = dict(base)
-        doc["@timestamp"] = at.isoformat().replace("+00:00", "Z")
+        doc["@timestamp"] = utc_iso(at, "microseconds")
         doc["message"] = " ".join(rng.choice(WORDS) for _ in range(6)) + f" #{i}"
         doc["log"] = {**base["log"], "level": LEVELS[i % len(LEVELS)]}
         doc["trace"] = {"id": f"{rng.getrandbits(128):032x}"}
@@ -71,7 +72,7 @@ def log_actions(count: int, prefix: str, now: datetime) -> Iterator[dict]:
 
 def load(es: Elasticsearch, prefix: str, count: int) -> float:
     started = time.perf_counter()
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     for index in {index_name("logs", now - timedelta(hours=h), prefix) for h in range(7)}:
         es.options(ignore_status=400).indices.create(index=index, settings={"refresh_interval": "-1"})
     failed = 0

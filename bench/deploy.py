@@ -38,11 +38,10 @@ from backing_services.process import reap_stale  # noqa: E402
 from backing_services.sshd import SshHosts  # noqa: E402
 from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
 from deployer import service  # noqa: E402
-from deployer.config import HostSpec  # noqa: E402
 from deployer.registry import Registry  # noqa: E402
-from deployer.remote import RemoteHost, SshOptions  # noqa: E402
-from deployer.sample_release import sample_config, write_sample_release  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
+from order_service.sample_release import sample_config, write_sample_release  # noqa: E402
+from remote import RemoteHost, SshHost, SshOptions  # noqa: E402
 
 SIZES = (1, 3, 10)
 DEPLOY_ACCOUNT = "oam-deploy"
@@ -130,8 +129,7 @@ def bare_ssh(hosts: SshHosts, size: int, user: str) -> float:
     ssh = SshOptions(known_hosts=hosts.known_hosts, identity=hosts.client_key)
 
     def one(server) -> None:
-        spec = HostSpec(server.address, server.address, str(server.root), server.port, user)
-        with RemoteHost(spec, ssh) as remote:
+        with RemoteHost(SshHost(server.address, server.address, server.port, user), ssh) as remote:
             remote.run("bench", "true", 30)
             remote.run("bench", "true", 30)
 

@@ -13,7 +13,8 @@ Usage::
 """
 from __future__ import annotations
 
-from .client import Cmdb, Credentials, connect
+from .client import Cmdb
+from .connection import Credentials, connect
 from .errors import (
     CmdbError,
     InvalidKey,
@@ -29,7 +30,8 @@ from .hosts import HostFacts, HostRegistry, HostStatus
 from .lock import LockHolder, LockTimeout, NamedLock, lock_holder, locks
 from .paths import DEFAULT_ROOT, Layout
 from .schema import SchemaRegistry
-from .store import ChangeRecord, ConfigStore, Entry
+from .records import ChangeRecord, Entry
+from .store import ConfigStore
 from .transfer import PlannedChange, dump_yaml, export_tree, import_tree, load_yaml
 from .watch import Change, KeyWatch
 

@@ -23,7 +23,8 @@ from foundation.cli_options import CmdbConnection, cmdb_options, output_option
 from foundation.output import echo_json, reported, table
 
 from .acl import ROLES
-from .client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT, Cmdb
+from .client import Cmdb
+from .connection import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT
 from .errors import CmdbError
 from .events import SPOOL_ENV, SPOOL_FILE, ChangeSpool
 from .lock import locks
@@ -47,12 +48,8 @@ class CmdbOptions:
 
 
 def _settings(ctx: click.Context) -> Any:
-    root_obj = ctx.find_root().obj
-    if root_obj is not None and hasattr(root_obj, "settings"):
-        return root_obj.settings
-    from oam.config import load
-
-    return load()
+    """The oam settings the ``oam`` command puts on the context; None where the group runs on its own."""
+    return getattr(ctx.find_root().obj, "settings", None)
 
 
 def with_suite_defaults(connection: CmdbConnection, settings: Any) -> CmdbConnection:
@@ -102,17 +99,19 @@ def cmdb_group(ctx: click.Context, cmdb: CmdbConnection, timeout: float, history
     logging.getLogger("kazoo").addHandler(logging.NullHandler())
     logging.getLogger("kazoo").propagate = False
     settings = _settings(ctx)
-    own = settings.cmdb
-    connection = with_suite_defaults(cmdb, settings)
+    connection = with_suite_defaults(cmdb, settings).or_defaults(zk="127.0.0.1:2181")
     user, password = connection.user, connection.password
     if user and password is None:
         if sys.stdin.isatty():
             password = click.prompt(f"password for {user}", hide_input=True)
         else:
             raise click.ClickException(f"--cmdb-user {user} needs a password (--cmdb-password or OAM_CMDB_PASSWORD)")
-    spool_path = spool or (Path(own.spool) if own.spool else settings.data_dir / "spool" / SPOOL_FILE)
+    if settings is not None:
+        own = settings.cmdb
+        spool = spool or (Path(own.spool) if own.spool else settings.data_dir / "spool" / SPOOL_FILE)
+        history_limit = history_limit or own.history_limit
     ctx.obj = CmdbOptions(connection.zk or "", user, password, connection.root or DEFAULT_ROOT, timeout,
-                          history_limit or own.history_limit, spool_path)
+                          history_limit or DEFAULT_HISTORY_LIMIT, spool)
 
 
 @contextlib.contextmanager

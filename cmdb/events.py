@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oam import __version__
+from foundation.version import __version__
 from telemetry.ecs import ServiceInfo, change_event, read_shipping_line, shipping_line, stable_id
 
 if TYPE_CHECKING:
-    from .store import ChangeRecord
+    from .records import ChangeRecord
 
 SPOOL_ENV = "OAM_CMDB_SPOOL"
 SPOOL_FILE = "cmdb-changes.jsonl"

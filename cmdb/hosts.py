@@ -17,17 +17,18 @@ import json
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.protocol.states import KazooState
 
+from foundation.clock import utc_now_iso
+
 from .errors import CmdbError, KeyNotFound
 from .paths import validate_segment
 
 if TYPE_CHECKING:
-    from .client import Cmdb
+    from .connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class HostStatus:
 class HostRegistry:
     """Register this process's host, and list live and known hosts."""
 
-    def __init__(self, cmdb: Cmdb) -> None:
+    def __init__(self, cmdb: Connection) -> None:
         self._cmdb = cmdb
         self._registered: dict[str, HostFacts] = {}
         self._lock = threading.Lock()
@@ -106,7 +107,7 @@ class HostRegistry:
     def _announce(self, facts: HostFacts) -> None:
         cmdb = self._cmdb
         path = cmdb.layout.live_host(facts.name)
-        data = json.dumps({**facts.to_json(), "since": _now()}, sort_keys=True).encode()
+        data = json.dumps({**facts.to_json(), "since": utc_now_iso()}, sort_keys=True).encode()
         with cmdb.translated("register host", path):
             try:
                 cmdb.client.retry(cmdb.client.create, path, data, ephemeral=True)
@@ -189,7 +190,3 @@ class HostRegistry:
                 continue
             out[name] = (json.loads(data), stat)
         return out
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -15,17 +15,18 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.exceptions import LockTimeout as KazooLockTimeout
 from kazoo.recipe.lock import Lock
 
+from foundation.clock import utc_now_iso
+
 from .errors import CmdbError
 
 if TYPE_CHECKING:
-    from .client import Cmdb
+    from .connection import Connection
 
 
 class LockTimeout(CmdbError):
@@ -56,14 +57,10 @@ def _identity(who: str, since: str) -> str:
                       sort_keys=True)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class NamedLock:
     """One named lock; reentrant use is not supported (like kazoo's)."""
 
-    def __init__(self, cmdb: Cmdb, name: str, who: str) -> None:
+    def __init__(self, cmdb: Connection, name: str, who: str) -> None:
         self.name = name
         self.who = who
         self._cmdb = cmdb
@@ -74,7 +71,7 @@ class NamedLock:
         """Take the lock; False if ``blocking`` is off and it is held, :class:`LockTimeout` on timeout."""
         cmdb = self._cmdb
         cmdb.ensure_root(self.path)
-        self._lock = Lock(cmdb.client, self.path, _identity(self.who, _now()))
+        self._lock = Lock(cmdb.client, self.path, _identity(self.who, utc_now_iso()))
         with cmdb.translated("take the lock", self.path):
             try:
                 got = self._lock.acquire(blocking=blocking, timeout=timeout)
@@ -85,7 +82,7 @@ class NamedLock:
             if got and self._lock.node:
                 # Record the moment we got it (the identifier was written when we started waiting).
                 cmdb.client.retry(cmdb.client.set, f"{self.path}/{self._lock.node}",
-                                  _identity(self.who, _now()).encode())
+                                  _identity(self.who, utc_now_iso()).encode())
         return got
 
     def release(self) -> None:
@@ -106,7 +103,7 @@ class NamedLock:
         self.release()
 
 
-def lock_holder(cmdb: Cmdb, name: str) -> LockHolder | None:
+def lock_holder(cmdb: Connection, name: str) -> LockHolder | None:
     """Who holds the lock ``name`` now, or None."""
     path = cmdb.layout.lock(name)
     with cmdb.translated("read the lock", path):
@@ -121,7 +118,7 @@ def lock_holder(cmdb: Cmdb, name: str) -> LockHolder | None:
     return LockHolder.parse(name, contenders[0], len(contenders) - 1)
 
 
-def locks(cmdb: Cmdb) -> list[LockHolder]:
+def locks(cmdb: Connection) -> list[LockHolder]:
     """Every lock that is held now."""
     try:
         names = cmdb.retry(cmdb.client.get_children, cmdb.layout.locks)

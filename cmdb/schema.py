@@ -21,7 +21,7 @@ from .errors import InvalidValue, KeyNotFound, SchemaViolation, raise_first_fail
 from .paths import quote_pattern, unquote_pattern
 
 if TYPE_CHECKING:
-    from .client import Cmdb
+    from .connection import Connection
 
 
 def check_schema(schema: Any) -> None:
@@ -47,7 +47,7 @@ def violation(key: str, pattern: str, schema: Any, value: Any) -> str | None:
 class SchemaRegistry:
     """Schemas stored in ZooKeeper under ``<root>/schemas``."""
 
-    def __init__(self, cmdb: Cmdb) -> None:
+    def __init__(self, cmdb: Connection) -> None:
         self._cmdb = cmdb
         # Valid until a child watch on the schemas node fires or the connection wobbles.
         self._cache: dict[str, Any] | None = None

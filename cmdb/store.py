@@ -20,18 +20,20 @@ import difflib
 import json
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import BadVersionError, ConnectionLoss, NodeExistsError, NoNodeError, SessionExpiredError
 
+from foundation.clock import utc_now_iso
+
 from .errors import CmdbError, InvalidValue, KeyNotFound, VersionConflict, raise_first_failure
 from .events import configuration_event
 from .paths import validate_key, validate_prefix
+from .records import ChangeRecord, Entry
 
 if TYPE_CHECKING:
-    from .client import Cmdb
+    from .connection import Connection
+    from .schema import SchemaRegistry
 
 MAX_VALUE_BYTES = 900_000  # ZooKeeper refuses znodes over ~1 MB; leave room for the history record
 _ABSENT = object()
@@ -60,57 +62,12 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A key's value at one version."""
-
-    key: str
-    value: Any
-    version: int
-    modified_ms: int = 0
-
-
-@dataclass(frozen=True)
-class ChangeRecord:
-    """Who changed a key when, from what to what, and why."""
-
-    key: str
-    version: int
-    action: str  # create | update | delete | rollback | import
-    user: str
-    at: str
-    comment: str
-    change_id: str
-    had_value: bool
-    old: Any
-    has_value: bool
-    new: Any
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"version": self.version, "action": self.action, "user": self.user, "at": self.at,
-               "comment": self.comment, "change_id": self.change_id}
-        if self.had_value:
-            out["old"] = self.old
-        if self.has_value:
-            out["new"] = self.new
-        return out
-
-    @classmethod
-    def from_json(cls, key: str, data: dict[str, Any]) -> ChangeRecord:
-        return cls(key=key, version=data["version"], action=data["action"], user=data["user"], at=data["at"],
-                   comment=data.get("comment", ""), change_id=data.get("change_id", ""),
-                   had_value="old" in data, old=data.get("old"), has_value="new" in data, new=data.get("new"))
-
-
 class ConfigStore:
     """Versioned JSON values under ``environment/service/name`` keys."""
 
-    def __init__(self, cmdb: Cmdb) -> None:
+    def __init__(self, cmdb: Connection, schemas: SchemaRegistry) -> None:
         self._cmdb = cmdb
+        self._schemas = schemas
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self, key: str) -> tuple[bytes | None, int, int]:
@@ -251,7 +208,7 @@ class ConfigStore:
         path = cmdb.layout.value(key)
         cmdb.ensure_root(path)
         if data is not None:
-            cmdb.schemas.validate(key, value, schemas)
+            self._schemas.validate(key, value, schemas)
         change_id = uuid.uuid4().hex
         # Not a wait (kept off foundation.waiting): kazoo's retry waits out a reconnect; each pass re-decides.
         deadline = time.monotonic() + cmdb.session_timeout * 2 + 5
@@ -269,7 +226,7 @@ class ConfigStore:
                 record = ChangeRecord(
                     key=key, version=current + 1,
                     action=action or ("create" if old is None else "update"),
-                    user=cmdb.actor, at=_now(), comment=comment, change_id=change_id,
+                    user=cmdb.actor, at=utc_now_iso("milliseconds"), comment=comment, change_id=change_id,
                     had_value=old is not None, old=json.loads(old) if old is not None else None,
                     has_value=data is not None, new=json.loads(data) if data is not None else None)
                 try:

@@ -30,13 +30,14 @@ from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import ZnodeStat
 from kazoo.recipe.watchers import DataWatch
 
-from .client import silence
+from .connection import silence
 from .errors import CmdbError, KeyNotFound
 from .paths import validate_key
-from .store import ChangeRecord
+from .records import ChangeRecord
 
 if TYPE_CHECKING:
-    from .client import Cmdb
+    from .connection import Connection
+    from .store import ConfigStore
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ class Change:
 class KeyWatch:
     """A watch on one key; see the module docstring."""
 
-    def __init__(self, cmdb: Cmdb, key: str, callback: Callable[[Change], Any]) -> None:
+    def __init__(self, cmdb: Connection, store: ConfigStore, key: str, callback: Callable[[Change], Any]) -> None:
         self.key = validate_key(key)
         self._cmdb = cmdb
+        self._store = store
         self._callback = callback
         self._delivered: int | None = None
         self._stopped = False
@@ -139,7 +141,7 @@ class KeyWatch:
 
     def _record_or_none(self, version: int) -> ChangeRecord | None:
         try:
-            return self._cmdb.store.record(self.key, version)
+            return self._store.record(self.key, version)
         except KeyNotFound:
             return None
 

@@ -20,9 +20,10 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from foundation.clock import utc_now_iso
 
 TOKEN_PREFIX = "oam"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -51,6 +52,16 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def suite_state_dir(data_dir: Path) -> Path:
+    """Where the collector that ``oam`` runs keeps its state (its token store, its spool)."""
+    return data_dir / "collector"
+
+
+def suite_tokens_file(data_dir: Path) -> Path:
+    """The token store of the collector that ``oam`` runs, shared by ``oam up`` and the dashboard."""
+    return suite_state_dir(data_dir) / "tokens.json"
 
 
 class TokenStore:
@@ -95,7 +106,7 @@ class TokenStore:
                 raise TokenError(f"a token named {name!r} already exists; revoke it first")
             token = f"{TOKEN_PREFIX}_{secrets.token_hex(24)}"
             data["tokens"][name] = {"sha256": hash_token(token), "prefix": token[:8],
-                                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                                    "created": utc_now_iso()}
             self._write(data)
         return token
 

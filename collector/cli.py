@@ -16,8 +16,9 @@ import click
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
 from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
+from foundation.suite import ELASTICSEARCH_ADMIN_USER
 
-from .auth import TokenError, TokenStore
+from .auth import TokenError, TokenStore, suite_state_dir, suite_tokens_file
 from .config import load_config
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
@@ -30,14 +31,12 @@ def _suite_defaults() -> dict[str, object]:
     settings = getattr(context.find_root().obj, "settings", None) if context else None
     if settings is None:
         return {}
-    state = Path(settings.data_dir) / "collector"
+    data_dir = Path(settings.data_dir)
     elasticsearch: dict[str, object] = {"hosts": [f"http://{settings.host}:{settings.elasticsearch.port}"]}
     if settings.elasticsearch.security:  # the suite's own Elasticsearch (`oam up`) and its admin user
-        from backing_services.elasticsearch import ADMIN_USER
-
-        elasticsearch.update(username=ADMIN_USER, password=settings.elasticsearch.password)
-    return {"host": settings.host, "port": settings.ports.collector, "tokens_file": state / "tokens.json",
-            "spool_dir": state / "spool", "elasticsearch": elasticsearch}
+        elasticsearch.update(username=ELASTICSEARCH_ADMIN_USER, password=settings.elasticsearch.password)
+    return {"host": settings.host, "port": settings.ports.collector, "tokens_file": suite_tokens_file(data_dir),
+            "spool_dir": suite_state_dir(data_dir) / "spool", "elasticsearch": elasticsearch}
 
 
 CMDB_SERVICE = "oam-collector"

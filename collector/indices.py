@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from foundation.clock import utc_now_iso
 from telemetry.ecs import KINDS, stable_id
 from telemetry.templates import TEMPLATE_VERSION, install_templates
 
@@ -41,7 +42,7 @@ def dead_letter_action(action: Action, reason: str, prefix: str = "oam") -> Acti
     """The dead-letter record of an action Elasticsearch refused; replays of it do not duplicate it."""
     error_type = reason.split(":", 1)[0] if ":" in reason else "rejected"
     source = {
-        "@timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "@timestamp": utc_now_iso("milliseconds"),
         "error": {"type": error_type, "reason": reason},
         "event": {"original": json.dumps(action.source, sort_keys=True, default=str)},
         "oam": {"index": action.index, "id": action.id},

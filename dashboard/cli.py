@@ -43,9 +43,9 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
             values[f"deploy_{name}"] = params[name]
     tokens = params.get("tokens_file")
     if tokens is None and settings is not None:
-        from oam.tokens import tokens_file
+        from collector.auth import suite_tokens_file
 
-        tokens = tokens_file(settings)
+        tokens = suite_tokens_file(settings.data_dir)
     values["tokens_file"] = tokens
     collectors = list(params.get("collectors") or ())
     if not collectors and settings is not None:

@@ -1,4 +1,4 @@
-"""Rolling deploys over SSH (Fabric) with health checks, automatic rollback, per-service locks and history.
+"""Rolling deploys over SSH (:mod:`remote`) with health checks, automatic rollback, per-service locks and history.
 
 The pieces, one concern a module:
 
@@ -6,13 +6,13 @@ The pieces, one concern a module:
 * :mod:`deployer.registry` — configuration, locks and records in the CMDB (ZooKeeper);
 * :mod:`deployer.artifact` — the release tarball and its checksum;
 * :mod:`deployer.layout` — ``releases/<version>``, ``shared/``, ``current`` and the shell steps;
-* :mod:`deployer.remote` — SSH with verified host keys;
 * :mod:`deployer.health` — the HTTP health check;
 * :mod:`deployer.plan` and :mod:`deployer.rollout` — batches, the switch, automatic rollback;
 * :mod:`deployer.service` — one deploy or rollback end to end; :mod:`deployer.cli` — ``oam`` commands.
 """
+from remote import SshOptions
+
 from .registry import DeployLocked, Registry, RegistryError
-from .remote import SshOptions
 from .rollout import Outcome, Rollout
 from .service import RunOptions, deploy, releases, rollback
 

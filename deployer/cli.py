@@ -20,13 +20,13 @@ from cmdb import DEFAULT_ROOT
 from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
 from foundation.output import echo_json, reported
+from remote import SshOptions
 
 from . import service
 from .artifact import ArtifactError
 from .config import ConfigInvalid, parse_config
 from .plan import PlanError
 from .registry import Registry, RegistryError
-from .remote import SshOptions
 from .report import releases_data, releases_table, summary
 from .rollout import ProgressEvent
 

@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+
+from foundation.clock import utc_now_iso
+from remote import RemoteError, RemoteHost, SshOptions
 
 from . import layout as steps
 from .artifact import Artifact
@@ -28,7 +30,6 @@ from .config import HostSpec, ServiceConfig
 from .health import wait_healthy
 from .layout import Layout, Release
 from .plan import plan_batches
-from .remote import RemoteError, RemoteHost, SshOptions
 
 # Host states, as the summary and the records show them.
 DEPLOYED, FAILED, ROLLED_BACK, ROLLBACK_FAILED = "deployed", "failed", "rolled back", "rollback failed"
@@ -52,10 +53,6 @@ class ProgressEvent:
 
 
 Progress = Callable[[ProgressEvent], None]
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -163,7 +160,7 @@ class Rollout:
             self._close_all()
 
     def _run_batches(self, action: str, version: str, artifact: Artifact | None) -> Outcome:
-        started, clock = now(), time.monotonic()
+        started, clock = utc_now_iso("milliseconds"), time.monotonic()
         pairs = [(host, HostResult(host.name, host.address)) for host in self.hosts]
         by_name = {host.name: result for host, result in pairs}
         for number, batch in enumerate(self.batches, 1):
@@ -200,7 +197,8 @@ class Rollout:
                     result = "rolled_back" if any(r.status == ROLLED_BACK for _, r in pairs) else "failed"
         shown = version or ",".join(sorted({r.target for _, r in pairs if r.target})) or "previous"
         return Outcome(action, self.config.service, shown, result, [r for _, r in pairs],
-                       [[h.name for h in b] for b in self.batches], started, now(), time.monotonic() - clock)
+                       [[h.name for h in b] for b in self.batches], started, utc_now_iso("milliseconds"),
+                       time.monotonic() - clock)
 
     def _choose_targets(self, action: str, version: str, pairs: list[tuple[HostSpec, HostResult]]) -> list[HostResult]:
         """Set each host's target; for a rollback, the target must be kept on the host."""
@@ -307,7 +305,7 @@ class Rollout:
         result.created_release = existing is None
         stale = self._stale(result)
         return [("verify", steps.verify(root.upload(version), artifact.sha256)),
-                ("unpack", steps.unpack(root, version, artifact.sha256, now())), link,
+                ("unpack", steps.unpack(root, version, artifact.sha256, utc_now_iso("milliseconds"))), link,
                 *([("cleanup", steps.remove_releases(root, stale))] if stale else [])]
 
     def _switch_and_restart(self, host: HostSpec, version: str) -> list[tuple[str, str]]:
@@ -359,7 +357,8 @@ class Rollout:
 
     def _stale(self, result: HostResult) -> list[str]:
         """Releases beyond the newest ``keep_releases`` once the new one is in (never current or new)."""
-        releases = [r for r in result.releases if r.version != result.target] + [Release(result.target, now())]
+        releases = [r for r in result.releases if r.version != result.target]
+        releases.append(Release(result.target, utc_now_iso("milliseconds")))
         return steps.stale_releases(releases, self.config.keep_releases, [result.target, result.previous or ""])
 
     def _fail(self, host: HostSpec, result: HostResult, step: str, error: str) -> None:

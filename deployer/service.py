@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from remote import SshOptions
+
 from .artifact import Artifact, ArtifactError, build_artifact, open_artifact
 from .config import ServiceConfig, check_name, parse_config
 from .events import append_event, deployment_event
 from .plan import default_batch_size
 from .registry import Registry, RegistryError
-from .remote import SshOptions
 from .rollout import HostResult, Outcome, Progress, Rollout
 
 

@@ -1,2 +1,4 @@
 """The ``oam`` command line and the local suite it runs (``oam up``, ``oam status``, ``oam down``)."""
-__version__ = "0.1.0"
+from foundation.version import __version__
+
+__all__ = ["__version__"]

@@ -196,7 +196,7 @@ def env_command(obj: Context) -> None:
     import shlex
 
     from . import sandbox
-    from .components import cmdb_credentials
+    from .suite_secrets import cmdb_credentials
 
     settings = obj.settings
     if not (settings.run_dir / "cmdb-suite.password").exists() and not settings.cmdb.password:

@@ -16,7 +16,7 @@ from typing import Any
 from backing_services.process import reap_stale
 from backing_services.sshd import SshHosts, SshServer, generate_key, ssh_banner
 
-from .components import ServerComponent, ServiceStatus
+from .component import ServerComponent, ServiceStatus
 from .config import Settings
 
 ENVIRONMENT = "development"

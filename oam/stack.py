@@ -17,12 +17,56 @@ from backing_services.ports import port_in_use
 from backing_services.process import ServiceError, pid_alive
 from foundation.waiting import wait_until
 
-from .components import Component, ServiceStatus, plan
+from . import sandbox
+from .component import Component, ServiceStatus
 from .config import Settings
+from .programs import ProgramComponent, agent_config, collectors, dashboard_prepare
+from .servers import ElasticsearchComponent, RedisComponent, ZooKeeperComponent
+from .suite_secrets import cmdb_credentials, ensure_token
 
 STATE_FILE = "stack.json"
 
-__all__ = ["LocalStack", "ServiceStatus", "down", "read_state", "status"]
+__all__ = ["LocalStack", "ServiceStatus", "down", "plan", "read_state", "status"]
+
+
+def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
+    """Everything ``oam up`` runs, in start order (stopped in reverse)."""
+    ports, host = settings.ports, settings.host
+    suite = ["--data-dir", str(settings.data_dir)]
+    if settings.source:
+        suite += ["--config", str(settings.source)]
+    components: list[Component] = [
+        ZooKeeperComponent(settings), ElasticsearchComponent(settings), *collectors(settings, suite),
+        ProgramComponent("dashboard", [*suite, "dashboard", "run", "--bind", host, "--port", str(ports.dashboard),
+                                       "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
+                         prepare=lambda: dashboard_prepare(settings, suite), health_path="/login",
+                         environment=lambda: cmdb_credentials(settings)),
+    ]
+    if with_sample:
+        base = settings.data_dir / "sample"
+
+        def sentry_dsn() -> list[str]:
+            return ["--sentry-dsn", f"http://{ensure_token(settings, 'order-service')}@{host}:{ports.collector}/1"]
+
+        common = ["--bind", host, "--redis-url", f"redis://{host}:{ports.redis}/0", "--data-dir", str(base / "data"),
+                  "--telemetry-dir", str(base / "telemetry")]
+        components += [
+            RedisComponent(settings),
+            ProgramComponent("backend", ["sample", "backend", *common, "--port", str(ports.backend)], base, host,
+                             ports.backend, prepare=sentry_dsn),
+            ProgramComponent("worker", ["sample", "worker", *common], base, host, prepare=sentry_dsn),
+            ProgramComponent("gateway", ["sample", "gateway", *common, "--port", str(ports.gateway),
+                                         "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway,
+                             prepare=sentry_dsn),
+            ProgramComponent("agent", ["agent", "run"], settings.data_dir / "suite", host, ports.agent_metrics,
+                             prepare=lambda: agent_config(settings, base), health_path="/metrics"),
+            ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
+                                      "--duration", str(10 * 365 * 86400), "--keys", "100", "--fail-ratio", "0.02"],
+                             base, host),
+        ]
+        if settings.sandbox.hosts:
+            components += sandbox.components(settings)
+    return components
 
 
 def state_path(settings: Settings) -> Path:
@@ -69,9 +113,6 @@ class LocalStack:
                 component.start(timeout)
                 self.say(f"  {component.name} ready in {time.monotonic() - began:.1f}s")
             if self.with_sample and self.settings.sandbox.hosts:
-                from . import sandbox
-                from .components import cmdb_credentials
-
                 self.say(sandbox.prepare(self.settings, cmdb_credentials(self.settings)))
         except BaseException:
             self.stop()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployer.sample_release import write_restart
+from .sample_release import write_restart
 
 BROKEN_REDIS_URL = "redis://127.0.0.1:not-a-port/0"
 

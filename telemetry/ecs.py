@@ -20,8 +20,10 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
+
+from foundation.clock import utc_iso, utc_now
 
 from .context import TraceIds, current_ids
 
@@ -83,8 +85,7 @@ class ServiceInfo:
 
 def timestamp(moment: datetime | None = None) -> str:
     """ISO 8601 in UTC with microseconds, as Elasticsearch's ``date`` type reads it."""
-    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_iso(moment or utc_now(), "microseconds")
 
 
 def to_nested(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from foundation.settings import SettingsError
 from foundation.waiting import wait_until
 
 from .config import load_agent_config
+
+if TYPE_CHECKING:  # SSH (Fabric) is loaded only by the commands that use it, not by `oam agent run`
+    from remote import SshHost, SshOptions
 
 
 STOP_GRACE = 10.0
@@ -69,8 +73,8 @@ def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
     daemon.run()
 
 
-def _parse_host(text: str) -> "HostSpec":
-    from deployer.config import HostSpec
+def _parse_host(text: str) -> SshHost:
+    from remote import SshHost
 
     name, _, address = text.partition("@")
     if not name or not address:
@@ -78,11 +82,11 @@ def _parse_host(text: str) -> "HostSpec":
     address, _, port = address.partition(":")
     if port and not port.isdigit():
         raise click.BadParameter(f"{text!r}: the port must be a number", param_hint="--host")
-    return HostSpec(name=name, address=address, deploy_root="/", port=int(port or 22))
+    return SshHost(name=name, address=address, port=int(port or 22))
 
 
-def _ssh_options(known_hosts: Path, identity: Path | None, trust: bool):
-    from deployer.remote import SshOptions
+def _ssh_options(known_hosts: Path, identity: Path | None, trust: bool) -> SshOptions:
+    from remote import SshOptions
 
     return SshOptions(known_hosts=known_hosts, identity=identity, trust_new_host_keys=trust)
 
@@ -110,8 +114,8 @@ def ssh_options(func):
     return func
 
 
-def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, cmdb) -> list:
-    from deployer.config import HostSpec
+def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, cmdb) -> list[SshHost]:
+    from remote import SshHost
 
     texts = [*hosts, *(item.strip() for group in host_lists for item in group.split(",") if item.strip())]
     specs = [_parse_host(text) for text in texts]
@@ -121,8 +125,7 @@ def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, 
         for name, facts in sorted(cmdb.inventory.known().items()):
             if facts.role == role and name not in {s.name for s in specs}:
                 address = (facts.addresses or [name])[0]
-                specs.append(HostSpec(name=name, address=address, deploy_root="/",
-                                      port=int(facts.labels.get("ssh_port", 22))))
+                specs.append(SshHost(name=name, address=address, port=int(facts.labels.get("ssh_port", 22))))
     if not specs:
         raise click.UsageError("no hosts: give --host NAME@ADDRESS[:PORT] or --role with --zk")
     return specs

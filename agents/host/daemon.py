@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from foundation.version import __version__
 from foundation.waiting import Backoff
-from oam import __version__
 from telemetry.ecs import ServiceInfo, metric_document, stable_id
 
 from .buffer import DiskBuffer

@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployer.config import HostSpec
 from foundation.settings import toml_text
-from deployer.remote import RemoteError, RemoteHost, SshOptions
+from remote import RemoteError, RemoteHost, SshHost, SshOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UNIT = "oam-agent.service"
@@ -45,10 +44,10 @@ class InstallPlan:
     cmdb_password: str = ""
     cmdb_root: str = ""
 
-    def prefix_for(self, host: HostSpec) -> str:
+    def prefix_for(self, host: SshHost) -> str:
         return self.prefix.format(name=host.name)
 
-    def config_for(self, host: HostSpec) -> str:
+    def config_for(self, host: SshHost) -> str:
         """The host's agent.toml (secrets stay in files beside it)."""
         prefix = self.prefix_for(host)
         config: dict = {
@@ -124,7 +123,7 @@ STOP_COMMAND = ("if [ -d /run/systemd/system ] && [ -f /etc/systemd/system/{unit
                 "sleep 1; done; fi")
 
 
-def install_host(host: HostSpec, plan: InstallPlan, ssh: SshOptions, bundle: Path, digest: str,
+def install_host(host: SshHost, plan: InstallPlan, ssh: SshOptions, bundle: Path, digest: str,
                  wait_live: Callable[[str], bool], progress: Callable[[str, str], None]) -> HostResult:
     """Install on one host; never raises — the result says what happened."""
     result = HostResult(host.name)
@@ -174,7 +173,7 @@ def _verify(remote: RemoteHost, prefix: str, digest: str) -> None:
         raise RemoteError("verify", f"checksum mismatch after upload ({output.split()[0][:12]} != {digest[:12]})")
 
 
-def _configure(remote: RemoteHost, host: HostSpec, plan: InstallPlan, prefix: str) -> None:
+def _configure(remote: RemoteHost, host: SshHost, plan: InstallPlan, prefix: str) -> None:
     q = shlex.quote
     files = {"agent.toml": plan.config_for(host), "agent.token": plan.token + "\n", "supervise": SUPERVISOR}
     if plan.cmdb_hosts:
@@ -184,7 +183,7 @@ def _configure(remote: RemoteHost, host: HostSpec, plan: InstallPlan, prefix: st
     remote.run("configure", f"chmod 700 {q(prefix + '/supervise')}", 30)
 
 
-def uninstall_host(host: HostSpec, plan: InstallPlan, ssh: SshOptions) -> HostResult:
+def uninstall_host(host: SshHost, plan: InstallPlan, ssh: SshOptions) -> HostResult:
     result = HostResult(host.name)
     prefix = shlex.quote(plan.prefix_for(host))
     began = time.monotonic()
@@ -198,7 +197,7 @@ def uninstall_host(host: HostSpec, plan: InstallPlan, ssh: SshOptions) -> HostRe
     return result
 
 
-def install_all(hosts: list[HostSpec], plan: InstallPlan, ssh: SshOptions, work: Path,
+def install_all(hosts: list[SshHost], plan: InstallPlan, ssh: SshOptions, work: Path,
                 wait_live: Callable[[str], bool], progress: Callable[[str, str], None],
                 parallel: int = 4) -> list[HostResult]:
     bundle, digest = build_bundle(work, lambda line: progress("-", line))

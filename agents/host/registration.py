@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import platform
 import socket
-import time
 from typing import Any
 
 import psutil
 
-from oam import __version__
+from foundation.clock import utc_iso
+from foundation.version import __version__
+
 
 
 def host_facts_labels(started: float) -> dict[str, str]:
@@ -23,7 +24,7 @@ def host_facts_labels(started: float) -> dict[str, str]:
         "cpus": str(psutil.cpu_count() or 0),
         "memory_bytes": str(psutil.virtual_memory().total),
         "agent_version": __version__,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "started": utc_iso(started),
         "hostname": socket.gethostname(),
     }
 

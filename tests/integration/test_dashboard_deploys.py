@@ -12,7 +12,7 @@ from backing_services.process import reap_stale
 from dashboard.testing import (CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app,
                                seeded)
 from deployer import Registry, RunOptions, SshOptions, deploy
-from deployer.sample_release import sample_config, write_sample_release
+from order_service.sample_release import sample_config, write_sample_release
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):

@@ -23,10 +23,10 @@ from backing_services.process import reap_stale
 from backing_services.sshd import SshHosts
 from deployer import service as deploy_service
 from deployer.registry import DeployLocked, Registry
-from deployer.remote import SshOptions
 from deployer.rollout import EXIT_OK, EXIT_ROLLED_BACK, ProgressEvent
-from deployer.sample_release import sample_config, write_sample_release
 from oam.cli import cli
+from order_service.sample_release import sample_config, write_sample_release
+from remote import SshOptions
 
 _names = itertools.count(1)
 

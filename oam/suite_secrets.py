@@ -3,7 +3,7 @@
 * collector tokens (the host agent's, the sample's Sentry DSN key): issued once and kept in
   clear under ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
 * passwords and keys (the suite's CMDB account, the dashboard's admin, its session key):
-  random, under ``<data_dir>/run/<name>``.
+  random, under ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account.
 """
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ import os
 import secrets
 from pathlib import Path
 
+from collector.auth import TokenStore, suite_tokens_file
+
 from .config import Settings
-
-
-def tokens_file(settings: Settings) -> Path:
-    """The collector's token store under the suite's data dir (as `oam collector` uses it)."""
-    return settings.data_dir / "collector" / "tokens.json"
 
 
 def write_private(path: Path, text: str) -> None:
@@ -38,9 +35,7 @@ def kept_secret(settings: Settings, name: str) -> tuple[str, bool]:
 
 def ensure_token(settings: Settings, name: str) -> str:
     """The clear token for ``name``: the kept one if the collector still knows it, else a new one."""
-    from collector.auth import TokenStore
-
-    store = TokenStore(tokens_file(settings))
+    store = TokenStore(suite_tokens_file(settings.data_dir))
     kept = settings.run_dir / f"{name}.token"
     if kept.exists():
         token = kept.read_text().strip()
@@ -51,3 +46,10 @@ def ensure_token(settings: Settings, name: str) -> str:
     token = store.issue(name)
     write_private(kept, token)
     return token
+
+
+def cmdb_credentials(settings: Settings) -> dict[str, str]:
+    """The CMDB account the suite's own pieces use: from the settings, else one made on first start."""
+    user = settings.cmdb.user or "oam-suite"
+    password = settings.cmdb.password or kept_secret(settings, "cmdb-suite.password")[0]
+    return {"OAM_CMDB_USER": user, "OAM_CMDB_PASSWORD": password}

@@ -1,21 +1,21 @@
-"""SSH to a host with Fabric: key authentication, host keys checked against known_hosts.
+"""One SSH connection to a host with Fabric: key authentication, steps that name themselves in errors.
 
-An unknown host key is refused (paramiko's ``RejectPolicy``) unless the caller trusts new keys
-explicitly; then the key is added to the known_hosts file. A changed key is always refused.
+``run`` and ``put`` raise :class:`RemoteError` naming the step that failed; ``run_chain`` runs
+several steps in one round trip. Host keys are checked as :mod:`remote.host_keys` says.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from shlex import quote
+from typing import Protocol
 
 import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
-from .config import HostSpec
+from .host_keys import check_host_keys
 
 
 class RemoteError(RuntimeError):
@@ -29,34 +29,44 @@ class RemoteError(RuntimeError):
 
 @dataclass(frozen=True)
 class SshOptions:
+    """How to connect: the known_hosts file, the key, whether new host keys are trusted, the timeout."""
+
     known_hosts: Path
     identity: Path | None = None
     trust_new_host_keys: bool = False
     connect_timeout: float = 10.0
 
 
-_known_hosts_lock = threading.Lock()
+class Endpoint(Protocol):
+    """Where a host answers SSH (a :class:`SshHost`, or any object with these fields)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """A host by name, and where it answers SSH."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+
+
 _STEP_MARK = "oam-step:"
-
-
-class _TrustAndRemember(paramiko.MissingHostKeyPolicy):
-    """Accept an unknown host key and append it to the known_hosts file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        with _known_hosts_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as handle:
-                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        client.get_host_keys().add(hostname, key.get_name(), key)
 
 
 class RemoteHost:
     """One SSH connection to a host; ``run`` raises :class:`RemoteError` naming the step."""
 
-    def __init__(self, host: HostSpec, options: SshOptions) -> None:
+    def __init__(self, host: Endpoint, options: SshOptions) -> None:
         self.host = host
         kwargs: dict = {"look_for_keys": options.identity is None, "allow_agent": options.identity is None,
                         "banner_timeout": options.connect_timeout, "auth_timeout": options.connect_timeout}
@@ -64,13 +74,7 @@ class RemoteHost:
             kwargs["key_filename"] = str(options.identity)
         self.connection = Connection(host.address, port=host.port, user=host.user, connect_kwargs=kwargs,
                                      connect_timeout=int(max(1, options.connect_timeout)))
-        client = self.connection.client
-        if options.known_hosts.exists():
-            client.load_host_keys(str(options.known_hosts))
-        if options.trust_new_host_keys:
-            client.set_missing_host_key_policy(_TrustAndRemember(options.known_hosts))
-        else:
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        check_host_keys(self.connection.client, options.known_hosts, options.trust_new_host_keys)
 
     def connect(self) -> None:
         try:

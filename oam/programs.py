@@ -1,0 +1,147 @@
+"""The suite's own processes in ``oam up`` (``python -m oam ...``), and what each needs made first.
+
+The collectors, the dashboard (its session key and, on the first start, its admin user) and the
+host agent (its settings file) are prepared here; the secrets come from :mod:`oam.suite_secrets`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from backing_services.process import ManagedProcess, ServiceError, pid_alive
+
+from .component import Component, ServiceStatus
+from .config import Settings
+from .suite_secrets import cmdb_credentials, ensure_token, kept_secret, write_private
+
+
+class ProgramComponent(Component):
+    """One of the suite's own processes (``python -m oam ...``), healthy when ``/health`` says so.
+
+    ``prepare``, if given, runs just before the start and returns more arguments (tokens and
+    config files are made then, not when ``oam status`` merely looks).
+    """
+
+    def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None,
+                 prepare: Callable[[], list[str]] | None = None, health_path: str = "/health",
+                 environment: Callable[[], dict[str, str]] | None = None) -> None:
+        self.name = name
+        self.health_path = health_path
+        self.environment = environment
+        self.port = port
+        self.host = host
+        self.prepare = prepare
+        self._base_args = len(args)
+        self._process = ManagedProcess(
+            name, [sys.executable, "-m", "oam", *args], cwd=base_dir, log_path=base_dir / "logs" / f"{name}.log",
+            pid_file=base_dir / "run" / f"{name}.pid", marker=f"{base_dir}",
+        )
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self._process
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.port else "(no port)"
+
+    def _health(self) -> dict | None:
+        """The health answer (JSON, or ``{"status": "ok"}`` for any other 200), None if none."""
+        try:
+            with urllib.request.urlopen(f"{self.address}{self.health_path}", timeout=2) as response:
+                body = response.read()
+        except OSError:
+            return None
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return {"status": "ok"}
+        return answer if isinstance(answer, dict) else {"status": "ok"}
+
+    def start(self, timeout: float) -> None:
+        if self.environment is not None:
+            self._process.env = {**os.environ, **self.environment()}
+        if self.prepare is not None:
+            self._process.argv = [*self._process.argv[:3 + self._base_args], *self.prepare()]
+        self._process.start()
+        try:
+            self._process.wait_ready(lambda: self.port is None or self._health() is not None, timeout=timeout,
+                                     interval=0.2, what=f"{self.name} on {self.address} to answer its health check",
+                                     log_tail=lambda: self._process.log_tail(20))
+        except ServiceError:
+            self._process.stop(timeout=5)
+            raise
+
+    def stop(self) -> None:
+        self._process.stop(timeout=15)
+
+    def running(self) -> bool:
+        return self._process.running()
+
+    def probe(self) -> ServiceStatus:
+        if self.port is None:
+            try:
+                alive = pid_alive(int(json.loads(self._process.pid_file.read_text())["pid"]))
+            except (OSError, ValueError, KeyError):
+                alive = False
+            return ServiceStatus(self.name, self.address, alive, "running" if alive else "not running")
+        health = self._health()
+        if health is None:
+            return ServiceStatus(self.name, self.address, False, "not answering")
+        detail = f"version {health['version']}" if "version" in health else "answering"
+        return ServiceStatus(self.name, self.address, health.get("status") == "ok", detail)
+
+
+DASHBOARD_ADMIN = "admin"
+
+
+def dashboard_prepare(settings: Settings, suite: list[str]) -> list[str]:
+    """The session key, and on the first start the dashboard's admin user (its password kept)."""
+    kept_secret(settings, "dashboard.key")
+    password, new = kept_secret(settings, "dashboard-admin.password")
+    if new:
+        result = subprocess.run(
+            [sys.executable, "-m", "oam", *suite, "dashboard", "add-user", DASHBOARD_ADMIN, "--role", "admin"],
+            env={**os.environ, **cmdb_credentials(settings), "OAM_DASHBOARD_PASSWORD": password},
+            capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            (settings.run_dir / "dashboard-admin.password").unlink(missing_ok=True)
+            raise ServiceError(f"could not create the dashboard's admin user: {result.stderr.strip()}")
+    return ["--secret-key-file", str(settings.run_dir / "dashboard.key")]
+
+
+def agent_config(settings: Settings, base: Path) -> list[str]:
+    """Write the host agent's settings for `oam up` (ship the sample's files, scrape its metrics)."""
+    ports, host = settings.ports, settings.host
+    credentials = cmdb_credentials(settings)
+    path = settings.run_dir / "agent.toml"
+    write_private(path, "\n".join([
+        "[agent]", f'id = "{socket.gethostname()}"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
+        'role = "suite"',
+        f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
+        "[collector]", "urls = [" + ", ".join(f'"http://{host}:{port}"' for port in settings.ports.collectors()) + "]",
+        f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
+        "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl", "{settings.data_dir / "spool"}/*.jsonl"]', "",
+        "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
+        "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', "",
+        "[cmdb]", f'hosts = "{host}:{settings.zookeeper.port}"', f'user = "{credentials["OAM_CMDB_USER"]}"',
+        f'password = "{credentials["OAM_CMDB_PASSWORD"]}"', f'root = "{settings.cmdb.root}"']))
+    return ["--config", str(path)]
+
+
+def collectors(settings: Settings, suite: list[str]) -> list[Component]:
+    """One collector per port, each with a spool of its own; they share the tokens and Elasticsearch."""
+    components: list[Component] = []
+    for number, port in enumerate(settings.ports.collectors(), start=1):
+        name = "collector" if number == 1 else f"collector-{number}"
+        components.append(ProgramComponent(
+            name, [*suite, "collector", "run", "--port", str(port),
+                   "--spool-dir", str(settings.data_dir / name / "spool")],
+            settings.data_dir / "suite", settings.host, port))
+    return components

@@ -13,7 +13,7 @@ from foundation.cli_options import output_option
 from foundation.output import echo_json
 
 from .report import Failure, summary, table
-from .runner import BENCH_DIR, Outcome, discover, elapsed, run_script
+from .runner import BENCH_DIR, Outcome, discover, elapsed, missing_chart_library, run_script
 
 if TYPE_CHECKING:
     from oam.cli import Context
@@ -30,7 +30,7 @@ CHART_NAME = "{bench}-throughput.png"
 @click.option("--timeout", type=float, default=40.0, show_default=True, help="Minutes one script may take.")
 @click.option("--quiet", is_flag=True, help="Show progress lines only, not each script's own output.")
 @click.option("--scripts", type=click.Path(file_okay=False, path_type=Path), default=BENCH_DIR,
-              help="Directory of benchmark scripts  [default: bench/ of this checkout].")
+              help="Directory of benchmark scripts  [default: the installed bench package].")
 @output_option
 @click.pass_obj
 def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, timeout: float, quiet: bool,
@@ -65,7 +65,13 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
       oam bench --quick
       oam bench --only ingest --only cmdb --out ./bench-results
     """
-    found = discover(scripts)
+    problem = missing_chart_library()
+    if problem:
+        raise click.ClickException(problem)
+    try:
+        found = discover(scripts)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
     unknown = sorted(set(only) - set(found))
     if unknown:
         raise click.ClickException(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(found)}")

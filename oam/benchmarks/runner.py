@@ -1,11 +1,15 @@
 """Run the scripts in ``bench/`` one after the other, each as a subprocess, and collect their JSON.
 
+The scripts are the installed ``bench`` package's modules (:data:`BENCH_DIR`), wherever it is
+installed; ``--scripts`` may name another directory.
+
 Each script runs with the same Python as ``oam``, with ``--json <out>/<name>.json`` (and
 ``--quick`` when asked). Its output goes to ``<out>/<name>.log`` and, line by line with the
 elapsed time, to ``say``; a silent script still gets a line every ``heartbeat`` seconds.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -18,7 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+def _installed_scripts() -> Path:
+    """The directory of the installed ``bench`` package, found without importing it."""
+    spec = importlib.util.find_spec("bench")
+    if spec is None or spec.origin is None:
+        return Path("bench")  # not installed: discover() says there are no scripts there
+    return Path(spec.origin).parent
+
+
+BENCH_DIR = _installed_scripts()
 # Quick ones first, so a short look at the report does not wait for the long ones.
 ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "agent", "dashboard")
 INTERRUPT_GRACE = 90.0  # seconds a script gets to stop the services it started
@@ -38,10 +51,19 @@ class Outcome:
 def discover(bench_dir: Path = BENCH_DIR) -> dict[str, Path]:
     """The benchmark scripts by name, in :data:`ORDER` and then alphabetically."""
     if not bench_dir.is_dir():
-        raise FileNotFoundError(f"no benchmark scripts at {bench_dir} (oam bench runs from a source checkout)")
+        raise FileNotFoundError(f"no benchmark scripts at {bench_dir} (not a directory)")
     scripts = {path.stem: path for path in sorted(bench_dir.glob("*.py")) if not path.name.startswith("_")}
+    if not scripts:
+        raise FileNotFoundError(f"no benchmark scripts (*.py) in {bench_dir}")
     rank = {name: index for index, name in enumerate(ORDER)}
     return dict(sorted(scripts.items(), key=lambda item: (rank.get(item[0], len(ORDER)), item[0])))
+
+
+def missing_chart_library() -> str | None:
+    """What to install, in one line, when matplotlib (the ``bench`` extra) is missing; else None."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return "oam bench draws its charts with matplotlib, which is not installed: pip install 'oam-suite[bench]'"
+    return None
 
 
 def elapsed(seconds: float) -> str:
@@ -59,7 +81,7 @@ def run_script(name: str, script: Path, out: Path, quick: bool, say: Callable[[s
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     last_error = ""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(argv, cwd=BENCH_DIR.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        process = subprocess.Popen(argv, cwd=script.parent.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         readers = [threading.Thread(target=_pump, args=(stream, label, lines), daemon=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from dashboard import DashboardConfig
-from dashboard.testing import (CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app,
-                               seeded)
+from dashboard.testing import CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app, seeded
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("Debian chromium and chromium-driver are not installed (scripts/setup installs them)",
-                allow_module_level=True)
+from requirements import require, require_module
+
+webdriver = require_module("selenium.webdriver", "selenium is not installed (test extra)")
+require(CHROMIUM.exists() and CHROMEDRIVER.exists(),
+        "Debian chromium and chromium-driver are not installed (scripts/setup installs them)")
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as until  # noqa: E402
@@ -96,8 +96,8 @@ def test_admin_traces_searches_logs_and_edits_the_cmdb(served, browser, shots):
 
 
 def test_chart_pages_draw_with_the_installed_library(served, browser, shots):
-    if DashboardConfig().chart_js_path() is None:
-        pytest.skip("Chart.js is not installed (Debian package libjs-chart.js, installed by scripts/setup)")
+    require(DashboardConfig().chart_js_path(),
+            "Chart.js is not installed (Debian package libjs-chart.js, installed by scripts/setup)")
     url = served.url
     log_in(browser, url, "admin")
     for page in ("/hosts", "/hosts/web-1?from=now-1h", "/services/backend?from=now-1h", "/errors?from=now-2h", "/admin"):

@@ -9,15 +9,15 @@ import pytest
 
 from backing_services.ports import free_port
 from backing_services.process import reap_stale
-from dashboard.testing import (CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app,
-                               seeded)
+from dashboard.testing import CHROMEDRIVER, CHROMIUM, ServedApp, headless_chromium, log_in, make_app, seeded
 from deployer import Registry, RunOptions, SshOptions, deploy
 from order_service.sample_release import sample_config, write_sample_release
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("Debian chromium and chromium-driver are not installed (scripts/setup installs them)",
-                allow_module_level=True)
+from requirements import require, require_module
+
+webdriver = require_module("selenium.webdriver", "selenium is not installed (test extra)")
+require(CHROMIUM.exists() and CHROMEDRIVER.exists(),
+        "Debian chromium and chromium-driver are not installed (scripts/setup installs them)")
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402

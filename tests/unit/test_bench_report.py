@@ -7,13 +7,16 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from oam.benchmarks.chart import mean_rate, throughput_chart
 from oam.benchmarks.report import Failure, number, summary, table
 from oam.benchmarks.results import Row, Target, script_arguments, write_results
-from oam.benchmarks.runner import discover
+from oam.benchmarks.runner import BENCH_DIR, discover
+from oam.cli import cli
 
 
 def test_ratio_is_ours_over_reference_and_none_without_one():
@@ -115,6 +118,26 @@ def test_failed_scripts_are_listed_with_their_reason_and_in_the_summary():
 ])
 def test_numbers_keep_the_digits_they_deserve(value, text):
     assert number(value) == text
+
+
+def test_the_scripts_are_the_installed_bench_package():
+    import bench
+
+    assert BENCH_DIR == Path(bench.__file__).parent and (BENCH_DIR / "ingest.py").is_file()
+    assert discover()["ingest"] == BENCH_DIR / "ingest.py"
+
+
+def test_without_matplotlib_oam_bench_says_what_to_install_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    result = CliRunner().invoke(cli, ["bench", "--only", "cmdb", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == "Error: oam bench draws its charts with matplotlib, which is not installed: " \
+                            "pip install 'oam-suite[bench]'\n"
+
+
+def test_a_directory_without_scripts_is_one_error_line(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--scripts", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and result.output == f"Error: no benchmark scripts (*.py) in {tmp_path}\n"
 
 
 def test_the_benchmarks_are_found_quick_ones_first():

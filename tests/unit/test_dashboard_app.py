@@ -7,8 +7,8 @@ from dashboard import DashboardConfig, create_app
 from oam.cli import cli
 
 
-def app():
-    return create_app(DashboardConfig(elasticsearch="http://127.0.0.1:9", zookeeper="127.0.0.1:9"))
+def app(**settings):
+    return create_app(DashboardConfig(elasticsearch="http://127.0.0.1:9", zookeeper="127.0.0.1:9", **settings))
 
 
 def test_pages_need_a_login_and_the_api_answers_401():
@@ -37,14 +37,17 @@ def test_openapi_document_describes_the_api():
     assert "admin" in document["paths"]["/api/cmdb/keys/{key}"]["put"]["description"]
 
 
-def test_the_chart_library_is_served_from_the_installed_package():
-    config = DashboardConfig()
-    path = config.chart_js_path()
-    answer = app().test_client().get("/vendor/chart.js")
-    if path is None:
-        assert answer.status_code == 404 and b"libjs-chart.js" in answer.data
-    else:
-        assert answer.status_code == 200 and answer.data == path.read_bytes()
+def test_the_chart_library_is_served_from_the_installed_file(tmp_path):
+    chart = tmp_path / "chart.umd.js"
+    chart.write_bytes(b"/*! Chart.js */ window.Chart = function () {};\n")
+    answer = app(chart_js=chart).test_client().get("/vendor/chart.js")
+    assert answer.status_code == 200 and answer.data == chart.read_bytes()
+    assert answer.mimetype in ("text/javascript", "application/javascript")
+
+
+def test_a_missing_chart_library_is_a_404_naming_the_package(tmp_path):
+    answer = app(chart_js=tmp_path / "absent.js").test_client().get("/vendor/chart.js")
+    assert answer.status_code == 404 and b"libjs-chart.js" in answer.data
 
 
 def test_cli_lists_the_dashboard_commands():

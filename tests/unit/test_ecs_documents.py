@@ -7,9 +7,24 @@ from datetime import datetime, timezone
 import pytest
 
 from telemetry.context import span, transaction
-from telemetry.ecs import (KINDS, LEVELS, ServiceInfo, change_event, document_id, error_document, flatten,
-                           grouping_key, level_spellings, log_document, log_level, lookup, metric_document,
-                           span_document, to_nested, transaction_document)
+from telemetry.ecs import (
+    KINDS,
+    LEVELS,
+    ServiceInfo,
+    change_event,
+    document_id,
+    error_document,
+    flatten,
+    grouping_key,
+    level_spellings,
+    log_document,
+    log_level,
+    lookup,
+    metric_document,
+    span_document,
+    to_nested,
+    transaction_document,
+)
 
 SERVICE = ServiceInfo("gateway", "1.2.3", "production", "web-1", "agent-7")
 COMMON = {"@timestamp", "service.name", "service.version", "service.environment", "host.name", "agent.id",

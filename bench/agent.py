@@ -32,8 +32,8 @@ from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.config import load_config  # noqa: E402
-from foundation.settings import write_toml  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
+from foundation.settings import write_toml  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"

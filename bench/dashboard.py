@@ -154,7 +154,7 @@ def run(es: Elasticsearch, seed, rounds: int, total: int) -> list[Row]:
     rows = []
     print(f"\n{'page':<22} {'page p50':>9} {'page p95':>9} {'raw ES p50':>11} {'raw ES p95':>11} {'p95 ratio':>10}")
     for name, url, raw in pages:
-        def request() -> None:
+        def request(url: str = url) -> None:
             answer = client.get(url)
             if answer.status_code != 200:
                 raise SystemExit(f"{url} answered {answer.status_code}")

@@ -27,8 +27,16 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsError, SettingsModel, Url, read_toml, \
-    validate
+from foundation.settings import (
+    PathStr,
+    PositiveFloat,
+    PositiveInt,
+    SettingsError,
+    SettingsModel,
+    Url,
+    read_toml,
+    validate,
+)
 from telemetry.ecs import KINDS
 
 DEFAULT_RETENTION_DAYS = {"logs": 14, "transactions": 7, "spans": 7, "metrics": 30, "errors": 90, "changes": 365,

@@ -207,7 +207,7 @@ class Sink:
                 continue
             try:
                 stalled = self.replay_once()
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 log.exception("spool replay failed")
                 stalled = True
             if stalled and not self.spool.empty():

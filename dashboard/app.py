@@ -9,8 +9,16 @@ from flask import Flask, abort, g, jsonify, render_template, request, send_file
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from cmdb import CmdbError, InvalidKey, InvalidValue, KeyNotFound, PermissionDenied, SchemaViolation, Unreachable
-from cmdb import VersionConflict
+from cmdb import (
+    CmdbError,
+    InvalidKey,
+    InvalidValue,
+    KeyNotFound,
+    PermissionDenied,
+    SchemaViolation,
+    Unreachable,
+    VersionConflict,
+)
 
 from . import auth, security
 from .areas import AREAS

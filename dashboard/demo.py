@@ -13,8 +13,16 @@ from typing import Any
 from elasticsearch.helpers import bulk
 
 from telemetry.context import TraceIds
-from telemetry.ecs import (ServiceInfo, change_event, document_id, error_document, log_document, metric_document,
-                           span_document, transaction_document)
+from telemetry.ecs import (
+    ServiceInfo,
+    change_event,
+    document_id,
+    error_document,
+    log_document,
+    metric_document,
+    span_document,
+    transaction_document,
+)
 from telemetry.templates import index_name
 
 Doc = tuple[str, dict[str, Any]]

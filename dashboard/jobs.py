@@ -53,7 +53,7 @@ class JobBoard:
             try:
                 job.result = work(job)
                 job.state = "succeeded" if job.result.get("result") == "succeeded" else "failed"
-            except Exception as exc:  # the page shows why it did not run, as one line
+            except Exception as exc:  # noqa: BLE001 - the page shows why it did not run, as one line
                 job.error, job.state = str(exc) or type(exc).__name__, "failed"
 
         threading.Thread(target=run, name=f"oam-dashboard-{job.id}", daemon=True).start()

@@ -72,12 +72,12 @@ class Connections:
         try:
             health = self.es.cluster.health(timeout="2s")
             out["elasticsearch"] = {"ok": health["status"] in ("green", "yellow"), "detail": health["status"]}
-        except Exception as exc:  # any failure is shown on the overview, never a 500
+        except Exception as exc:  # noqa: BLE001 - any failure is shown on the overview, never a 500
             out["elasticsearch"] = {"ok": False, "detail": type(exc).__name__}
         try:
             state = self.cmdb.client.state
             out["zookeeper"] = {"ok": state == "CONNECTED", "detail": state}
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as for Elasticsearch above
             out["zookeeper"] = {"ok": False, "detail": type(exc).__name__}
         for url in self.config.collectors:
             out[f"collector {url}"] = collector_health(url)

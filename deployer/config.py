@@ -34,8 +34,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
-from foundation.settings import Expected, NonEmptyStr, PositiveFloat, SettingsError, SettingsModel, Url, invalid, \
-    validate
+from foundation.settings import (
+    Expected,
+    NonEmptyStr,
+    PositiveFloat,
+    SettingsError,
+    SettingsModel,
+    Url,
+    invalid,
+    validate,
+)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -24,8 +24,17 @@ from typing import Any, NamedTuple
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import (INVALID_SPAN_CONTEXT, NonRecordingSpan, NoOpTracerProvider, ProxyTracerProvider,
-                                 SpanContext, SpanKind, Status, StatusCode, TraceFlags)
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import runtime_context
@@ -107,7 +116,7 @@ def parse_traceparent(value: str | None) -> SpanContext | None:
         return None
     try:
         ctx = _propagator.extract({TRACEPARENT: value.strip()})
-    except Exception:  # the propagator is lenient, but wire input must never raise here
+    except Exception:  # noqa: BLE001 - the propagator is lenient, but wire input must never raise here
         return None
     span_context = trace.get_current_span(ctx).get_span_context()
     return span_context if span_context.is_valid else None
@@ -155,7 +164,7 @@ class OpenTransaction:
         _transaction_id.reset(self.ltx_token)
         try:
             _reset(self.context_token)
-        except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
+        except Exception:  # noqa: BLE001 - a foreign token: logged, as the API does
             _detach(self.context_token)
         self.span.end()
 
@@ -248,7 +257,7 @@ class _SpanScope:
         try:
             try:
                 _reset(self.token)
-            except Exception:  # pylint: disable=broad-exception-caught  # a foreign token: logged, as the API does
+            except Exception:  # noqa: BLE001 - a foreign token: logged, as the API does
                 _detach(self.token)
             # as the SDK's use_span: an Exception (not a BaseException) marks the span failed
             if isinstance(exc, Exception) and span.is_recording():

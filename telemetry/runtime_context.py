@@ -63,7 +63,7 @@ def detach(token: Any) -> None:
         return
     try:
         _CONTEXT_VAR.reset(token)
-    except Exception:  # pylint: disable=broad-exception-caught
+    except Exception:  # a foreign token: logged, as the OpenTelemetry API does
         log.exception("Failed to detach context")
 
 

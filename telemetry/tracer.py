@@ -75,6 +75,9 @@ class SpanLimits(NamedTuple):
         return self.max_attributes if self.max_attributes is not None else 2**31
 
 
+_DEFAULT_LIMITS = SpanLimits()  # a tuple: one shared default is safe
+
+
 class SpanEvent(NamedTuple):
     """An event recorded on a span (``add_event``, ``record_exception``)."""
 
@@ -350,7 +353,7 @@ class Provider(trace.TracerProvider):
     that is not itself a transaction carries it as ``transaction.id``.
     """
 
-    def __init__(self, limits: SpanLimits = SpanLimits(),
+    def __init__(self, limits: SpanLimits = _DEFAULT_LIMITS,
                  transaction_id: Callable[[], str | None] | None = None) -> None:
         self.limits = limits
         self.transaction_id = transaction_id

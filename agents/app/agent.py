@@ -18,7 +18,6 @@ from .logs import EcsLogHandler, skip_unused_record_fields
 from .metrics import AppMetrics
 from .spans import EcsSpanProcessor
 
-
 PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """How a service without the agent writes its log lines (to stderr)."""
 

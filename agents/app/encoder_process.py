@@ -311,7 +311,7 @@ def _write_lines(target: tuple[BinaryIO, Any, str] | None, records: list[Any]) -
     for record in records:
         try:
             lines.append(encode(record))
-        except Exception:  # pylint: disable=broad-exception-caught  # one bad record never costs the others
+        except Exception:  # one bad record never costs the others
             log.exception("cannot encode a record for %s", path)
     if lines:
         try:

@@ -33,7 +33,7 @@ _LOGS_TASKS = hasattr(logging, "logAsyncioTasks")  # Python 3.12+: taskName
 class LeanLogRecord(logging.LogRecord):
     """A ``LogRecord`` whose shared fields are copied, not derived (see the module's notes)."""
 
-    # pylint: disable=super-init-not-called  # LogRecord.__init__ is called when the short way does not apply
+    # LogRecord.__init__ is called when the short way does not apply
     def __init__(self, name: str, level: int, pathname: str, lineno: int, msg: object, args: Any,
                  exc_info: Any, func: str | None = None, sinfo: str | None = None, **kwargs: Any) -> None:
         shared = _shared

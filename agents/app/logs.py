@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from telemetry.context import current_ids, current_transaction_id
-from telemetry.runtime_context import SPAN_KEY, get_current
 from telemetry.ecs import ServiceInfo
+from telemetry.runtime_context import SPAN_KEY, get_current
 
 from .encoding import LineEncoder
 from .lines import LineFormat, log_line
@@ -108,7 +108,7 @@ class EcsLogHandler(logging.Handler):
                 trace_id = span_id = ltx = None
             self._submit((record.created, record.getMessage(), record.levelname, record.name,  # a LogEntry's fields
                           trace_id, span_id, ltx, error))
-        except Exception:  # pylint: disable=broad-exception-caught  # as logging.Handler.emit
+        except Exception:  # noqa: BLE001 - as logging.Handler.emit does
             self.handleError(record)
         return True
 

@@ -102,7 +102,7 @@ class EcsFileSpanExporter(SpanExporter):
         self.service = service
         self._encoder = LineEncoder(service)
         self._lock = threading.Lock()
-        self._file = open(self.path, "ab")  # pylint: disable=consider-using-with  # closed by shutdown()
+        self._file = open(self.path, "ab")  # closed by shutdown()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:  # the encoder is for one thread at a time

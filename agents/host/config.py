@@ -30,8 +30,19 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from foundation.settings import Expected, PathStr, Port, PositiveFloat, PositiveInt, Regex, SettingsError, \
-    SettingsModel, Url, invalid, load_toml
+from foundation.settings import (
+    Expected,
+    PathStr,
+    Port,
+    PositiveFloat,
+    PositiveInt,
+    Regex,
+    SettingsError,
+    SettingsModel,
+    Url,
+    invalid,
+    load_toml,
+)
 
 
 def _not_empty(urls: list[str]) -> list[str]:

@@ -24,9 +24,9 @@ from .buffer import DiskBuffer
 from .checkpoints import CheckpointStore
 from .config import AgentConfig
 from .documents import DocumentMaker, Event, MultilineJoiner
+from .live_config import FIELDS, LiveAgentSettings
 from .scrape import scrape
 from .shipper import Refused, Shipper, Unavailable
-from .live_config import FIELDS, LiveAgentSettings
 from .system import SystemMetrics
 from .tailer import Tailer
 
@@ -174,7 +174,7 @@ class HostAgent:
             started = time.monotonic()
             try:
                 lines = self._metric_lines()
-            except Exception:  # noqa: BLE001 - the next sample may well work
+            except Exception:
                 log.exception("collecting metrics failed")
                 lines = []
             if lines:

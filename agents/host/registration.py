@@ -39,7 +39,7 @@ def _os_name() -> str:
 def addresses() -> list[str]:
     """This host's IP addresses (loopback left out unless it is all there is)."""
     found = []
-    for interface, entries in psutil.net_if_addrs().items():
+    for entries in psutil.net_if_addrs().values():
         for entry in entries:
             if entry.family in (socket.AF_INET, socket.AF_INET6) and not entry.address.startswith(("127.", "::1", "fe80")):
                 found.append(entry.address.split("%")[0])

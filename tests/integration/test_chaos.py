@@ -25,7 +25,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from chaos_parts import (
+    CmdbProbe,
+    OverviewWatcher,
+    collector_health,
+    kill_hard,
+    now_utc,
+    oam_process,
+    received_documents,
+    writer_process,
+)
 from elasticsearch import Elasticsearch
+from local_suite import wait_until
 
 from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
@@ -36,10 +47,6 @@ from dashboard import create_app
 from dashboard.app import close_app
 from dashboard.config import DashboardConfig
 from dashboard.users import UserStore
-
-from chaos_parts import (CmdbProbe, OverviewWatcher, collector_health, kill_hard, now_utc, oam_process,
-                         received_documents, writer_process)
-from local_suite import wait_until
 
 ROOT = "/chaos"
 AGENT_ID = "chaos-host"
@@ -174,7 +181,7 @@ def test_nothing_lost_or_doubled_the_cmdb_answers_and_the_dashboard_shows_the_ga
         for collector in collectors:
             collector.start()
         for collector, url in zip(collectors, urls):
-            wait_until(lambda: collector_health(url), 60, f"{collector.name} to answer /health")
+            wait_until(lambda url=url: collector_health(url), 60, f"{collector.name} to answer /health")
         agent.start()
         mark("agent started")
         writer.start()
@@ -232,7 +239,7 @@ def test_nothing_lost_or_doubled_the_cmdb_answers_and_the_dashboard_shows_the_ga
         wait_until(lambda: _count(es, "transactions") >= len(transactions), 60,
                    f"all {len(transactions)} transactions in Elasticsearch")
         for url in urls:
-            wait_until(lambda: (collector_health(url) or {}).get("spool", {}).get("bytes") == 0, 60,
+            wait_until(lambda url=url: (collector_health(url) or {}).get("spool", {}).get("bytes") == 0, 60,
                        f"the spool of {url} to drain")
         time.sleep(3)  # a late duplicate would show now
         mark("drained")

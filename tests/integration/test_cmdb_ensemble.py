@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from cmdb import CmdbError, Cmdb, HostFacts
+from cmdb import Cmdb, CmdbError, HostFacts
 from foundation.waiting import wait_until
 
 

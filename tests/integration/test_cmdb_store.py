@@ -59,7 +59,7 @@ def test_two_concurrent_writers_of_one_key_one_wins_the_other_gets_a_conflict(op
         barrier = threading.Barrier(2)
         outcomes: dict[str, object] = {}
 
-        def write(name: str, store, value: dict) -> None:
+        def write(name: str, store, value: dict, barrier=barrier, outcomes=outcomes, base=base) -> None:
             barrier.wait()
             try:
                 outcomes[name] = store.set("prod/web/flags", value, expect_version=base)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_suite import wait_healthy
 
 from backing_services.ports import free_port
 from collector.auth import TokenStore
@@ -16,7 +17,6 @@ from collector.config import CollectorConfig, load_config
 from collector.indices import apply_retention
 from collector.service import Collector
 from collector.testing import RunningCollector, serve_in_thread
-from local_suite import wait_healthy
 from telemetry.ecs import timestamp
 
 PREFIX = "oamingest"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_suite import wait_healthy, wait_until
 
 from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from local_suite import wait_healthy, wait_until
 from telemetry.ecs import timestamp
 
 PREFIX = "oamchaos"

@@ -2,8 +2,17 @@
 from __future__ import annotations
 
 from telemetry.context import span, transaction
-from telemetry.ecs import (KINDS, ServiceInfo, change_event, document_id, error_document, log_document,
-                           metric_document, span_document, transaction_document)
+from telemetry.ecs import (
+    KINDS,
+    ServiceInfo,
+    change_event,
+    document_id,
+    error_document,
+    log_document,
+    metric_document,
+    span_document,
+    transaction_document,
+)
 from telemetry.templates import index_name, index_pattern, install_templates
 
 SERVICE = ServiceInfo("backend", "2.0.0", "test", "host-a", "agent-a")

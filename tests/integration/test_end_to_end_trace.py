@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_suite import wait_healthy
 
 from agents.host.config import AgentConfig
 from agents.host.daemon import HostAgent
-from foundation.waiting import NotReady, wait_until
 from backing_services.ports import free_port
 from collector.auth import TokenStore
 from collector.config import load_config
 from collector.testing import serve_in_thread
-from local_suite import wait_healthy
+from foundation.waiting import NotReady, wait_until
 
 PREFIX = "oame2e"
 ORDER = {"customer": "grace", "items": [{"sku": "pen", "qty": 3, "price": 1.5}]}

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from local_suite import processes_under, suite_config
 
 from backing_services.distribution import ES_VERSION
 from backing_services.ports import port_in_use
 from backing_services.zookeeper import four_letter_word
 from foundation.waiting import NotReady, wait_until
-from local_suite import processes_under, suite_config
 from oam.config import load as load_settings
 
 

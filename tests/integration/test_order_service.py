@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_suite import wait_healthy
 
 from backing_services.ports import free_port
 from foundation.waiting import wait_until
-from local_suite import wait_healthy
 from telemetry.ecs import flatten
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from local_suite import processes_under, suite_config, wait_until
 
 from dashboard.testing import headless_chromium, log_in
-from local_suite import processes_under, suite_config, wait_until
 from oam.config import load as load_settings
 
 pytestmark = pytest.mark.timeout(900)

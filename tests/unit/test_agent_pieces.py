@@ -10,9 +10,9 @@ import pytest
 
 from agents.host.buffer import DiskBuffer
 from agents.host.config import load_agent_config
+from agents.host.daemon import SHIP_BACKOFF
 from agents.host.documents import DocumentMaker, Event, MultilineJoiner
 from agents.host.live_config import validate
-from agents.host.daemon import SHIP_BACKOFF
 from agents.host.shipper import Shipper, Unavailable
 from agents.host.tailer import Line
 from foundation.settings import SettingsError

@@ -54,10 +54,10 @@ def test_a_runtime_context_whose_token_is_not_its_contextvars_gets_the_api_funct
     real_attach, real_detach = otel_context.attach, otel_context.detach
     monkeypatch.setattr(otel_context, "attach", lambda context: Wrapped(real_attach(context)))
     monkeypatch.setattr(otel_context, "detach", lambda wrapped: real_detach(wrapped.token))
-    assert runtime_context._context_var() is None  # pylint: disable=protected-access
+    assert runtime_context._context_var() is None
     assert trace.get_current_span() is trace.INVALID_SPAN  # the probe left the context as it was
 
 
 def test_the_default_runtime_context_is_switched_through_its_contextvar() -> None:
-    assert runtime_context._context_var() is not None  # pylint: disable=protected-access
+    assert runtime_context._context_var() is not None
     assert runtime_context.get_current() is otel_context.get_current()

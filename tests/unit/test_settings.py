@@ -13,8 +13,17 @@ import pytest
 from agents.host.config import load_agent_config
 from agents.host.live_config import validate as validate_live_agent
 from deployer.config import parse_config
-from foundation.settings import PathStr, SettingsError, SettingsModel, Url, load_toml, toml_text, validate, \
-    validate_keys, write_toml
+from foundation.settings import (
+    PathStr,
+    SettingsError,
+    SettingsModel,
+    Url,
+    load_toml,
+    toml_text,
+    validate,
+    validate_keys,
+    write_toml,
+)
 from order_service.live_config import follow_cmdb
 from order_service.settings import LiveSettings
 

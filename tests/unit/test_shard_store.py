@@ -14,7 +14,7 @@ def _open_and_write(directory: str, key: str, start, results) -> None:
         store = ShardedStore(Path(directory), 8, AppMetrics())
         store.put(key, {"id": key}, 1.0)
         results.put(None)
-    except Exception as exc:  # reported to the parent, which asserts on it
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which asserts on it
         results.put(repr(exc))
 
 

@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from telemetry.context import (current_ids, format_traceparent, outgoing_headers, parse_traceparent, span,
-                               transaction)
+from telemetry.context import current_ids, format_traceparent, outgoing_headers, parse_traceparent, span, transaction
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")

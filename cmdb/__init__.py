@@ -29,8 +29,8 @@ from .events import ChangeSpool, configuration_event
 from .hosts import HostFacts, HostRegistry, HostStatus
 from .lock import LockHolder, LockTimeout, NamedLock, lock_holder, locks
 from .paths import DEFAULT_ROOT, Layout
-from .schema import SchemaRegistry
 from .records import ChangeRecord, Entry
+from .schema import SchemaRegistry
 from .store import ConfigStore
 from .transfer import PlannedChange, dump_yaml, export_tree, import_tree, load_yaml
 from .watch import Change, KeyWatch

@@ -15,7 +15,6 @@ from foundation.clock import utc_iso
 from foundation.version import __version__
 
 
-
 def host_facts_labels(started: float) -> dict[str, str]:
     """The facts that go into the host's labels: OS, CPUs, memory, agent version, start time."""
     return {

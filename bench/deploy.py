@@ -32,16 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from foundation.output import table  # noqa: E402
-from backing_services.ports import free_port  # noqa: E402
-from backing_services.process import reap_stale  # noqa: E402
-from backing_services.sshd import SshHosts  # noqa: E402
-from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
-from deployer import service  # noqa: E402
-from deployer.registry import Registry  # noqa: E402
-from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
-from order_service.sample_release import sample_config, write_sample_release  # noqa: E402
-from remote import RemoteHost, SshHost, SshOptions  # noqa: E402
+from backing_services.ports import free_port
+from backing_services.process import reap_stale
+from backing_services.sshd import SshHosts
+from backing_services.zookeeper import ZooKeeperServer
+from deployer import service
+from deployer.registry import Registry
+from foundation.output import table
+from oam.benchmarks.results import Row, Target, script_arguments, write_results
+from order_service.sample_release import sample_config, write_sample_release
+from remote import RemoteHost, SshHost, SshOptions
 
 SIZES = (1, 3, 10)
 DEPLOY_ACCOUNT = "oam-deploy"

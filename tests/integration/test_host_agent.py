@@ -305,7 +305,8 @@ def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_p
     assert not any(Path(prefix.format(name=f"agent-h{i}")).exists() for i in (1, 2, 3))
 
 
-def test_settings_changed_in_the_cmdb_apply_without_a_restart(tmp_path, collector, run_agent, zookeeper, es_client):
+def test_settings_changed_in_the_cmdb_apply_without_a_restart(tmp_path, collector, run_agent, zookeeper, es_client,
+                                                              caplog):
     from cmdb import Cmdb
 
     running, token = collector
@@ -326,6 +327,8 @@ def test_settings_changed_in_the_cmdb_apply_without_a_restart(tmp_path, collecto
         (second / "b.log").write_text("".join(json_line("live-second", n) + "\n" for n in range(10)))
         assert wait_count(es_client, {"term": {"labels.marker": "live-second"}}, 10) == 10
         assert agent.config.log_paths == [str(second / "*.log")] and agent.config.interval == 1.0
+        assert 'live/oam-agent/agent-test: interval: expected a number, got "often"; ignored' in \
+            [record.getMessage() for record in caplog.records if record.name == "oam.agent.config"]
     finally:
         admin.close()
 

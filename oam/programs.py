@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backing_services.process import ManagedProcess, ServiceError, pid_alive
+from foundation.settings import toml_text
 
 from .component import Component, ServiceStatus
 from .config import Settings
@@ -121,17 +122,16 @@ def agent_config(settings: Settings, base: Path) -> list[str]:
     ports, host = settings.ports, settings.host
     credentials = cmdb_credentials(settings)
     path = settings.run_dir / "agent.toml"
-    write_private(path, "\n".join([
-        "[agent]", f'id = "{socket.gethostname()}"', f'data_dir = "{settings.data_dir / "agent"}"', "interval = 10",
-        'role = "suite"',
-        f"metrics_port = {ports.agent_metrics}", 'environment = "development"', "",
-        "[collector]", "urls = [" + ", ".join(f'"http://{host}:{port}"' for port in settings.ports.collectors()) + "]",
-        f'token = "{ensure_token(settings, "oam-up-agent")}"', "",
-        "[logs]", f'paths = ["{base / "telemetry"}/*.jsonl", "{settings.data_dir / "spool"}/*.jsonl"]', "",
-        "[[scrape]]", f'url = "http://{host}:{ports.backend}/metrics"', "",
-        "[[scrape]]", f'url = "http://{host}:{ports.gateway}/metrics"', "",
-        "[cmdb]", f'hosts = "{host}:{settings.zookeeper.port}"', f'user = "{credentials["OAM_CMDB_USER"]}"',
-        f'password = "{credentials["OAM_CMDB_PASSWORD"]}"', f'root = "{settings.cmdb.root}"']))
+    write_private(path, toml_text({
+        "agent": {"id": socket.gethostname(), "data_dir": settings.data_dir / "agent", "interval": 10, "role": "suite",
+                  "metrics_port": ports.agent_metrics, "environment": "development"},
+        "collector": {"urls": [f"http://{host}:{port}" for port in settings.ports.collectors()],
+                      "token": ensure_token(settings, "oam-up-agent")},
+        "logs": {"paths": [f"{base / 'telemetry'}/*.jsonl", f"{settings.data_dir / 'spool'}/*.jsonl"]},
+        "scrape": [{"url": f"http://{host}:{ports.backend}/metrics"}, {"url": f"http://{host}:{ports.gateway}/metrics"}],
+        "cmdb": {"hosts": f"{host}:{settings.zookeeper.port}", "user": credentials["OAM_CMDB_USER"],
+                 "password": credentials["OAM_CMDB_PASSWORD"], "root": settings.cmdb.root},
+    }))
     return ["--config", str(path)]
 
 

@@ -33,7 +33,9 @@ from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.config import load_config  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
+from foundation.output import table  # noqa: E402
 from foundation.settings import write_toml  # noqa: E402
+from foundation.waiting import wait_until  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
@@ -65,7 +67,7 @@ def start_agent(config: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def cost(work: Path, url: str, token: str, minutes: float, figures: list[Row]) -> list[str]:
+def cost(work: Path, url: str, token: str, minutes: float, figures: list[Row]) -> list[list[str | None]]:
     port = free_port()
     exporter = subprocess.Popen([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -91,15 +93,15 @@ def cost(work: Path, url: str, token: str, minutes: float, figures: list[Row]) -
                     pct(peer[0]), peer_name, Target("ours", "<=", 1, "<= 1% of a core")),
                 Row("agent", "agent peak RSS", ours[1], "MB", peer[1], peer_name, Target("ours", "<=", 60, "<= 60 MB"))]
     return [
-        f"{'agent CPU, % of one core':<38} {pct(ours[0]):>10.3f} {pct(peer[0]):>12.3f} "
-        f"{ours[0] / max(peer[0], 1e-9):>8.2f}  <= 1%  ({'met' if pct(ours[0]) <= 1 else 'NOT met'}; "
-        f"{ours[0]:.1f} vs {peer[0]:.1f} CPU s over {elapsed / 60:.1f} min)",
-        f"{'agent peak RSS, MB':<38} {ours[1]:>10.1f} {peer[1]:>12.1f} {ours[1] / max(peer[1], 1e-9):>8.2f}  "
-        f"<= 60 MB ({'met' if ours[1] <= 60 else 'NOT met'})",
+        ["agent CPU, % of one core", f"{pct(ours[0]):.3f}", f"{pct(peer[0]):.3f}", f"{ours[0] / max(peer[0], 1e-9):.2f}",
+         f"<= 1%  ({'met' if pct(ours[0]) <= 1 else 'NOT met'}; {ours[0]:.1f} vs {peer[0]:.1f} CPU s over "
+         f"{elapsed / 60:.1f} min)"],
+        ["agent peak RSS, MB", f"{ours[1]:.1f}", f"{peer[1]:.1f}", f"{ours[1] / max(peer[1], 1e-9):.2f}",
+         f"<= 60 MB ({'met' if ours[1] <= 60 else 'NOT met'})"],
     ]
 
 
-def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row]) -> list[str]:
+def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row]) -> list[list[str | None]]:
     logs = work / "logs"
     logs.mkdir()
     line = json.dumps({"_kind": "logs", "@timestamp": "2026-11-24T20:00:00.000000Z",
@@ -115,16 +117,14 @@ def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row])
     checkpoints = work / "busy-agent" / "checkpoints.json"
     began = time.monotonic()
     try:
-        while True:
-            try:
-                files = json.loads(checkpoints.read_text())["files"]
-                if files and files[0]["offset"] >= size:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
+        def shipped_all() -> bool:
             if agent.poll() is not None:
                 raise SystemExit("the agent died during the throughput run")
-            time.sleep(0.1)
+            files = json.loads(checkpoints.read_text())["files"]
+            return bool(files) and files[0]["offset"] >= size
+
+        wait_until(shipped_all, timeout=900, interval=0.1,
+                   what="the agent's checkpoint at the end of the file", retry_on=(OSError, ValueError, KeyError))
         wall = time.monotonic() - began
         cpu = cpu_seconds(agent.pid)
     finally:
@@ -136,10 +136,10 @@ def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row])
                 Row("agent", "log shipping per agent CPU-second", mib_total / cpu, "MiB/s", 30.0,
                     "the target", Target("ours", ">=", 30, ">= 30 MiB/s on one core"))]
     return [
-        f"{'log shipping, MiB/s (wall, to ES)':<38} {mib_total / wall:>10.1f} {'':>12} {'':>8}  "
-        f"({count} lines, {mib_total:.0f} MiB in {wall:.1f} s; {count / wall:.0f} lines/s)",
-        f"{'log shipping, MiB per agent CPU-s':<38} {mib_total / cpu:>10.1f} {30.0:>12.1f} "
-        f"{mib_total / cpu / 30:>8.2f}  >= 30 MiB/s on one core ({'met' if mib_total / cpu >= 30 else 'NOT met'})",
+        ["log shipping, MiB/s (wall, to ES)", f"{mib_total / wall:.1f}", None, None,
+         f"({count} lines, {mib_total:.0f} MiB in {wall:.1f} s; {count / wall:.0f} lines/s)"],
+        ["log shipping, MiB per agent CPU-s", f"{mib_total / cpu:.1f}", "30.0", f"{mib_total / cpu / 30:.2f}",
+         f">= 30 MiB/s on one core ({'met' if mib_total / cpu >= 30 else 'NOT met'})"],
     ]
 
 
@@ -168,8 +168,8 @@ def main() -> int:
                 rows += throughput(work, collector.url, token, args.mib, figures)
         finally:
             es.stop()
-    print(f"{'figure':<38} {'ours':>10} {'reference':>12} {'ratio':>8}  target")
-    print("\n".join(rows))
+    print(table(rows, headers=["figure", "ours", "reference", "ratio", "target"],
+                align=["left", "right", "right", "right", "left"]))
     print("reference: prometheus-node-exporter for cost; the 30 MiB/s target for throughput")
     write_results(args, "agent", figures)
     return 0

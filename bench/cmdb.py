@@ -38,7 +38,6 @@ from kazoo.recipe.watchers import DataWatch  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from backing_services.zookeeper import ZooKeeperServer  # noqa: E402
 from cmdb import Cmdb, Credentials, connect  # noqa: E402
-from cmdb.connection import silence  # noqa: E402
 from foundation.output import table  # noqa: E402
 from oam.benchmarks.results import Row, script_arguments, write_results  # noqa: E402
 
@@ -113,8 +112,6 @@ def run(hosts: str, args: argparse.Namespace) -> int:
     try:
         results = measure(ours, ours_watcher, raw_watcher, raw_watches, args)
     finally:
-        for watch in raw_watches:
-            silence(watch)  # as Cmdb.close does for its own watches
         raw_watcher.stop()
         raw_watcher.close()
         ours_watcher.close()

@@ -41,6 +41,7 @@ from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
 from foundation.settings import write_toml  # noqa: E402
+from foundation.waiting import wait_until  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from telemetry.ecs import ServiceInfo, document_id, log_document, timestamp  # noqa: E402
 from telemetry.templates import index_name  # noqa: E402
@@ -176,17 +177,13 @@ def through_collector(url: str, token: str, bodies: list[tuple[bytes, int]], sen
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"collector exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/health", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("collector not healthy")
+        return requests.get(f"{url}/health", timeout=2).ok
+
+    wait_until(healthy, timeout=timeout, interval=0.1, what=f"collector at {url}",
+               retry_on=(requests.RequestException,))
 
 
 def main() -> int:

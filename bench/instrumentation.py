@@ -46,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from backing_services.ports import free_port  # noqa: E402
 from backing_services.redis import RedisServer  # noqa: E402
+from foundation.output import table  # noqa: E402
+from foundation.waiting import wait_until  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from order_service.load import ZipfKeys  # noqa: E402
 
@@ -76,17 +78,20 @@ def start_backend(work: Path, redis_url: str, mode: Mode, name: str = "") -> tup
         [sys.executable, "-m", "oam", "sample", "backend", *mode.options, "--port", str(port), "--redis-url",
          redis_url, "--data-dir", str(work / "data"), "--telemetry-dir", str(telemetry), *sentry],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"backend ({mode.name}) did not start")
+            return connection.getresponse().status == 200
+        finally:
+            connection.close()
+
+    try:
+        wait_until(healthy, timeout=30, what=f"backend ({mode.name})", retry_on=(OSError,))
+    except TimeoutError as exc:
+        process.kill()
+        raise SystemExit(str(exc)) from None
+    return process, port
 
 
 def drive(port: int, seconds: float, clients: int) -> float:
@@ -217,16 +222,20 @@ def main() -> int:
     cpu = {(mode, part): statistics.median(b.cpu_per_request_us(part) for b in by_mode[mode])
            for mode in MODES for part in ("backend", "line encoder")}
     on = rate[AGENT_ON]
-    print(f"{'figure (median of the processes of each mode)':<48} {'agent on':>9} {'reference':>10} {'ratio':>6}  target")
+    lines = []
     for reference, label, judged in ((AGENT_OFF, "off (plain log lines)", True), (NO_LOGS, "off, no log lines", False)):
         ratio = on / rate[reference]
         verdict = f"overhead <= 10% ({(1 - ratio) * 100:.1f}%: {'met' if ratio >= 0.9 else 'NOT met'})" if judged \
             else f"overhead {(1 - ratio) * 100:.1f}% (not judged)"
-        print(f"{'backend requests/s vs agent ' + label:<48} {on:>9.1f} {rate[reference]:>10.1f} {ratio:>6.3f}  {verdict}")
+        lines.append([f"backend requests/s vs agent {label}", f"{on:.1f}", f"{rate[reference]:.1f}", f"{ratio:.3f}",
+                      verdict])
     for reference in (AGENT_OFF, NO_LOGS):
-        print(f"{'backend CPU per request (us) vs ' + reference.name:<48} {cpu[AGENT_ON, 'backend']:>9.0f} "
-              f"{cpu[reference, 'backend']:>10.0f} {cpu[AGENT_ON, 'backend'] / cpu[reference, 'backend']:>6.3f}")
-    print(f"{'line encoder process CPU per request (us)':<48} {cpu[AGENT_ON, 'line encoder']:>9.0f}")
+        lines.append([f"backend CPU per request (us) vs {reference.name}", f"{cpu[AGENT_ON, 'backend']:.0f}",
+                      f"{cpu[reference, 'backend']:.0f}", f"{cpu[AGENT_ON, 'backend'] / cpu[reference, 'backend']:.3f}",
+                      None])
+    lines.append(["line encoder process CPU per request (us)", f"{cpu[AGENT_ON, 'line encoder']:.0f}", None, None, None])
+    print(table(lines, headers=["figure (median of the processes of each mode)", "agent on", "reference", "ratio",
+                                "target"], align=["left", "right", "right", "right", "left"]))
     for mode in MODES:
         rates = ", ".join(f"{b.median_rate:.0f}" for b in by_mode[mode])
         print(f"{mode.name}: median requests/s of each process: {rates}")

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
-from foundation.output import echo_json, reported, table
+from foundation.output import echo_json, reported, table, to_json
 
 from .acl import ROLES
 from .client import Cmdb
@@ -306,10 +306,13 @@ def hosts(handle: Cmdb, environment: str | None, service: str | None, output: st
 
 @cmdb_group.command("export")
 @click.argument("file", type=click.Path(path_type=Path), default="-")
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="yaml: for people and review; json: the same document for scripts (import reads both).")
 @connected
-def export_command(handle: Cmdb, file: Path) -> None:
+def export_command(handle: Cmdb, file: Path, output: str) -> None:
     """Write the whole tree (values, schemas, known hosts) as YAML to FILE (default: stdout)."""
-    text = dump_yaml(export_tree(handle))
+    tree = export_tree(handle)
+    text = to_json(tree) + "\n" if output == "json" else dump_yaml(tree)
     if str(file) == "-":
         click.echo(text, nl=False)
     else:
@@ -350,11 +353,24 @@ def import_command(options: CmdbOptions, file: Path, dry_run: bool, prune: bool,
 
 @cmdb_group.command()
 @click.argument("key")
+@output_option
 @connected
-def watch(handle: Cmdb, key: str) -> None:
-    """Print KEY's value, then every change as it is committed, until Ctrl-C."""
+def watch(handle: Cmdb, key: str, output: str) -> None:
+    """Print KEY's value, then every change as it is committed, until Ctrl-C.
+
+    With -o json: one JSON object per line (JSON Lines): {"key", "version", "exists", "value",
+    "user", "comment", "missed"}.
+    """
 
     def show(change: Change) -> None:
+        if output == "json":
+            record = change.record
+            click.echo(json.dumps({"key": change.key, "version": change.version, "exists": change.exists,
+                                   "value": change.value, "user": record.user if record else None,
+                                   "comment": record.comment if record else None, "missed": change.missed},
+                                  sort_keys=True))
+            sys.stdout.flush()
+            return
         value = json.dumps(change.value, sort_keys=True) if change.exists else "(no value)"
         who = f"  by {change.record.user}" if change.record else ""
         note = f": {change.record.comment}" if change.record and change.record.comment else ""
@@ -390,9 +406,10 @@ def schema_set(options: CmdbOptions, pattern: str, file: Path) -> None:
 
 @schema.command("get")
 @click.argument("pattern")
+@output_option
 @connected
-def schema_get(handle: Cmdb, pattern: str) -> None:
-    """Print the schema registered for PATTERN."""
+def schema_get(handle: Cmdb, pattern: str, output: str) -> None:
+    """Print the schema registered for PATTERN (JSON either way; -o json is accepted for scripts)."""
     click.echo(pretty(handle.schemas.get(pattern)))
 
 

@@ -26,12 +26,12 @@ from kazoo.exceptions import (
     SessionExpiredError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.recipe.watchers import DataWatch
 from kazoo.retry import KazooRetry, RetryFailedError
 
 from . import acl
 from .errors import CmdbError, PermissionDenied, Unreachable
 from .events import ChangeSpool
+from .node_watch import NodeWatch
 from .paths import DEFAULT_ROOT, Layout
 
 # kazoo logs connection retries itself; our callers get one clear error instead. Where the
@@ -78,16 +78,6 @@ def connect(hosts: str, credentials: Credentials | None = None, *, timeout: floa
     return client
 
 
-def silence(watch: DataWatch) -> None:
-    """Stop a kazoo DataWatch at once.
-
-    kazoo only stops a DataWatch when its function returns False at its next call; stopping the
-    client fires every watch once more, and the DataWatch would then read from a closing
-    connection. Setting its stop flag first makes that last call return at once.
-    """
-    watch._stopped = True
-
-
 class Connection:
     """A connected CMDB tree: the kazoo client, the layout under ``root``, who acts, and the recipes' helpers."""
 
@@ -106,11 +96,11 @@ class Connection:
         self.spool = spool
         self.client = connect(hosts, self.credentials, timeout=timeout, session_timeout=session_timeout)
         self._root_ready = False
-        self._policy_watch: DataWatch | None = None
+        self._policy_watch: NodeWatch | None = None
 
     def close(self) -> None:
         if self._policy_watch is not None:
-            silence(self._policy_watch)
+            self._policy_watch.stop()
         self.client.stop()
         self.client.close()
 
@@ -178,7 +168,7 @@ class Connection:
             except NoNodeError:  # a tree made before the policy node existed, or by hand
                 self.client.default_acl = None
             else:  # follow later grants, so the nodes this client creates carry the new policy
-                self._policy_watch = DataWatch(self.client, self.layout.access, self._adopt_policy)
+                self._policy_watch = NodeWatch(self.client, self.layout.access, self._adopt_policy)
             for path in (self.layout.config, self.layout.history_root, self.layout.schemas,
                          self.layout.known_hosts, self.layout.live_hosts, self.layout.locks):
                 if self.client.retry(self.client.exists, path) is None:

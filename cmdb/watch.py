@@ -1,6 +1,6 @@
 """Live reload: ``watch(key, callback)`` delivers the current value, then every committed change in order.
 
-Built on kazoo's :class:`~kazoo.recipe.watchers.DataWatch`, which re-registers itself whenever
+Built on :class:`~cmdb.node_watch.NodeWatch`, which reads the node again whenever
 the client reconnects, including after the session expired. When the watch fires it reads the
 history records between the last version it delivered and the current one, so changes made
 while the watch was being re-armed (or while ZooKeeper was away) are still delivered, one by
@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import ZnodeStat
-from kazoo.recipe.watchers import DataWatch
 
-from .connection import silence
 from .errors import CmdbError, KeyNotFound
+from .node_watch import NodeWatch
 from .paths import validate_key
 from .records import ChangeRecord
 
@@ -74,7 +73,7 @@ class KeyWatch:
         self._delivered: int | None = None
         self._stopped = False
         self._lock = threading.Lock()
-        self._data_watch = DataWatch(cmdb.client, cmdb.layout.value(self.key), self._on_data)
+        self._node_watch = NodeWatch(cmdb.client, cmdb.layout.value(self.key), self._on_data)
 
     @property
     def version(self) -> int | None:
@@ -84,7 +83,7 @@ class KeyWatch:
     def stop(self) -> None:
         """No more callbacks."""
         self._stopped = True
-        silence(self._data_watch)
+        self._node_watch.stop()
 
     def _on_data(self, data: bytes | None, stat: ZnodeStat | None, *_: Any) -> bool | None:
         if self._stopped:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from telemetry.ecs import level_spellings, lookup
+from foundation.log_levels import level_spellings
+from telemetry.ecs import lookup
 from telemetry.templates import index_pattern
 
 from .timerange import TimeRange

@@ -185,13 +185,15 @@ def status_command(obj: Context, output: str) -> None:
 
 
 @cli.command("env")
+@output_option
 @click.pass_obj
-def env_command(obj: Context) -> None:
+def env_command(obj: Context, output: str) -> None:
     """Print shell exports for using the local suite: load them with  eval "$(oam env)".
 
     \b
     They give `oam deploy`, `oam rollback`, `oam cmdb` and `oam sample` the suite's CMDB
     account, the `development` environment and the sandbox hosts' SSH key and known_hosts.
+    -o json: the same variables as one object of names and values.
     """
     import shlex
 
@@ -201,7 +203,11 @@ def env_command(obj: Context) -> None:
     settings = obj.settings
     if not (settings.run_dir / "cmdb-suite.password").exists() and not settings.cmdb.password:
         raise click.ClickException(f"no suite has run with data dir {settings.data_dir} yet; start it with `oam up`")
-    for name, value in sandbox.shell_environment(settings, cmdb_credentials(settings)).items():
+    variables = sandbox.shell_environment(settings, cmdb_credentials(settings))
+    if output == "json":
+        echo_json(variables)
+        return
+    for name, value in variables.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
 

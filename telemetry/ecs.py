@@ -9,7 +9,7 @@ Builders return nested dicts, ready to index::
      "log": {"level": "warning", "logger": "orders"}, "labels": {"shard.id": "2"}, ...}
 
 Fields left None are left out. ``labels`` are one level deep, as ECS keeps them (a label named
-``shard.id`` stays one key). ``log.level`` is always one of :data:`LEVELS` (see :func:`log_level`).
+``shard.id`` stays one key). ``log.level`` is always one of :data:`foundation.log_levels.LEVELS` (see :func:`log_level`).
 Senders of dotted fields (``{"log.level": ...}``) are read with :func:`to_nested`.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from foundation.clock import utc_iso, utc_now
+from foundation.log_levels import log_level
 
 from .context import TraceIds, current_ids
 
@@ -32,36 +33,6 @@ Kind = Literal["logs", "transactions", "spans", "metrics", "errors", "changes"]
 _LINE_NUMBER = re.compile(r", line \d+")
 ChangeCategory = Literal["configuration", "deployment"]
 Outcome = Literal["success", "failure", "unknown"]
-
-LEVELS = ("debug", "info", "warning", "error", "critical")
-"""The canonical ``log.level`` values: Python's level names, lowercased."""
-# Other languages' and syslog's names for them (Java, .NET, Go, OpenTelemetry severity texts).
-_LEVEL_ALIASES = {"trace": "debug", "finest": "debug", "finer": "debug", "fine": "debug", "verbose": "debug",
-                  "notice": "info", "information": "info", "informational": "info",
-                  "warn": "warning", "err": "error", "severe": "error",
-                  "crit": "critical", "fatal": "critical", "alert": "critical", "emerg": "critical",
-                  "emergency": "critical", "panic": "critical"}
-
-
-def log_level(name: str | int) -> str:
-    """A level name from any source (``WARN``, ``Warning``, ``FATAL``, a number) as one of :data:`LEVELS`.
-
-    Numbers are Python's (``30`` -> ``warning``); a name this does not know is kept, lowercased.
-    """
-    if isinstance(name, int):
-        for floor, level in ((50, "critical"), (40, "error"), (30, "warning"), (20, "info")):
-            if name >= floor:
-                return level
-        return "debug"
-    lowered = name.strip().lower()
-    return _LEVEL_ALIASES.get(lowered, lowered)
-
-
-def level_spellings(level: str) -> tuple[str, ...]:
-    """``level`` (one of :data:`LEVELS`) and every name :func:`log_level` reads as it, for queries
-    over documents written before levels were canonical (``warning`` -> ``("warning", "warn")``)."""
-    return (level, *sorted(alias for alias, canonical in _LEVEL_ALIASES.items() if canonical == level))
-
 
 @dataclass(frozen=True)
 class ServiceInfo:

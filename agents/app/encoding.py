@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from foundation.log_levels import log_level
+
 if TYPE_CHECKING:  # the line encoder process imports this module without the telemetry contract's OpenTelemetry
     from telemetry.ecs import ServiceInfo
 
@@ -129,10 +131,10 @@ class LineEncoder:
         return encoded
 
     def level(self, level_name: str) -> bytes:
-        """A logging level name as ECS writes it: ``"INFO"`` -> ``b'"info"'``."""
+        """A logging level name as ECS writes it (:func:`foundation.log_levels.log_level`): ``"WARN"`` -> ``b'"warning"'``."""
         encoded = self._levels.get(level_name)
         if encoded is None:
-            encoded = json_value(level_name.lower())
+            encoded = json_value(log_level(level_name))
             if len(self._levels) < _NAME_CACHE_SIZE:
                 self._levels[level_name] = encoded
         return encoded

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 
-from telemetry.ecs import LEVELS, log_level
+from foundation.log_levels import LEVELS, log_level
 
 from .. import queries
 from ..auth import require

@@ -84,6 +84,8 @@ def test_each_error_is_one_clear_line(oam, tmp_path):
     schema = tmp_path / "db.schema.json"
     schema.write_text('{"type": "object", "required": ["host"]}')
     assert oam("schema", "set", "*/web/db", str(schema))[0] == 0
+    code, out, _ = oam("schema", "get", "*/web/db", "-o", "json")
+    assert code == 0 and json.loads(out) == {"type": "object", "required": ["host"]}
 
     cases = [
         (("get", "prod/web/missing"), {}, "Error: no such key: prod/web/missing"),
@@ -144,6 +146,8 @@ def test_hosts_export_and_import_from_the_command_line(oam, tmp_path):
     oam("set", "prod/web/db", '{"host": "db1"}')
     backup = tmp_path / "backup.yaml"
     assert oam("export", str(backup))[0] == 0
+    code, out, _ = oam("export", "-o", "json")
+    assert code == 0 and json.loads(out)["config"]["prod/web/db"] == {"host": "db1"}
     edited = backup.read_text().replace("host: db1", "host: db9")
     backup.write_text(edited)
     code, out, err = oam("import", str(backup), "--dry-run")
@@ -177,6 +181,25 @@ def test_watch_prints_each_change_until_ctrl_c(oam):
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0 and "Traceback" not in err
+
+
+def test_watch_prints_json_lines_with_o_json(oam):
+    oam("set", "prod/web/db", '{"host": "db1"}')
+    env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "admin-pw", "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen([sys.executable, "-m", "oam", "cmdb", "--zk", oam.zk, "--cmdb-root", oam.root,
+                                "watch", "prod/web/db", "-o", "json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(watcher.stdout.readline())
+        assert (first["version"], first["value"], first["user"]) == (1, {"host": "db1"}, None)
+        oam("set", "prod/web/db", '{"host": "db2"}', "-m", "move")
+        second = json.loads(watcher.stdout.readline())
+        assert (second["version"], second["value"], second["user"], second["comment"]) == (
+            2, {"host": "db2"}, "admin", "move")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.communicate(timeout=20)
+    assert watcher.returncode == 0
 
 
 def test_connection_and_credentials_can_come_from_the_oam_settings_file(oam, tmp_path):

@@ -40,9 +40,11 @@ class Tour:
         """`eval "$(oam env)"`: every line is `export NAME=value`."""
         printed = self.oam("env")
         assert printed.returncode == 0, printed.stderr
-        for line in printed.stdout.splitlines():
-            name, value = shlex.split(line.removeprefix("export "))[0].split("=", 1)
-            self.shell[name] = value
+        exported = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1)
+                        for line in printed.stdout.splitlines())
+        as_json = self.oam("env", "-o", "json")
+        assert as_json.returncode == 0 and json.loads(as_json.stdout) == exported
+        self.shell.update(exported)
 
     @property
     def dashboard(self) -> str:

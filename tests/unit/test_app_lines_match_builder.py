@@ -98,8 +98,9 @@ def test_span_lines_are_the_builders_documents(service, name, trace, span_id, pa
 
 
 errors = st.fixed_dictionaries({"type": tricky, "message": tricky, "stack_trace": tricky})
-# Level names as logging gives them: its five, and "Level N" for a number it has no name for.
-levels = st.one_of(st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+# Level names as logging gives them: its five, names an application gave with logging.addLevelName
+# (normalised at the source, as the builder does), and "Level N" for a number it has no name for.
+levels = st.one_of(st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "WARN", "FATAL", "Notice"]),
                    st.integers(1, 60).map("Level {}".format))
 
 

@@ -165,9 +165,9 @@ def _options(command: click.Command) -> set[str]:
 
 
 WITH_JSON = {
-    "status", "down", "bench", "releases", "deploy", "rollback", "deploy-config", "trace", "load",
+    "status", "env", "down", "bench", "releases", "deploy", "rollback", "deploy-config", "trace", "load",
     "cmdb get", "cmdb set", "cmdb delete", "cmdb ls", "cmdb history", "cmdb diff", "cmdb rollback", "cmdb hosts",
-    "cmdb locks", "cmdb access", "cmdb import", "cmdb schema ls",
+    "cmdb locks", "cmdb access", "cmdb import", "cmdb export", "cmdb watch", "cmdb schema ls", "cmdb schema get",
     "collector token issue", "collector token list", "collector retention", "agent install", "agent uninstall",
 }
 WITH_CMDB = {"cmdb", "deploy", "rollback", "releases", "deploy-config", "dashboard run", "dashboard add-user",

@@ -6,19 +6,17 @@ from datetime import datetime, timezone
 
 import pytest
 
+from foundation.log_levels import LEVELS, level_spellings, log_level
 from telemetry.context import span, transaction
 from telemetry.ecs import (
     KINDS,
-    LEVELS,
     ServiceInfo,
     change_event,
     document_id,
     error_document,
     flatten,
     grouping_key,
-    level_spellings,
     log_document,
-    log_level,
     lookup,
     metric_document,
     span_document,

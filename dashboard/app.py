@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from elasticsearch import ApiError, TransportError
-from flask import Flask, abort, g, jsonify, render_template, request, send_file
+from flask import Flask, Response, abort, g, jsonify, render_template, request, send_file
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -22,30 +22,47 @@ from cmdb import (
 
 from . import auth, security
 from .areas import AREAS
+from .areas.common import check_page_args
 from .config import DashboardConfig
+from .safe_json import MAX_BYTES, JsonRejected, SafeJSONProvider, scrub
 from .services import Connections
 from .timerange import BadTimeRange
 from .users import UserError
+
+
+class SafeResponse(Response):
+    """A response whose text is always encodable: a lone surrogate that got this far becomes U+FFFD."""
+
+    def set_data(self, value: bytes | str) -> None:
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                value = scrub(value)
+        super().set_data(value)
 
 
 def create_app(config: DashboardConfig | None = None, **flask_config: Any) -> Flask:
     """A dashboard app; its connections are made on first use and closed by ``app.extensions`` teardown."""
     config = config or DashboardConfig()
     app = Flask(__name__)
+    app.response_class = SafeResponse
+    app.json = SafeJSONProvider(app)
     app.config.update(
         SECRET_KEY=config.secret_key,
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.session_minutes),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.secure_cookies,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BYTES,
         JSON_SORT_KEYS=False,
     )
     app.config.update(flask_config)
     app.extensions["oam.config"] = config
     app.extensions["oam.connections"] = Connections(config)
     security.install(app)
-    app.before_request(auth.load_user)
+    auth.install(app)
+    app.before_request(check_page_args)
     app.before_request(security.check_csrf)
     app.register_blueprint(auth.bp)
     for blueprint in AREAS:
@@ -73,7 +90,7 @@ def close_app(app: Flask) -> None:
 
 
 def _status_of(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, (BadTimeRange, InvalidKey, InvalidValue, SchemaViolation, UserError)):
+    if isinstance(exc, (BadTimeRange, InvalidKey, InvalidValue, JsonRejected, SchemaViolation, UserError)):
         return 400, str(exc)
     if isinstance(exc, KeyNotFound):
         return 404, str(exc)
@@ -109,6 +126,8 @@ def _register_errors(app: Flask) -> None:
         response = _answer(exc.code or 500, message or exc.description or exc.name)
         if exc.code == 401 and request.path.startswith("/api/"):
             response[0].headers["WWW-Authenticate"] = 'Basic realm="oam"'
+        if exc.code == 429 and getattr(exc, "retry_after", None) is not None:
+            response[0].headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(Exception)

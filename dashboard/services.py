@@ -12,6 +12,7 @@ from elasticsearch import Elasticsearch
 from cmdb import Cmdb
 
 from .config import DashboardConfig
+from .safe_json import es_serializers
 
 
 class Connections:
@@ -33,7 +34,7 @@ class Connections:
                     auth = (self.config.elasticsearch_user, self.config.elasticsearch_password or "")
                 nodes = [url.strip() for url in self.config.elasticsearch.split(",") if url.strip()]
                 self._es = Elasticsearch(nodes, basic_auth=auth, request_timeout=self.config.request_timeout,
-                                         retry_on_timeout=True)
+                                         retry_on_timeout=True, serializers=es_serializers())
             return self._es
 
     @property

@@ -11,8 +11,9 @@ from cmdb import ChangeRecord, KeyNotFound
 from cmdb.paths import validate_key
 
 from ..auth import require
+from ..safe_json import JsonRejected, loads
 from ..users import USERS_PREFIX
-from .common import connections
+from .common import connections, json_object
 
 bp = Blueprint("cmdb", __name__)
 
@@ -48,9 +49,9 @@ def _history(key: str) -> list[dict[str, Any]]:
 
 def _parse_value(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise BadRequest(f"the value is not valid JSON: {exc}") from None
+        return loads(text)
+    except JsonRejected as exc:
+        raise BadRequest(f"the value: {exc}") from None
 
 
 def _version(text: Any, what: str) -> int | None:
@@ -86,17 +87,10 @@ def api_get(key: str) -> Any:
     return jsonify(key=entry.key, value=entry.value, version=entry.version)
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object body")
-    return body
-
-
 @bp.put("/api/cmdb/keys/<path:key>")
 @require("admin")
 def api_set(key: str) -> Any:
-    body = _body()
+    body = json_object()
     if "value" not in body:
         raise BadRequest("the body needs a 'value'")
     key = _visible(key)
@@ -110,7 +104,7 @@ def api_set(key: str) -> Any:
 @bp.post("/api/cmdb/keys/<path:key>/rollback")
 @require("admin")
 def api_rollback(key: str) -> Any:
-    body = _body()
+    body = json_object()
     version = _version(body.get("version"), "version")
     if version is None:
         raise BadRequest("the body needs the 'version' to roll back to")

@@ -13,7 +13,7 @@ from deployer.rollout import ProgressEvent
 from ..auth import require
 from ..config import DashboardConfig
 from ..jobs import Job, JobBoard
-from .common import config, connections
+from .common import config, connections, json_object
 
 bp = Blueprint("deployments", __name__)
 
@@ -74,8 +74,7 @@ def _options(cfg: DashboardConfig, job: Job, user: str) -> RunOptions:
 
 
 def _start(action: str, service: str) -> Job:
-    body = request.get_json(silent=True) if request.is_json else request.form
-    body = body if body is not None else {}
+    body = json_object() if request.is_json else request.form
     if str(body.get("confirm", "")).lower() not in ("yes", "true", "1"):
         raise BadRequest(f"confirm the {action}: send confirm=yes")
     version = str(body.get("version", "")).strip() or None

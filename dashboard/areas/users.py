@@ -8,7 +8,7 @@ from werkzeug.exceptions import BadRequest
 
 from ..auth import require
 from ..users import UserStore
-from .common import connections
+from .common import connections, json_object
 
 bp = Blueprint("users", __name__)
 
@@ -22,8 +22,8 @@ def api_list() -> Any:
 @bp.put("/api/users/<name>")
 @require("admin")
 def api_save(name: str) -> Any:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("password"), str) or not isinstance(body.get("role"), str):
+    body = json_object()
+    if not isinstance(body.get("password"), str) or not isinstance(body.get("role"), str):
         raise BadRequest("expected a JSON object with 'password' and 'role'")
     with connections().acting_as(g.user.name) as cmdb:
         user = UserStore(cmdb).save(name, body["password"], body["role"])

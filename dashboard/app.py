@@ -1,8 +1,10 @@
 """The app factory: configuration, connections, security, one blueprint per area, error pages."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from elasticsearch import ApiError, TransportError
 from flask import Flask, Response, abort, g, jsonify, render_template, request, send_file
@@ -42,11 +44,28 @@ class SafeResponse(Response):
         super().set_data(value)
 
 
+_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def utf8_query(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware: a query string with raw bytes that are not UTF-8 is percent-encoded, so its
+    parameters read as U+FFFD (and fail their own checks with a 400) instead of failing to decode."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        raw = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            environ["QUERY_STRING"] = quote(raw, safe=_PRINTABLE)
+        return wsgi_app(environ, start_response)
+    return app
+
+
 def create_app(config: DashboardConfig | None = None, **flask_config: Any) -> Flask:
     """A dashboard app; its connections are made on first use and closed by ``app.extensions`` teardown."""
     config = config or DashboardConfig()
     app = Flask(__name__)
     app.response_class = SafeResponse
+    app.wsgi_app = utf8_query(app.wsgi_app)  # type: ignore[method-assign]
     app.json = SafeJSONProvider(app)
     app.config.update(
         SECRET_KEY=config.secret_key,

@@ -58,6 +58,10 @@ class LoginThrottle:
         self._counts: dict[str, _Count] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many keys are counted now."""
+        return len(self._counts)
+
     def _policy(self, key: str) -> Policy:
         return self.address if key.startswith("addr:") else self.user
 

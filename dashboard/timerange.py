@@ -29,8 +29,8 @@ def parse_instant(text: str, now: datetime, what: str = "the time") -> datetime:
             amount, unit = match.groups()
             return now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    except (ValueError, OverflowError):  # not a time, or one before year 1 / after 9999
+        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # not a time, or one before year 1 / after 9999 (in UTC)
         raise bad from None
 
 

@@ -10,7 +10,9 @@ the version it had at login; the role is read from that record, never from the c
 logout (delete the znode) ends that session, and saving or removing the user (a new record
 version; :meth:`SessionTree.end_all` also deletes the znodes) ends every session of that user.
 :class:`CheckedSessions` caches each answer for at most ``CACHE_SECONDS``, which bounds how long
-another dashboard process may still let an ended session in::
+another dashboard process may still let an ended session in. While ZooKeeper cannot be reached
+(when nobody can end a session either) the last answer serves for up to ``OUTAGE_GRACE_SECONDS``,
+so pages that read only Elasticsearch keep working through a short CMDB outage::
 
     tree = SessionTree(cmdb)
     sid = tree.start("alice", user_version=3)
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
 
+from cmdb import Unreachable
 from cmdb.paths import validate_segment
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 ABSOLUTE_LIMIT_S = 12 * 3600
 MAX_SESSIONS_PER_USER = 50
 CACHE_SECONDS = 1.0
+OUTAGE_GRACE_SECONDS = 60.0
 _SID_CHARS = set("0123456789abcdef")
 
 
@@ -132,11 +136,15 @@ class SessionTree:
 
 
 class CheckedSessions:
-    """Answers of ``verify(name, sid)`` cached for ``ttl`` seconds; ending a session here forgets it at once."""
+    """Answers of ``verify(name, sid)`` cached for ``ttl`` seconds; ending a session here forgets it at once.
+    If ``verify`` raises one of ``unavailable``, an answer up to ``grace`` seconds old stands in."""
 
     def __init__(self, verify: Callable[[str, str], Any], ttl: float = CACHE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000,
+                 unavailable: tuple[type[Exception], ...] = (Unreachable,),
+                 grace: float = OUTAGE_GRACE_SECONDS) -> None:
         self._verify, self._ttl, self._clock, self._max = verify, ttl, clock, max_entries
+        self._unavailable, self._grace = unavailable, grace
         self._answers: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
@@ -146,7 +154,12 @@ class CheckedSessions:
             cached = self._answers.get((name, sid))
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        answer = self._verify(name, sid)
+        try:
+            answer = self._verify(name, sid)
+        except self._unavailable:
+            if cached is not None and now - cached[0] < self._grace:
+                return cached[1]
+            raise
         with self._lock:
             if len(self._answers) >= self._max:
                 self._answers = {k: v for k, v in self._answers.items() if now - v[0] < self._ttl}

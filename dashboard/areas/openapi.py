@@ -11,7 +11,10 @@ _RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "default"
            "description": "now, now-15m, now-2h, now-7d or an ISO 8601 time"},
           {"name": "to", "in": "query", "schema": {"type": "string", "default": "now"}}]
 _ERRORS = {"400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
-           "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+           "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+           "429": {"description": "Too many failed logins for this user or address; wait Retry-After seconds",
+                   "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                   "content": {"application/json": {}}}}
 
 
 def _path(name: str) -> dict[str, Any]:

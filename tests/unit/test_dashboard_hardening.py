@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cmdb import Unreachable
 from dashboard import DashboardConfig, create_app
 from dashboard.auth import _safe_next
 from dashboard.safe_json import JsonRejected, SafeJSONProvider, ScrubbingCompatibilityJsonSerializer, loads, scrub
@@ -127,6 +128,26 @@ def test_session_answers_are_cached_for_the_ttl_and_forgotten_at_once_on_logout(
     checked.forget("alice")
     checked.check("alice", "s1")
     assert len(calls) == 3
+
+
+def test_while_the_cmdb_is_unreachable_the_last_answer_serves_for_the_grace_period_only():
+    clock, down = Clock(), []
+
+    def verify(name: str, sid: str) -> str:
+        if down:
+            raise Unreachable("ZooKeeper at 127.0.0.1:9 did not answer")
+        return "ok"
+
+    checked = CheckedSessions(verify, ttl=1.0, grace=60.0, clock=clock)
+    assert checked.check("alice", "s1") == "ok"
+    down.append(True)
+    clock.now += 30
+    assert checked.check("alice", "s1") == "ok"
+    clock.now += 31
+    with pytest.raises(Unreachable):
+        checked.check("alice", "s1")
+    with pytest.raises(Unreachable):
+        checked.check("bob", "s2")  # never checked: no answer to stand in
 
 
 @pytest.mark.parametrize("target", [

@@ -33,6 +33,7 @@ from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.config import load_config  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
+from foundation.clock import utc_now_iso  # noqa: E402
 from foundation.output import table  # noqa: E402
 from foundation.settings import write_toml  # noqa: E402
 from foundation.waiting import wait_until  # noqa: E402
@@ -104,7 +105,7 @@ def cost(work: Path, url: str, token: str, minutes: float, figures: list[Row]) -
 def throughput(work: Path, url: str, token: str, mib: float, figures: list[Row]) -> list[list[str | None]]:
     logs = work / "logs"
     logs.mkdir()
-    line = json.dumps({"_kind": "logs", "@timestamp": "2026-11-24T20:00:00.000000Z",
+    line = json.dumps({"_kind": "logs", "@timestamp": utc_now_iso("microseconds"),  # inside the collector's window
                        "message": "GET /api/orders/order-17 served from cache in 1.2 ms",
                        "log": {"level": "info", "logger": "order_service.backend"},
                        "service": {"name": "backend"}, "labels": {"seq": "N"}})

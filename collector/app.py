@@ -14,14 +14,17 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from .auth import bearer_token
 from .compression import BodyError, decompress
 from .decode import Action, decode_batch
-from .otlp import OtlpError, log_request_actions, trace_request_actions
-from .sentry import SentryError, envelope_actions, sentry_key, store_action
+from .limits import Bounds
+from .otlp import Export, OtlpError, log_request_actions, trace_request_actions
+from .sentry import SentryError, SentryResult, envelope_actions, sentry_key, store_action
 from .service import Collector
 from .spool import SpoolFull
 from .traces import TraceNotFound, fetch_trace, valid_gtx
@@ -60,6 +63,11 @@ def authenticate() -> str:
     return name
 
 
+def bounds() -> Bounds:
+    """This request's input limits, its timestamp window measured from now."""
+    return collector().config.limits.at()
+
+
 def read_body() -> bytes:
     """The raw request body, or 413 above ``max_body_bytes``."""
     limit = collector().config.max_body_bytes
@@ -93,7 +101,7 @@ def ingest_batch() -> Response:
     body = read_body()
     try:
         actions, errors = decode_batch(body, app_collector.config.max_decompressed_bytes,
-                                       app_collector.config.index_prefix)
+                                       app_collector.config.index_prefix, bounds())
     except BodyError as exc:
         raise HttpError(exc.status, str(exc)) from None
     app_collector.metrics.received.labels("agent").inc(len(actions) + len(errors))
@@ -128,16 +136,26 @@ def _sentry_body(project: str) -> bytes:
 
 
 def _sentry(project: str, convert: Any) -> Response:
-    """Check and decode a Sentry request with ``convert`` (-> actions, event id); index it."""
+    """Check and decode a Sentry request with ``convert`` (-> :class:`SentryResult`); index what is good.
+
+    An event with a malformed descriptive field is kept without it (``dropped`` names it); a refused
+    event is a 400 naming it, after its good neighbours in the envelope are indexed."""
     data = _sentry_body(project)
+    metrics = collector().metrics
     try:
-        actions, event_id = convert(data, project, collector().config.index_prefix)
+        result: SentryResult = convert(data, project, collector().config.index_prefix, bounds())
     except SentryError as exc:
-        collector().metrics.rejected.labels("sentry").inc()
+        metrics.rejected.labels("sentry").inc()
         raise HttpError(exc.status, str(exc)) from None
-    collector().metrics.received.labels("sentry").inc(len(actions))
-    deliver(actions)
-    return jsonify({"id": event_id})
+    metrics.received.labels("sentry").inc(len(result.actions) + len(result.failed))
+    if result.failed:
+        metrics.rejected.labels("sentry").inc(len(result.failed))
+    deliver(result.actions)
+    extra: dict[str, Any] = {"dropped": result.dropped} if result.dropped else {}
+    if result.failed:
+        return _error(400, result.failed[0], id=result.event_id, accepted=len(result.actions),
+                      failed=result.failed, **extra)
+    return jsonify({"id": result.event_id, **extra})
 
 
 @sentry.post("/api/<project>/envelope/")
@@ -147,46 +165,57 @@ def sentry_envelope(project: str) -> Response:
 
 @sentry.post("/api/<project>/store/")
 def sentry_store(project: str) -> Response:
-    def one_action(data: bytes, project: str, prefix: str) -> tuple[list[Any], str]:
-        action, event_id = store_action(data, project, prefix)
-        return [action], event_id
-
-    return _sentry(project, one_action)
+    return _sentry(project, store_action)
 
 
 # -- OTLP/HTTP ------------------------------------------------------------------------------
 otlp = Blueprint("otlp", __name__)
 
 
-def _otlp(convert: Any) -> Response:
+def _otlp(convert: Any, response_type: type, rejected_field: str, rejected_json: str) -> Response:
+    """Check and decode an export with ``convert`` (-> :class:`Export`); index what is good and answer
+    OTLP partial success (``rejected_field``, an error message) for the spans or records refused."""
     authenticate()
     app_collector = collector()
     try:
         data = decompress(read_body(), request.headers.get("Content-Encoding"),
                           app_collector.config.max_decompressed_bytes)
-        actions = convert(data, request.headers.get("Content-Type"), app_collector.config.index_prefix)
+        export: Export = convert(data, request.headers.get("Content-Type"), app_collector.config.index_prefix,
+                                 bounds())
     except (BodyError, OtlpError) as exc:
         app_collector.metrics.rejected.labels("otlp").inc()
         raise HttpError(exc.status, str(exc)) from None
-    except ValueError as exc:
-        app_collector.metrics.rejected.labels("otlp").inc()
-        raise HttpError(400, str(exc)) from None
-    app_collector.metrics.received.labels("otlp").inc(len(actions))
-    deliver(actions)
+    app_collector.metrics.received.labels("otlp").inc(len(export.actions) + len(export.rejected))
+    if export.rejected:
+        app_collector.metrics.rejected.labels("otlp").inc(len(export.rejected))
+    deliver(export.actions)
+    message = partial_success_message(export.rejected)
     media = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if media == "application/json":
-        return jsonify({})
-    return Response(b"", status=200, content_type="application/x-protobuf")  # an empty Export*ServiceResponse
+        if not export.rejected:
+            return jsonify({})
+        return jsonify({"partialSuccess": {rejected_json: len(export.rejected), "errorMessage": message}})
+    answer = response_type()
+    if export.rejected:
+        setattr(answer.partial_success, rejected_field, len(export.rejected))
+        answer.partial_success.error_message = message
+    return Response(answer.SerializeToString(), status=200, content_type="application/x-protobuf")
+
+
+def partial_success_message(rejected: list[str], shown: int = 5) -> str:
+    """The first few reasons, and how many more there were."""
+    more = len(rejected) - shown
+    return "; ".join(rejected[:shown]) + (f"; and {more} more" if more > 0 else "")
 
 
 @otlp.post("/v1/traces")
 def otlp_traces() -> Response:
-    return _otlp(trace_request_actions)
+    return _otlp(trace_request_actions, ExportTraceServiceResponse, "rejected_spans", "rejectedSpans")
 
 
 @otlp.post("/v1/logs")
 def otlp_logs() -> Response:
-    return _otlp(log_request_actions)
+    return _otlp(log_request_actions, ExportLogsServiceResponse, "rejected_log_records", "rejectedLogRecords")
 
 
 # -- query ----------------------------------------------------------------------------------

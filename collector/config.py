@@ -18,6 +18,12 @@ Example ``collector.toml``::
     [retention_days]
     logs = 14
     metrics = 30
+
+    [limits]                       # per document, at every door (collector/limits.py)
+    max_json_depth = 64
+    max_document_bytes = 1048576
+    max_age_days = 7
+    max_ahead_seconds = 3600
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ from foundation.settings import (
     validate,
 )
 from telemetry.ecs import KINDS
+
+from .limits import InputLimits
 
 DEFAULT_RETENTION_DAYS = {"logs": 14, "transactions": 7, "spans": 7, "metrics": 30, "errors": 90, "changes": 365,
                           "deadletter": 30}
@@ -109,6 +117,7 @@ class CollectorConfig(SettingsModel):
     retention_days: dict[RetentionKind, PositiveInt] = Field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
     retention_interval_seconds: PositiveFloat = 3600.0
     index_prefix: str = "oam"
+    limits: InputLimits = Field(default_factory=InputLimits)
 
     @field_validator("retention_days")
     @classmethod

@@ -9,11 +9,11 @@ plus two metadata fields that are removed before indexing:
 * ``_id`` (recommended): the sender's deterministic id (agent id + source fingerprint + offset, or
   the span or error id). Without it, :func:`telemetry.ecs.document_id` derives one.
 
+Every line is read within :mod:`collector.limits` (size, JSON depth, code points, timestamp window).
 A bad line never takes the good lines down with it: it is reported by number and the rest go on.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +22,7 @@ from telemetry.ecs import KINDS, document_id, to_nested
 from telemetry.templates import index_name
 
 from .compression import GZIP_MAGIC, BodyError, decompress
+from .limits import DEFAULT_LIMITS, Bounds
 
 MAX_ID_LENGTH = 512
 
@@ -69,8 +70,10 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError("@timestamp must be ISO 8601 text or epoch milliseconds")
 
 
-def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, prefix: str = "oam") -> Action:
-    """The index action for one ECS document of ``kind``; raises ValueError naming what is wrong."""
+def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, prefix: str = "oam",
+                    bounds: Bounds | None = None) -> Action:
+    """The index action for one ECS document of ``kind``; raises ValueError naming what is wrong
+    (among it an ``@timestamp`` outside the window of ``bounds``, default: now and the default limits)."""
     if kind not in KINDS:
         raise ValueError(f"_kind {kind!r} is not one of {', '.join(KINDS)}")
     if any("." in key for key in doc):
@@ -81,6 +84,7 @@ def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, p
         moment = parse_timestamp(doc["@timestamp"])
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"bad @timestamp {doc['@timestamp']!r}: {exc}") from None
+    (bounds or DEFAULT_LIMITS.at()).check_time(moment, "@timestamp")
     if doc_id is None:
         doc_id = document_id(kind, doc)  # type: ignore[arg-type]
     elif not isinstance(doc_id, str) or not doc_id or len(doc_id) > MAX_ID_LENGTH:
@@ -88,36 +92,36 @@ def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, p
     return Action(index_name(kind, moment, prefix), doc_id, doc)
 
 
-def decode_line(raw: bytes, prefix: str = "oam") -> Action:
+def decode_line(raw: bytes, prefix: str = "oam", bounds: Bounds | None = None) -> Action:
     """One NDJSON line to its action."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"invalid JSON: {exc}") from None
+    bounds = bounds or DEFAULT_LIMITS.at()
+    doc = bounds.loads(raw, "line")
     if not isinstance(doc, dict):
         raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
     kind = doc.pop("_kind", None)
     if kind is None:
         raise ValueError("missing _kind")
-    return document_action(doc, kind, doc.pop("_id", None), prefix)
+    return document_action(doc, kind, doc.pop("_id", None), prefix, bounds)
 
 
-def decode_ndjson(text: bytes, prefix: str = "oam") -> tuple[list[Action], list[LineError]]:
+def decode_ndjson(text: bytes, prefix: str = "oam", bounds: Bounds | None = None) -> tuple[list[Action], list[LineError]]:
     """Every line to an action or an error; blank lines are skipped; line numbers start at 1."""
+    bounds = bounds or DEFAULT_LIMITS.at()
     actions: list[Action] = []
     errors: list[LineError] = []
     for number, raw in enumerate(text.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
-            actions.append(decode_line(raw, prefix))
+            actions.append(decode_line(raw, prefix, bounds))
         except ValueError as exc:
             errors.append(LineError(number, str(exc)))
     return actions, errors
 
 
-def decode_batch(body: bytes, limit: int, prefix: str = "oam") -> tuple[list[Action], list[LineError]]:
+def decode_batch(body: bytes, limit: int, prefix: str = "oam",
+                 bounds: Bounds | None = None) -> tuple[list[Action], list[LineError]]:
     """A gzip NDJSON request body (at most ``limit`` bytes decompressed) to actions and per-line errors."""
     if not body.startswith(GZIP_MAGIC):
         raise BodyError(415, "body must be gzip-compressed NDJSON (Content-Encoding: gzip)")
-    return decode_ndjson(decompress(body, "gzip", limit), prefix)
+    return decode_ndjson(decompress(body, "gzip", limit), prefix, bounds)

@@ -3,11 +3,16 @@
 A span without a parent, or one that receives a call (kind SERVER or CONSUMER), is a transaction
 (an LTX); every other span is a span of the nearest transaction above it in the same export.
 Log records become log documents carrying the trace and span ids they were emitted under.
+
+Each span and log record is checked on its own (ids, size, JSON depth, timestamp window; see
+:mod:`collector.limits`): a bad one is rejected with a reason and the rest of the export is
+kept, which the answer reports as OTLP partial success (``rejectedSpans`` / ``rejectedLogRecords``).
 """
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,11 +25,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from telemetry.ecs import log_level, stable_id, timestamp
 
 from .decode import Action, document_action
+from .limits import DEFAULT_LIMITS, Bounds, LimitError, json_depth, parse_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -34,12 +41,40 @@ _SPAN_TYPES = {Span.SPAN_KIND_SERVER: "request", Span.SPAN_KIND_CONSUMER: "messa
                Span.SPAN_KIND_CLIENT: "external", Span.SPAN_KIND_PRODUCER: "messaging",
                Span.SPAN_KIND_INTERNAL: "internal"}
 _SEVERITY = ((21, "critical"), (17, "error"), (13, "warning"), (9, "info"), (1, "debug"))  # OTLP severity numbers
+# protobuf's JSON reader raises ParseError for most bad input, TypeError or AttributeError for a
+# value of the wrong JSON type in some places (a null where an object belongs)
+_PARSE_ERRORS = (json_format.ParseError, TypeError, AttributeError, ValueError)
+ENVELOPE_DEPTH = 8  # an export's own nesting around its spans or records (resource, scope, attributes)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where an export keeps its items, in OTLP/JSON and protobuf field names."""
+
+    item: str
+    message: type
+    json: tuple[str, str, str]
+    proto: tuple[str, str, str]
+
+
+_LAYOUT = {ExportTraceServiceRequest: _Layout("span", Span, ("resourceSpans", "scopeSpans", "spans"),
+                                              ("resource_spans", "scope_spans", "spans")),
+           ExportLogsServiceRequest: _Layout("log record", LogRecord, ("resourceLogs", "scopeLogs", "logRecords"),
+                                             ("resource_logs", "scope_logs", "log_records"))}
 
 
 class OtlpError(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass
+class Export:
+    """What one export request gave: the actions to index and one reason per rejected span or record."""
+
+    actions: list[Action] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
 
 
 def _hex_ids_to_base64(node: Any) -> Any:
@@ -51,7 +86,7 @@ def _hex_ids_to_base64(node: Any) -> Any:
                 try:
                     value = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError:
-                    raise OtlpError(400, f"{key} {value!r} is not hex") from None
+                    raise ValueError(f"{key} {value[:64]!r} is not hex") from None
                 out[key] = value
             else:
                 out[key] = _hex_ids_to_base64(value)
@@ -61,23 +96,82 @@ def _hex_ids_to_base64(node: Any) -> Any:
     return node
 
 
-def parse(message_type: type, data: bytes, content_type: str | None) -> Any:
-    """An export request in protobuf (the default) or JSON."""
-    media = (content_type or PROTOBUF).split(";")[0].strip().lower()
-    message = message_type()
-    if media == PROTOBUF:
-        try:
-            message.ParseFromString(data)
-        except DecodeError as exc:
-            raise OtlpError(400, f"body is not a valid {message_type.__name__} protobuf: {exc}") from None
-    elif media == JSON:
-        try:
-            json_format.ParseDict(_hex_ids_to_base64(json.loads(data)), message, ignore_unknown_fields=True)
-        except (ValueError, json_format.ParseError) as exc:
-            raise OtlpError(400, f"body is not a valid OTLP JSON {message_type.__name__}: {exc}") from None
-    else:
-        raise OtlpError(415, f"unsupported Content-Type {media!r} (use {PROTOBUF} or {JSON})")
+def _take_items(body: dict[str, Any], layout: _Layout) -> list[tuple[int, int, list[Any]]]:
+    """Remove every scope's spans (or records) from ``body``: ``(group, scope, items)`` to parse one by one."""
+    groups_key, scopes_key, items_key = layout.json
+    taken = []
+    groups = body.get(groups_key)
+    for g, group in enumerate(groups if isinstance(groups, list) else []):
+        scopes = group.get(scopes_key) if isinstance(group, dict) else None
+        for s, scope in enumerate(scopes if isinstance(scopes, list) else []):
+            if isinstance(scope, dict) and isinstance(scope.get(items_key), list):
+                taken.append((g, s, scope.pop(items_key)))
+    return taken
+
+
+def _parse_item(item: Any, layout: _Layout, bounds: Bounds) -> Any:
+    """One OTLP/JSON span or log record as its message; ValueError naming what is wrong."""
+    if not isinstance(item, dict):
+        raise ValueError(f"expected a JSON object, got {type(item).__name__}")
+    bounds.check_depth(item, "it")
+    message, item = layout.message(), _hex_ids_to_base64(item)
+    try:
+        json_format.ParseDict(item, message, ignore_unknown_fields=True)
+    except _PARSE_ERRORS as exc:
+        raise ValueError(f"not a valid OTLP JSON {layout.message.__name__}: {exc}") from None
     return message
+
+
+def _item_name(item: Any, number: int) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"{number} {name[:100]!r}" if isinstance(name, str) and name else str(number)
+
+
+def parse_json_export(message_type: type, data: bytes, bounds: Bounds) -> tuple[Any, list[str]]:
+    """An OTLP/JSON export: its message with every readable span or record, and a reason per unreadable one."""
+    layout = _LAYOUT[message_type]
+    try:
+        body = parse_json(data, "body", bounds.limits.max_json_depth)
+    except LimitError as exc:
+        raise OtlpError(400, f"body is not a valid OTLP JSON {message_type.__name__}: {exc}") from None
+    if not isinstance(body, dict):
+        raise OtlpError(400, f"body is not a valid OTLP JSON {message_type.__name__}: expected a JSON object")
+    taken = _take_items(body, layout)
+    if json_depth(body) > bounds.limits.max_json_depth + ENVELOPE_DEPTH:
+        raise OtlpError(400, f"body is nested deeper than {bounds.limits.max_json_depth} levels (max_json_depth)")
+    message = message_type()
+    try:
+        json_format.ParseDict(body, message, ignore_unknown_fields=True)
+    except _PARSE_ERRORS as exc:
+        raise OtlpError(400, f"body is not a valid OTLP JSON {message_type.__name__}: {exc}") from None
+    rejected = []
+    groups_field, scopes_field, items_field = layout.proto
+    for g, s, items in taken:
+        target = getattr(getattr(getattr(message, groups_field)[g], scopes_field)[s], items_field)
+        for number, item in enumerate(items, start=1):
+            try:
+                parsed = _parse_item(item, layout, bounds)
+            except ValueError as exc:
+                rejected.append(f"{layout.item} {_item_name(item, number)}: {exc}")
+                continue
+            target.add().CopyFrom(parsed)
+    return message, rejected
+
+
+def parse(message_type: type, data: bytes, content_type: str | None,
+          bounds: Bounds | None = None) -> tuple[Any, list[str]]:
+    """An export request in protobuf (the default) or JSON, and the reasons for the items JSON could not read."""
+    media = (content_type or PROTOBUF).split(";")[0].strip().lower()
+    if media == JSON:
+        return parse_json_export(message_type, data, bounds or DEFAULT_LIMITS.at())
+    if media != PROTOBUF:
+        raise OtlpError(415, f"unsupported Content-Type {media!r} (use {PROTOBUF} or {JSON})")
+    message = message_type()
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise OtlpError(400, f"body is not a valid {message_type.__name__} protobuf: {exc}") from None
+    return message, []
 
 
 def any_value(value: AnyValue) -> Any:
@@ -138,42 +232,51 @@ def _transaction_of(span: Span, by_id: dict[bytes, Span]) -> bytes | None:
     return None
 
 
-def span_actions(request: ExportTraceServiceRequest, prefix: str = "oam") -> list[Action]:
-    """Transactions and spans of every span in the export."""
-    actions = []
+def _span_action(span: Span, resource: dict[str, Any], by_id: dict[bytes, Span], prefix: str,
+                 bounds: Bounds) -> Action:
+    """One span as a transaction or span document; ValueError naming what is wrong."""
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        raise ValueError("invalid trace or span id (16 and 8 bytes)")
+    bounds.check_size(span.ByteSize(), "span")
+    transaction = _is_transaction(span)
+    kind = "transactions" if transaction else "spans"
+    outcome = {Status.STATUS_CODE_ERROR: "failure", Status.STATUS_CODE_OK: "success"}.get(span.status.code, "success")
+    name_field = "transaction" if transaction else "span"
+    doc: dict[str, Any] = {
+        "@timestamp": _ts(span.start_time_unix_nano), **resource,
+        "event": {"dataset": "otlp.trace", "kind": "event", "outcome": outcome,
+                  "duration": max(0, span.end_time_unix_nano - span.start_time_unix_nano)},
+        "trace": {"id": span.trace_id.hex()},
+        "span": {"id": span.span_id.hex()},
+    }
+    doc.setdefault(name_field, {}).update(name=span.name, type=_SPAN_TYPES.get(span.kind, "internal"))
+    owner = span.span_id if transaction else _transaction_of(span, by_id)
+    if owner:
+        doc.setdefault("transaction", {})["id"] = owner.hex()
+    if span.parent_span_id:
+        doc["parent"] = {"id": span.parent_span_id.hex()}
+    labels = _labels(attributes(span.attributes))
+    if span.status.message:
+        labels["status_message"] = span.status.message
+    if labels:
+        doc["labels"] = labels
+    return document_action(doc, kind, span.span_id.hex(), prefix, bounds)
+
+
+def span_actions(request: ExportTraceServiceRequest, prefix: str = "oam", bounds: Bounds | None = None) -> Export:
+    """Transactions and spans of every span in the export; a reason for each span refused."""
+    bounds = bounds or DEFAULT_LIMITS.at()
+    export = Export()
     for resource_spans in request.resource_spans:
         resource = _service(attributes(resource_spans.resource.attributes))
         spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
         by_id = {span.span_id: span for span in spans}
-
         for span in spans:
-            if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                raise OtlpError(400, f"span {span.name!r} has an invalid trace or span id")
-            transaction = _is_transaction(span)
-            kind = "transactions" if transaction else "spans"
-            outcome = {Status.STATUS_CODE_ERROR: "failure", Status.STATUS_CODE_OK: "success"}.get(
-                span.status.code, "success")
-            name_field = "transaction" if transaction else "span"
-            doc: dict[str, Any] = {
-                "@timestamp": _ts(span.start_time_unix_nano), **resource,
-                "event": {"dataset": "otlp.trace", "kind": "event", "outcome": outcome,
-                          "duration": max(0, span.end_time_unix_nano - span.start_time_unix_nano)},
-                "trace": {"id": span.trace_id.hex()},
-                "span": {"id": span.span_id.hex()},
-            }
-            doc.setdefault(name_field, {}).update(name=span.name, type=_SPAN_TYPES.get(span.kind, "internal"))
-            owner = span.span_id if transaction else _transaction_of(span, by_id)
-            if owner:
-                doc.setdefault("transaction", {})["id"] = owner.hex()
-            if span.parent_span_id:
-                doc["parent"] = {"id": span.parent_span_id.hex()}
-            labels = _labels(attributes(span.attributes))
-            if span.status.message:
-                labels["status_message"] = span.status.message
-            if labels:
-                doc["labels"] = labels
-            actions.append(document_action(doc, kind, span.span_id.hex(), prefix))
-    return actions
+            try:
+                export.actions.append(_span_action(span, resource, by_id, prefix, bounds))
+            except ValueError as exc:
+                export.rejected.append(f"span {span.name[:100]!r} ({span.span_id.hex() or 'no id'}): {exc}")
+    return export
 
 
 def _severity(number: int, text: str) -> str:
@@ -185,41 +288,64 @@ def _severity(number: int, text: str) -> str:
     return "info"
 
 
-def log_actions(request: ExportLogsServiceRequest, prefix: str = "oam") -> list[Action]:
-    """Log documents of every log record in the export."""
-    actions = []
+def _log_action(record: LogRecord, scope_name: str, resource: dict[str, Any], prefix: str,
+                bounds: Bounds) -> Action:
+    """One log record as a log document; ValueError naming what is wrong."""
+    bounds.check_size(record.ByteSize(), "log record")
+    nanos = record.time_unix_nano or record.observed_time_unix_nano
+    body = any_value(record.body)
+    message = body if isinstance(body, str) else json.dumps(body, sort_keys=True, default=str)
+    doc: dict[str, Any] = {
+        "@timestamp": _ts(nanos) if nanos else timestamp(), **resource,
+        "event": {"dataset": "otlp.log", "kind": "event"},
+        "message": message,
+        "log": {"level": _severity(record.severity_number, record.severity_text)},
+    }
+    if scope_name:
+        doc["log"]["logger"] = scope_name
+    if len(record.trace_id) == 16:
+        doc["trace"] = {"id": record.trace_id.hex()}
+    if len(record.span_id) == 8:
+        doc["span"] = {"id": record.span_id.hex()}
+    labels = _labels(attributes(record.attributes))
+    if labels:
+        doc["labels"] = labels
+    doc_id = stable_id("otlp-log", record.SerializeToString(deterministic=True).hex(),
+                       json.dumps(resource, sort_keys=True))
+    return document_action(doc, "logs", doc_id, prefix, bounds)
+
+
+def log_actions(request: ExportLogsServiceRequest, prefix: str = "oam", bounds: Bounds | None = None) -> Export:
+    """Log documents of every log record in the export; a reason for each record refused."""
+    bounds = bounds or DEFAULT_LIMITS.at()
+    export = Export()
     for resource_logs in request.resource_logs:
         resource = _service(attributes(resource_logs.resource.attributes))
         for scope in resource_logs.scope_logs:
-            for record in scope.log_records:
-                nanos = record.time_unix_nano or record.observed_time_unix_nano
-                body = any_value(record.body)
-                message = body if isinstance(body, str) else json.dumps(body, sort_keys=True, default=str)
-                doc: dict[str, Any] = {
-                    "@timestamp": _ts(nanos) if nanos else timestamp(), **resource,
-                    "event": {"dataset": "otlp.log", "kind": "event"},
-                    "message": message,
-                    "log": {"level": _severity(record.severity_number, record.severity_text),
-                            "logger": scope.scope.name or None},
-                }
-                if doc["log"]["logger"] is None:
-                    del doc["log"]["logger"]
-                if len(record.trace_id) == 16:
-                    doc["trace"] = {"id": record.trace_id.hex()}
-                if len(record.span_id) == 8:
-                    doc["span"] = {"id": record.span_id.hex()}
-                labels = _labels(attributes(record.attributes))
-                if labels:
-                    doc["labels"] = labels
-                doc_id = stable_id("otlp-log", record.SerializeToString(deterministic=True).hex(),
-                                   json.dumps(resource, sort_keys=True))
-                actions.append(document_action(doc, "logs", doc_id, prefix))
-    return actions
+            for number, record in enumerate(scope.log_records, start=1):
+                try:
+                    export.actions.append(_log_action(record, scope.scope.name, resource, prefix, bounds))
+                except ValueError as exc:
+                    export.rejected.append(f"log record {number}: {exc}")
+    return export
 
 
-def trace_request_actions(data: bytes, content_type: str | None, prefix: str = "oam") -> list[Action]:
-    return span_actions(parse(ExportTraceServiceRequest, data, content_type), prefix)
+def _request_actions(message_type: type, to_actions: Any, data: bytes, content_type: str | None, prefix: str,
+                     bounds: Bounds | None) -> Export:
+    bounds = bounds or DEFAULT_LIMITS.at()
+    message, unreadable = parse(message_type, data, content_type, bounds)
+    export = to_actions(message, prefix, bounds)
+    export.rejected[:0] = unreadable
+    return export
 
 
-def log_request_actions(data: bytes, content_type: str | None, prefix: str = "oam") -> list[Action]:
-    return log_actions(parse(ExportLogsServiceRequest, data, content_type), prefix)
+def trace_request_actions(data: bytes, content_type: str | None, prefix: str = "oam",
+                          bounds: Bounds | None = None) -> Export:
+    """``/v1/traces``: the actions of the export's spans and a reason per rejected span."""
+    return _request_actions(ExportTraceServiceRequest, span_actions, data, content_type, prefix, bounds)
+
+
+def log_request_actions(data: bytes, content_type: str | None, prefix: str = "oam",
+                        bounds: Bounds | None = None) -> Export:
+    """``/v1/logs``: the actions of the export's log records and a reason per rejected record."""
+    return _request_actions(ExportLogsServiceRequest, log_actions, data, content_type, prefix, bounds)

@@ -8,27 +8,24 @@ exception type and its top in-app frames (module and function, not line numbers)
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from telemetry.ecs import ServiceInfo, error_document, timestamp
 
 from .decode import Action, document_action
+from .limits import DEFAULT_LIMITS, Bounds, LimitError
+from .sentry_event import SentryError, SentryEvent, TraceContext, read_event
+
+__all__ = ["SentryError", "SentryResult", "envelope_actions", "event_document", "parse_envelope", "sentry_key",
+           "store_action"]
 
 IN_APP_FRAMES = 5
 _AUTH_PAIR = re.compile(r"(sentry_\w+)\s*=\s*([^,\s]+)")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
-
-
-class SentryError(ValueError):
-    """The request is not a Sentry event the collector can read; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def sentry_key(auth_header: str | None, query_key: str | None) -> str | None:
@@ -40,8 +37,16 @@ def sentry_key(auth_header: str | None, query_key: str | None) -> str | None:
     return query_key or None
 
 
-def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
-    """An envelope to its header and ``(item header, payload)`` pairs."""
+def _envelope_json(raw: bytes, what: str, bounds: Bounds) -> Any:
+    try:
+        return bounds.loads(raw, what)
+    except LimitError as exc:
+        raise SentryError(400, f"{what}: {exc}") from None
+
+
+def parse_envelope(data: bytes, bounds: Bounds | None = None) -> tuple[dict[str, Any], list[tuple[Any, bytes]]]:
+    """An envelope to its header and ``(item header, payload)`` pairs; SentryError(400) if it is unreadable."""
+    bounds = bounds or DEFAULT_LIMITS.at()
     position = 0
 
     def next_line() -> bytes:
@@ -52,19 +57,15 @@ def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, An
         position = end + 1
         return line
 
-    try:
-        header = json.loads(next_line() or b"{}")
-    except ValueError as exc:
-        raise SentryError(400, f"envelope header is not JSON: {exc}") from None
+    header = _envelope_json(next_line() or b"{}", "envelope header", bounds)
+    if not isinstance(header, dict):
+        raise SentryError(400, "envelope header is not a JSON object")
     items = []
     while position < len(data):
         raw = next_line()
         if not raw.strip():
             continue
-        try:
-            item_header = json.loads(raw)
-        except ValueError as exc:
-            raise SentryError(400, f"envelope item header is not JSON: {exc}") from None
+        item_header = _envelope_json(raw, "envelope item header", bounds)
         length = item_header.get("length") if isinstance(item_header, dict) else None
         if isinstance(length, int) and length >= 0:
             payload = data[position:position + length]
@@ -77,11 +78,6 @@ def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, An
             payload = next_line()
         items.append((item_header, payload))
     return header, items
-
-
-def _frames(exception: dict[str, Any]) -> list[dict[str, Any]]:
-    stack = exception.get("stacktrace") or {}
-    return [frame for frame in stack.get("frames") or [] if isinstance(frame, dict)]
 
 
 def grouping_key(error_type: str, frames: list[dict[str, Any]]) -> str:
@@ -97,97 +93,96 @@ def _stack_trace(error_type: str, message: str, frames: list[dict[str, Any]]) ->
     lines = ["Traceback (most recent call last):"]
     for frame in frames:
         lines.append(f'  File "{frame.get("abs_path") or frame.get("filename") or "?"}", '
-                     f'line {frame.get("lineno", "?")}, in {frame.get("function") or "?"}')
+                     f'line {frame.get("lineno") or "?"}, in {frame.get("function") or "?"}')
         if frame.get("context_line"):
             lines.append(f"    {str(frame['context_line']).strip()}")
     lines.append(f"{error_type}: {message}")
     return "\n".join(lines)
 
 
-def _event_time(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timestamp(datetime.fromtimestamp(value, timezone.utc))
-    if isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return timestamp()
-        return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
-    return timestamp()
-
-
-def event_document(event: dict[str, Any], project: str) -> dict[str, Any]:
-    """One Sentry event as an ECS error document carrying its GTX."""
-    if not isinstance(event, dict):
-        raise SentryError(400, "event is not a JSON object")
-    values = (event.get("exception") or {}).get("values") if isinstance(event.get("exception"), dict) else None
+def event_document(event: SentryEvent, project: str, at: datetime | None = None) -> dict[str, Any]:
+    """One checked Sentry event as an ECS error document carrying its GTX (``at``: its time, default now)."""
+    values = event.exception.values if event.exception else None
     if values:
         last = values[-1]
-        error_type = str(last.get("type") or "Error")
-        message = str(last.get("value") or "")
-        frames = _frames(last)
+        error_type = last.type or "Error"
+        message = last.value or ""
+        frames = [frame.model_dump() for frame in (last.stacktrace.frames or [])] if last.stacktrace else []
     else:
-        logentry = event.get("logentry") or {}
+        entry = event.logentry or event.message
         error_type = "Message"
-        message = str(event.get("message") or logentry.get("formatted") or logentry.get("message") or "")
+        message = (entry.formatted or entry.message or "") if entry else ""
         frames = []
-    release = str(event.get("release") or "")
-    name, _, version = release.partition("@")
-    service = ServiceInfo(name=name or str(event.get("server_name") or f"sentry-{project}"),
-                          version=version or "unknown", environment=str(event.get("environment") or "production"),
-                          host_name=str(event.get("server_name") or "unknown"))
-    trace_ctx = (event.get("contexts") or {}).get("trace") or {}
-    tags = event.get("tags") or {}
-    if isinstance(tags, list):
-        tags = {pair[0]: pair[1] for pair in tags if isinstance(pair, (list, tuple)) and len(pair) == 2}
-    trace_id = str(trace_ctx.get("trace_id") or tags.get("trace.id") or "")
-    span_id = str(trace_ctx.get("span_id") or "")
-    event_id = str(event.get("event_id") or "").replace("-", "")
+    name, _, version = (event.release or "").partition("@")
+    service = ServiceInfo(name=name or event.server_name or f"sentry-{project}",
+                          version=version or "unknown", environment=event.environment or "production",
+                          host_name=event.server_name or "unknown")
+    trace_ctx = event.contexts.trace if event.contexts and event.contexts.trace else TraceContext()
+    tags = event.tags or {}
+    trace_id = trace_ctx.trace_id or tags.get("trace.id") or ""
+    span_id = trace_ctx.span_id or ""
     doc = error_document(service, error_type, message, _stack_trace(error_type, message, frames) if frames else "",
-                         error_id=event_id or None, group=grouping_key(error_type, frames),
-                         at=_event_time(event.get("timestamp")), ids=None,
-                         labels={"sentry_project": project, "sentry_level": str(event.get("level") or "error")},
+                         error_id=event.event_id, group=grouping_key(error_type, frames),
+                         at=timestamp(at), ids=None,
+                         labels={"sentry_project": project, "sentry_level": event.level or "error"},
                          dataset="sentry.event")
     if _HEX32.match(trace_id):
         doc["trace"] = {"id": trace_id}
         if _HEX16.match(span_id):
             doc["span"] = {"id": span_id}
-        transaction_id = str(tags.get("transaction.id") or "")
+        transaction_id = tags.get("transaction.id") or ""
         if _HEX16.match(transaction_id):
             doc["transaction"] = {"id": transaction_id}
-    if event.get("logger"):
-        doc.setdefault("log", {})["logger"] = str(event["logger"])
+    if event.logger:
+        doc.setdefault("log", {})["logger"] = event.logger
     return doc
 
 
-def envelope_actions(data: bytes, project: str, prefix: str = "oam") -> tuple[list[Action], str | None]:
-    """The error documents of an envelope's ``event`` items, and the envelope's event id."""
-    header, items = parse_envelope(data)
-    actions = []
-    for item_header, payload in items:
+@dataclass
+class SentryResult:
+    """What one request held: the actions to index, the event id, refused items and dropped fields."""
+
+    actions: list[Action] = field(default_factory=list)
+    event_id: str | None = None
+    failed: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _event_action(payload: bytes, project: str, prefix: str, bounds: Bounds, result: SentryResult) -> None:
+    """Check one event and add its action (and what was dropped from it) to ``result``; SentryError if refused."""
+    try:
+        data = bounds.loads(payload, "event")
+    except LimitError as exc:
+        raise SentryError(400, str(exc)) from None
+    event, dropped = read_event(data)
+    doc = event_document(event, project, event.moment(bounds))
+    if dropped:
+        doc["labels"]["sentry_dropped"] = "; ".join(dropped)
+    try:
+        result.actions.append(document_action(doc, "errors", None, prefix, bounds))
+    except ValueError as exc:
+        raise SentryError(400, str(exc)) from None
+    result.dropped += dropped
+
+
+def envelope_actions(data: bytes, project: str, prefix: str = "oam", bounds: Bounds | None = None) -> SentryResult:
+    """The error documents of an envelope's ``event`` items; a refused item is named, the others kept."""
+    bounds = bounds or DEFAULT_LIMITS.at()
+    header, items = parse_envelope(data, bounds)
+    result = SentryResult(event_id=str(header["event_id"]) if isinstance(header.get("event_id"), str) else None)
+    for number, (item_header, payload) in enumerate(items, start=1):
         if not isinstance(item_header, dict) or item_header.get("type") != "event":
             continue  # sessions, client reports, attachments, transactions: not stored
         try:
-            event = json.loads(payload)
-        except ValueError as exc:
-            raise SentryError(400, f"event item is not JSON: {exc}") from None
-        actions.append(_action(event_document(event, project), prefix))
-    event_id = header.get("event_id") if isinstance(header, dict) else None
-    return actions, event_id
+            _event_action(payload, project, prefix, bounds, result)
+        except SentryError as exc:
+            result.failed.append(f"item {number}: {exc}")
+    return result
 
 
-def store_action(data: bytes, project: str, prefix: str = "oam") -> tuple[Action, str | None]:
-    """The legacy ``/store/`` body (one JSON event) to its action."""
-    try:
-        event = json.loads(data)
-    except ValueError as exc:
-        raise SentryError(400, f"event is not JSON: {exc}") from None
-    action = _action(event_document(event, project), prefix)
-    return action, event.get("event_id") if isinstance(event, dict) else None
-
-
-def _action(doc: dict[str, Any], prefix: str) -> Action:
-    try:
-        return document_action(doc, "errors", None, prefix)
-    except ValueError as exc:
-        raise SentryError(400, str(exc)) from None
+def store_action(data: bytes, project: str, prefix: str = "oam", bounds: Bounds | None = None) -> SentryResult:
+    """The legacy ``/store/`` body (one JSON event) to its action; SentryError(400) if it is refused."""
+    result = SentryResult()
+    _event_action(data, project, prefix, bounds or DEFAULT_LIMITS.at(), result)
+    result.event_id = result.actions[0].source["error"]["id"]
+    return result

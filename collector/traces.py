@@ -12,7 +12,7 @@ from typing import Any
 from telemetry.ecs import lookup
 from telemetry.templates import index_pattern
 
-GTX = re.compile(r"^[0-9a-f]{32}$")
+GTX = re.compile(r"[0-9a-f]{32}")
 TRACE_KINDS = ("transactions", "spans", "logs", "errors")
 MAX_DOCUMENTS = 10_000
 
@@ -22,7 +22,8 @@ class TraceNotFound(LookupError):
 
 
 def valid_gtx(gtx: str) -> bool:
-    return bool(GTX.match(gtx)) and gtx != "0" * 32
+    """32 lowercase hex digits, not all zero, and nothing else (no trailing newline)."""
+    return bool(GTX.fullmatch(gtx)) and gtx != "0" * 32
 
 
 def _kind(index: str) -> str:

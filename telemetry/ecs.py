@@ -90,6 +90,8 @@ def _put(out: dict[str, Any], path: list[str], value: Any, key: str) -> None:
     leaf = path[-1]
     existing = node.get(leaf)
     if path == ["labels"]:  # {"labels": {...}}: one level, whatever its keys
+        if not isinstance(value, Mapping):
+            raise ValueError(f"field {key!r} must be an object of labels")
         if existing is not None and type(existing) is not dict:
             raise ValueError(f"field {key!r} conflicts with a value of the same name")
         node.setdefault(leaf, {}).update({name: label for name, label in value.items() if label is not None})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -14,6 +15,7 @@ from collector.sentry import SentryError, envelope_actions, parse_envelope, sent
 from collector.traces import build_tree, render_tree, valid_gtx
 
 GTX = "4bf92f3577b34da6a3ce929d0e0e4736"
+NOW_NS = time.time_ns() // 1_000_000_000 * 1_000_000_000  # a whole second, inside the accepted window
 
 
 def _envelope(*items: tuple[dict, bytes], header: dict | None = None) -> bytes:
@@ -24,7 +26,7 @@ def _envelope(*items: tuple[dict, bytes], header: dict | None = None) -> bytes:
 
 
 def test_envelope_items_with_and_without_length() -> None:
-    event = json.dumps({"event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "timestamp": 1795000000.0,
+    event = json.dumps({"event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "timestamp": NOW_NS / 1e9,
                         "exception": {"values": [{"type": "KeyError", "value": "'x'"}]},
                         "contexts": {"trace": {"trace_id": GTX, "span_id": "00f067aa0ba902b7"}}}).encode()
     payload_with_newline = b'{"a":\n1}'
@@ -33,17 +35,19 @@ def test_envelope_items_with_and_without_length() -> None:
     _header, items = parse_envelope(data)
     assert [item[0]["type"] for item in items] == ["attachment", "event", "session"]
     assert items[0][1] == payload_with_newline
-    actions, event_id = envelope_actions(data, "1")
-    assert event_id == "9ec79c33ec9942ab8353589fcb2e04dc"
-    [action] = actions  # only the event is stored
+    result = envelope_actions(data, "1")
+    assert result.event_id == "9ec79c33ec9942ab8353589fcb2e04dc" and not result.failed and not result.dropped
+    [action] = result.actions  # only the event is stored
     assert action.id == "9ec79c33ec9942ab8353589fcb2e04dc" and action.index.startswith("oam-errors-")
     assert action.source["trace"]["id"] == GTX and action.source["error"]["type"] == "KeyError"
 
 
-def test_bad_envelope_is_a_400() -> None:
+def test_an_unreadable_envelope_is_a_400_and_an_unreadable_event_is_named() -> None:
     with pytest.raises(SentryError) as bad:
-        envelope_actions(b'{}\n{"type": "event"}\nnot json\n', "1")
-    assert bad.value.status == 400
+        envelope_actions(b'not json\n{"type": "event"}\n{}\n', "1")
+    assert bad.value.status == 400 and "envelope header" in str(bad.value)
+    result = envelope_actions(b'{}\n{"type": "event"}\nnot json\n', "1")
+    assert result.actions == [] and result.failed[0].startswith("item 1: invalid JSON")
 
 
 def test_sentry_key_from_header_or_query() -> None:
@@ -56,10 +60,13 @@ def test_otlp_parent_child_become_transaction_and_spans_of_it() -> None:
     spans = request.resource_spans.add().scope_spans.add().spans
     for span_id, parent, name in (("01" * 8, "", "GET /"), ("02" * 8, "01" * 8, "db"), ("03" * 8, "02" * 8, "row")):
         span = spans.add(trace_id=bytes.fromhex(GTX), span_id=bytes.fromhex(span_id), name=name,
-                         start_time_unix_nano=1795000000_000000000, end_time_unix_nano=1795000000_005000000)
+                         start_time_unix_nano=NOW_NS, end_time_unix_nano=NOW_NS + 5_000_000)
         if parent:
             span.parent_span_id = bytes.fromhex(parent)
-    actions = span_actions(parse(ExportTraceServiceRequest, request.SerializeToString(), "application/x-protobuf"))
+    message, unreadable = parse(ExportTraceServiceRequest, request.SerializeToString(), "application/x-protobuf")
+    export = span_actions(message)
+    assert unreadable == [] and export.rejected == []
+    actions = export.actions
     kinds = [action.index.split("-")[1] for action in actions]
     assert kinds == ["transactions", "spans", "spans"]
     assert [action.source["transaction"]["id"] for action in actions] == ["01" * 8] * 3
@@ -73,20 +80,22 @@ def test_otlp_log_levels_are_canonical() -> None:
     cases = [("WARN", 13, "warning"), ("", 14, "warning"), ("", 21, "critical"), ("FATAL", 0, "critical"),
              ("", 1, "debug"), ("", 0, "info"), ("Information", 9, "info"), ("Level 7", 5, "level 7")]
     for text, number, _ in cases:
-        record = records.add(time_unix_nano=1795000000_000000000, severity_text=text, severity_number=number)
+        record = records.add(time_unix_nano=NOW_NS, severity_text=text, severity_number=number)
         record.body.string_value = "x"
-    levels = [action.source["log"]["level"] for action in log_actions(request)]
+    levels = [action.source["log"]["level"] for action in log_actions(request).actions]
     assert levels == [level for _, _, level in cases]
 
 
-def test_otlp_bad_content_type_and_ids() -> None:
+def test_otlp_bad_content_type_is_a_415_and_a_span_with_bad_ids_is_rejected_alone() -> None:
     with pytest.raises(OtlpError) as media:
         parse(ExportTraceServiceRequest, b"", "text/plain")
     assert media.value.status == 415
-    with pytest.raises(OtlpError) as ids:
-        parse(ExportTraceServiceRequest, json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
-            {"traceId": "zz", "spanId": "01"}]}]}]}).encode(), "application/json")
-    assert ids.value.status == 400
+    good = {"traceId": GTX, "spanId": "01" * 8, "name": "good", "startTimeUnixNano": str(NOW_NS)}
+    message, unreadable = parse(ExportTraceServiceRequest, json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": "zz", "spanId": "01", "name": "bad"}, good]}]}]}).encode(), "application/json")
+    assert len(unreadable) == 1 and unreadable[0].startswith("span 1 'bad': traceId 'zz' is not hex")
+    [action] = span_actions(message).actions
+    assert action.source["transaction"]["name"] == "good" and action.id == "01" * 8
 
 
 def test_tree_orders_children_by_time_and_attaches_logs_and_errors() -> None:

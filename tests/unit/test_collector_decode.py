@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime, timezone
+from functools import partial
 
 import pytest
 
+from collector import decode
 from collector.compression import BodyError
-from collector.decode import decode_batch
+from collector.limits import InputLimits
 from telemetry.ecs import ServiceInfo, document_id, log_document
 
 LIMIT = 1 << 20
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)  # the lines below arrive at noon of their day
+decode_batch = partial(decode.decode_batch, bounds=InputLimits().at(NOW))
 
 
 def _line(**fields: object) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from collector.testing import RunningCollector, serve_in_thread
 from oam.cli import cli
 
 PREFIX = "oamrecv"
+NOW = str(int(time.time()))  # whole seconds: the OTLP nanosecond strings below are NOW + 9 digits
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def test_sentry_store_endpoint_groups_by_type_and_in_app_frames(running, es_clie
     def event(event_id: str, line: int) -> dict:
         frames = [{"module": "shop.views", "function": "checkout", "lineno": line, "in_app": True},
                   {"module": "shop.cart", "function": "total", "lineno": line + 1, "in_app": True}]
-        return {"event_id": event_id, "timestamp": 1795000000.5, "platform": "python", "release": "shop@2",
+        return {"event_id": event_id, "timestamp": int(NOW) + 0.5, "platform": "python", "release": "shop@2",
                 "exception": {"values": [{"type": "ValueError", "value": "bad qty",
                                           "stacktrace": {"frames": frames}}]},
                 "contexts": {"trace": {"trace_id": gtx, "span_id": "b" * 16}}}
@@ -142,12 +144,12 @@ def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:
     resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]}
     spans = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [
         {"traceId": gtx, "spanId": root_id, "name": "GET /", "kind": 2,
-         "startTimeUnixNano": "1795000000000000000", "endTimeUnixNano": "1795000000250000000"},
+         "startTimeUnixNano": NOW + "000000000", "endTimeUnixNano": NOW + "250000000"},
         {"traceId": gtx, "spanId": child_id, "parentSpanId": root_id, "name": "cache get", "kind": 3,
-         "startTimeUnixNano": "1795000000010000000", "endTimeUnixNano": "1795000000020000000",
+         "startTimeUnixNano": NOW + "010000000", "endTimeUnixNano": NOW + "020000000",
          "status": {"code": 2, "message": "timeout"}}]}]}]}
     logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": {"name": "app"}, "logRecords": [
-        {"timeUnixNano": "1795000000015000000", "severityNumber": 17, "body": {"stringValue": "cache timed out"},
+        {"timeUnixNano": NOW + "015000000", "severityNumber": 17, "body": {"stringValue": "cache timed out"},
          "traceId": gtx, "spanId": child_id}]}]}]}
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     assert requests.post(f"{collector.url}/v1/traces", data=json.dumps(spans), headers=headers, timeout=30).ok

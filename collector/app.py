@@ -1,9 +1,9 @@
 """The collector's HTTP API: a Flask app factory with one blueprint per area.
 
-* ``POST /v1/ingest``                     agent batches (gzip NDJSON, bearer token)
-* ``POST /api/<project>/envelope/``       Sentry envelopes; ``/api/<project>/store/`` legacy events
-* ``POST /v1/traces``, ``POST /v1/logs``  OTLP/HTTP, protobuf or JSON (bearer token)
-* ``GET /api/traces/<gtx>``               every document of one GTX as a tree (bearer token)
+* ``POST /v1/ingest``                     agent batches (gzip NDJSON, bearer token of scope ingest)
+* ``POST /api/<project>/envelope/``       Sentry envelopes; ``/api/<project>/store/`` legacy events (DSN key: ingest)
+* ``POST /v1/traces``, ``POST /v1/logs``  OTLP/HTTP, protobuf or JSON (bearer token of scope ingest)
+* ``GET /api/traces/<gtx>``               every document of one GTX as a tree (bearer token of scope read)
 * ``GET /health``, ``GET /metrics``       liveness and Prometheus metrics
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from .auth import bearer_token
+from .auth import INGEST, READ, bearer_token
 from .compression import BodyError, decompress
 from .decode import Action, decode_batch
 from .limits import Bounds
@@ -50,17 +50,26 @@ def _error(status: int, message: str, **extra: Any) -> Response:
     return response
 
 
-def authenticate() -> str:
-    """The token's name, or a 401 naming what is missing."""
+def check_scope(token: str, scope: str, what: str) -> str:
+    """The name of ``token`` if it has ``scope``; 401 if unknown or revoked, 403 if of the other scope."""
+    found = collector().tokens.lookup(token)
+    if found is None:
+        raise HttpError(401, f"invalid or revoked {what}", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    name, has = found
+    if has != scope:
+        raise HttpError(403, f"{what} {name!r} has scope {has}; {request.method} {request.path} needs a token "
+                             f"of scope {scope}", {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+    g.token_name = name
+    return name
+
+
+def authenticate(scope: str) -> str:
+    """The bearer token's name if it has ``scope``, or a 401/403 naming what is wrong."""
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise HttpError(401, "missing bearer token (Authorization: Bearer <token>)",
                         {"WWW-Authenticate": 'Bearer realm="oam-collector"'})
-    name = collector().tokens.verify(token)
-    if name is None:
-        raise HttpError(401, "invalid or revoked token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    g.token_name = name
-    return name
+    return check_scope(token, scope, "token")
 
 
 def bounds() -> Bounds:
@@ -96,7 +105,7 @@ ingest = Blueprint("ingest", __name__)
 
 @ingest.post("/v1/ingest")
 def ingest_batch() -> Response:
-    authenticate()
+    authenticate(INGEST)
     app_collector = collector()
     body = read_body()
     try:
@@ -124,8 +133,9 @@ def _sentry_body(project: str) -> bytes:
     key = sentry_key(request.headers.get("X-Sentry-Auth"), request.args.get("sentry_key"))
     if key is None:
         raise HttpError(401, "missing Sentry key (X-Sentry-Auth: Sentry sentry_key=...)")
-    if app_collector.tokens.verify(key) is None:
+    if app_collector.tokens.lookup(key) is None:
         raise HttpError(401, "unknown or revoked Sentry key (the DSN's public key must be a collector token)")
+    check_scope(key, INGEST, "Sentry key")
     if not project.isalnum():
         raise HttpError(400, f"invalid project id {project!r}")
     try:
@@ -175,7 +185,7 @@ otlp = Blueprint("otlp", __name__)
 def _otlp(convert: Any, response_type: type, rejected_field: str, rejected_json: str) -> Response:
     """Check and decode an export with ``convert`` (-> :class:`Export`); index what is good and answer
     OTLP partial success (``rejected_field``, an error message) for the spans or records refused."""
-    authenticate()
+    authenticate(INGEST)
     app_collector = collector()
     try:
         data = decompress(read_body(), request.headers.get("Content-Encoding"),
@@ -224,7 +234,7 @@ query = Blueprint("query", __name__)
 
 @query.get("/api/traces/<gtx>")
 def get_trace(gtx: str) -> Response:
-    authenticate()
+    authenticate(READ)
     if not valid_gtx(gtx):
         raise HttpError(400, f"malformed GTX {gtx!r}: expected 32 lowercase hex digits (a W3C trace id)")
     try:

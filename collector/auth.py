@@ -1,11 +1,17 @@
-"""Per-agent bearer tokens, stored hashed in a local JSON file.
+"""Per-agent bearer tokens, stored hashed in a local JSON file, each with one scope.
 
 Usage::
 
     store = TokenStore(Path("/var/lib/oam/collector/tokens.json"))
-    token = store.issue("web-01")        # shown once; only its SHA-256 is kept
-    store.verify(token)                  # -> "web-01"
+    token = store.issue("web-01")                # scope "ingest"; shown once; only its SHA-256 is kept
+    store.verify(token)                          # -> "web-01"
+    store.verify(token, "read")                  # -> None: an ingest token does not read
+    reader = store.issue("oam-cli", scope="read")
     store.revoke("web-01")
+
+Scopes: ``ingest`` writes (agent batches, OTLP, and as a Sentry DSN key) and ``read`` queries
+(the trace API); neither does the other's work. A token stored before scopes existed has none in
+the file and is read as ``ingest`` (the only use there was), so running suites keep working.
 
 Tokens are 192 random bits, so a plain SHA-256 is a safe one-way hash for them. The file is
 re-read when it changes, so a token issued or revoked by ``oam collector token`` takes effect in a
@@ -27,6 +33,9 @@ from foundation.clock import utc_now_iso
 
 TOKEN_PREFIX = "oam"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+INGEST, READ = "ingest", "read"
+SCOPES = (INGEST, READ)
+DEFAULT_SCOPE = INGEST  # also the scope of an entry written before scopes existed
 
 
 class TokenError(ValueError):
@@ -42,6 +51,7 @@ class TokenRecord:
     name: str
     created: str
     prefix: str
+    scope: str = DEFAULT_SCOPE
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -65,13 +75,13 @@ def suite_tokens_file(data_dir: Path) -> Path:
 
 
 class TokenStore:
-    """Issued tokens by name; the file holds ``{"tokens": {name: {"sha256", "created", "prefix"}}}``."""
+    """Issued tokens by name; the file holds ``{"tokens": {name: {"sha256", "created", "prefix", "scope"}}}``."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._by_hash: dict[str, str] = {}
+        self._by_hash: dict[str, tuple[str, str]] = {}
 
     # -- file -------------------------------------------------------------------------
     def _read(self) -> dict[str, Any]:
@@ -96,8 +106,10 @@ class TokenStore:
         os.replace(tmp, self.path)
 
     # -- administration -----------------------------------------------------------------
-    def issue(self, name: str) -> str:
-        """Create a token for ``name`` and return it (the only time it is seen in clear)."""
+    def issue(self, name: str, scope: str = DEFAULT_SCOPE) -> str:
+        """Create a token for ``name`` with ``scope`` and return it (the only time it is seen in clear)."""
+        if scope not in SCOPES:
+            raise TokenError(f"invalid scope {scope!r}: use {' or '.join(SCOPES)}")
         if not _NAME.match(name):
             raise TokenError(f"invalid token name {name!r}: use letters, digits, '.', '_' or '-' (max 128)")
         with self._lock:
@@ -106,7 +118,7 @@ class TokenStore:
                 raise TokenError(f"a token named {name!r} already exists; revoke it first")
             token = f"{TOKEN_PREFIX}_{secrets.token_hex(24)}"
             data["tokens"][name] = {"sha256": hash_token(token), "prefix": token[:8],
-                                    "created": utc_now_iso()}
+                                    "created": utc_now_iso(), "scope": scope}
             self._write(data)
         return token
 
@@ -120,7 +132,7 @@ class TokenStore:
 
     def list(self) -> list[TokenRecord]:
         tokens = self._read()["tokens"]
-        return [TokenRecord(name, entry.get("created", ""), entry.get("prefix", ""))
+        return [TokenRecord(name, entry.get("created", ""), entry.get("prefix", ""), entry.get("scope", DEFAULT_SCOPE))
                 for name, entry in sorted(tokens.items())]
 
     # -- checking -----------------------------------------------------------------------
@@ -133,13 +145,22 @@ class TokenStore:
         if stamp == self._stamp:
             return
         tokens = self._read()["tokens"] if stamp else {}
-        self._by_hash = {entry["sha256"]: name for name, entry in tokens.items() if "sha256" in entry}
+        self._by_hash = {entry["sha256"]: (name, entry.get("scope", DEFAULT_SCOPE))
+                         for name, entry in tokens.items() if "sha256" in entry}
         self._stamp = stamp
 
-    def verify(self, token: str | None) -> str | None:
-        """The name the token was issued to, or None for a missing, unknown or revoked token."""
+    def lookup(self, token: str | None) -> tuple[str, str] | None:
+        """``(name, scope)`` of a token, or None for a missing, unknown or revoked token."""
         if not token:
             return None
         with self._lock:
             self._refresh()
             return self._by_hash.get(hash_token(token))
+
+    def verify(self, token: str | None, scope: str | None = None) -> str | None:
+        """The name the token was issued to, or None for a missing, unknown or revoked token, or one
+        whose scope is not ``scope`` (None: any scope)."""
+        found = self.lookup(token)
+        if found is None or (scope is not None and found[1] != scope):
+            return None
+        return found[0]

@@ -18,7 +18,7 @@ from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 from foundation.suite import ELASTICSEARCH_ADMIN_USER
 
-from .auth import TokenError, TokenStore, suite_state_dir, suite_tokens_file
+from .auth import DEFAULT_SCOPE, SCOPES, TokenError, TokenStore, suite_state_dir, suite_tokens_file
 from .config import load_config
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
@@ -128,7 +128,7 @@ def _interrupt(*_: object) -> None:
 
 @collector_group.group("token")
 def token_group() -> None:
-    """Issue, list and revoke the bearer tokens agents (and Sentry DSNs) use."""
+    """Issue, list and revoke the collector's tokens: scope ingest (agents, OTLP, Sentry DSN keys) or read (traces)."""
 
 
 def _store(config_path: Path | None) -> TokenStore:
@@ -138,20 +138,23 @@ def _store(config_path: Path | None) -> TokenStore:
 @token_group.command("issue")
 @config_option
 @click.argument("name")
+@click.option("--scope", type=click.Choice(SCOPES), default=DEFAULT_SCOPE, show_default=True,
+              help="ingest: send agent batches, OTLP and Sentry events (a DSN key); read: query traces.")
 @output_option
-def token_issue(config_path: Path | None, name: str, output: str) -> None:
-    """Issue a token for NAME (an agent or a service) and print it once.
+def token_issue(config_path: Path | None, name: str, scope: str, output: str) -> None:
+    """Issue a token for NAME (an agent, a service, a person) and print it once.
 
-    With -o json: {"name": NAME, "token": the token}.
+    With -o json: {"name": NAME, "scope": SCOPE, "token": the token}.
 
     \b
-    Example:
+    Examples:
       oam collector token issue web-01
+      oam collector token issue oncall --scope read     # for oam trace
     """
     with reported(TokenError):
-        token = _store(config_path).issue(name)
+        token = _store(config_path).issue(name, scope)
     if output == "json":
-        echo_json({"name": name, "token": token})
+        echo_json({"name": name, "scope": scope, "token": token})
         return
     click.echo(token)
 
@@ -170,9 +173,9 @@ def token_revoke(config_path: Path | None, name: str) -> None:
 @config_option
 @output_option
 def token_list(config_path: Path | None, output: str) -> None:
-    """List token names, when they were issued and their first characters.
+    """List token names, their scopes, when they were issued and their first characters.
 
-    With -o json: a list of {"name", "created", "prefix"} (never the tokens themselves).
+    With -o json: a list of {"name", "created", "prefix", "scope"} (never the tokens themselves).
     """
     with reported(TokenError):
         records = _store(config_path).list()
@@ -182,7 +185,8 @@ def token_list(config_path: Path | None, output: str) -> None:
     if not records:
         click.echo("no tokens issued.")
         return
-    click.echo(table([[r.name, r.created, f"{r.prefix}..."] for r in records], headers=["NAME", "ISSUED", "TOKEN"]))
+    click.echo(table([[r.name, r.scope, r.created, f"{r.prefix}..."] for r in records],
+                     headers=["NAME", "SCOPE", "ISSUED", "TOKEN"]))
 
 
 @collector_group.command("retention")
@@ -222,7 +226,7 @@ def retention(config_path: Path | None, dry_run: bool, output: str) -> None:
 @click.command("trace")
 @click.argument("gtx")
 @click.option("--url", envvar=URL_ENV, help="Collector URL (default http://<host>:<ports.collector>).")
-@click.option("--token", envvar=TOKEN_ENV, help=f"Collector token (or ${TOKEN_ENV}).")
+@click.option("--token", envvar=TOKEN_ENV, help=f"Collector token of scope read (or ${TOKEN_ENV}).")
 @output_option
 @click.pass_context
 def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | None, output: str) -> None:
@@ -243,7 +247,8 @@ def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | No
         port = settings.ports.collector if settings else 4318
         url = f"http://{host}:{port}"
     if not token:
-        raise click.ClickException(f"no collector token: pass --token or set ${TOKEN_ENV}")
+        raise click.ClickException(f"no collector token: pass --token or set ${TOKEN_ENV} "
+                                   "(a token of scope read: oam collector token issue NAME --scope read)")
     req = urllib.request.Request(f"{url.rstrip('/')}/api/traces/{gtx}",
                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
     try:

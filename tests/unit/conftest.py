@@ -29,17 +29,18 @@ class CollectorApp:
     sink: RecordingSink
     collector: Collector
     token: str
+    read_token: str
 
 
 @pytest.fixture(scope="module")
 def collector_app(tmp_path_factory) -> Iterator[CollectorApp]:
-    """The collector's app (never started: no Elasticsearch) and an ingest token for it."""
+    """The collector's app (never started: no Elasticsearch), an ingest and a read token for it."""
     tmp = tmp_path_factory.mktemp("collector")
     collector = Collector(load_config(None, tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool"))
     sink = RecordingSink()
     collector.sink = sink  # type: ignore[assignment]
-    token = collector.tokens.issue("unit")
-    yield CollectorApp(create_app(collector).test_client(), sink, collector, token)
+    token, read_token = collector.tokens.issue("unit"), collector.tokens.issue("unit-reader", scope="read")
+    yield CollectorApp(create_app(collector).test_client(), sink, collector, token, read_token)
     collector.spool.close()
 
 

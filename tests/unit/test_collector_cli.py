@@ -20,13 +20,18 @@ def test_token_issue_list_revoke_under_the_suite_data_dir(tmp_path: Path) -> Non
     assert (tmp_path / "collector" / "tokens.json").exists()
     listed = runner.invoke(cli, [*base, "collector", "token", "list"])
     assert "web-01" in listed.output and issued.output.strip() not in listed.output
-    assert listed.output.splitlines()[0].split() == ["NAME", "ISSUED", "TOKEN"]
+    assert listed.output.splitlines()[0].split() == ["NAME", "SCOPE", "ISSUED", "TOKEN"]
+    assert listed.output.splitlines()[2].split()[:2] == ["web-01", "ingest"]
     as_json = runner.invoke(cli, [*base, "collector", "token", "list", "-o", "json"])
     [record] = json.loads(as_json.output)
     assert as_json.exit_code == 0 and record["name"] == "web-01" and issued.output.startswith(record["prefix"])
-    assert set(record) == {"name", "created", "prefix"} and issued.output.strip() not in as_json.output
-    second = json.loads(runner.invoke(cli, [*base, "collector", "token", "issue", "web-02", "-o", "json"]).output)
-    assert second["name"] == "web-02" and second["token"].startswith("oam_")
+    assert set(record) == {"name", "created", "prefix", "scope"} and issued.output.strip() not in as_json.output
+    assert record["scope"] == "ingest"
+    second = json.loads(runner.invoke(cli, [*base, "collector", "token", "issue", "web-02", "--scope", "read",
+                                            "-o", "json"]).output)
+    assert (second["name"], second["scope"]) == ("web-02", "read") and second["token"].startswith("oam_")
+    wrong = runner.invoke(cli, [*base, "collector", "token", "issue", "web-03", "--scope", "admin"])
+    assert wrong.exit_code == 2 and "'admin' is not one of 'ingest', 'read'" in wrong.output
     again = runner.invoke(cli, [*base, "collector", "token", "issue", "web-01"])
     assert again.exit_code == 1 and "already exists" in again.output
     assert runner.invoke(cli, [*base, "collector", "token", "revoke", "web-01"]).exit_code == 0

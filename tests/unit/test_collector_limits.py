@@ -186,5 +186,5 @@ def test_an_otlp_body_that_is_deep_everywhere_is_a_400(collector_app) -> None:
 
 @pytest.mark.parametrize("gtx", [GTX + "%0A", GTX + "%20", GTX.upper(), GTX[:-1], "0" * 32])
 def test_a_gtx_that_is_not_exactly_32_lowercase_hex_is_a_400(collector_app, gtx: str) -> None:
-    answer = collector_app.client.get(f"/api/traces/{gtx}", headers=_auth(collector_app.token))
+    answer = collector_app.client.get(f"/api/traces/{gtx}", headers=_auth(collector_app.read_token))
     assert answer.status_code == 400 and "malformed GTX" in answer.json["error"]

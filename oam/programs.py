@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backing_services.process import ManagedProcess, ServiceError, pid_alive
+from collector.auth import READ
 from foundation.settings import toml_text
 
 from .component import Component, ServiceStatus
@@ -135,6 +136,15 @@ def agent_config(settings: Settings, base: Path) -> list[str]:
     return ["--config", str(path)]
 
 
+READ_TOKEN = "oam-read"  # `oam trace` on the local suite: <run_dir>/oam-read.token, scope read
+
+
+def read_token(settings: Settings) -> list[str]:
+    """Before the first collector starts: the suite's read token, kept for `oam trace` (no arguments)."""
+    ensure_token(settings, READ_TOKEN, READ)
+    return []
+
+
 def collectors(settings: Settings, suite: list[str]) -> list[Component]:
     """One collector per port, each with a spool of its own; they share the tokens and Elasticsearch."""
     components: list[Component] = []
@@ -143,5 +153,6 @@ def collectors(settings: Settings, suite: list[str]) -> list[Component]:
         components.append(ProgramComponent(
             name, [*suite, "collector", "run", "--port", str(port),
                    "--spool-dir", str(settings.data_dir / name / "spool")],
-            settings.data_dir / "suite", settings.host, port))
+            settings.data_dir / "suite", settings.host, port,
+            prepare=(lambda: read_token(settings)) if number == 1 else None))
     return components

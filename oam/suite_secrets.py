@@ -1,7 +1,8 @@
 """Secrets for the pieces `oam up` runs itself, made on the first start and kept (mode 600).
 
-* collector tokens (the host agent's, the sample's Sentry DSN key): issued once and kept in
-  clear under ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
+* collector tokens (the host agent's and the sample's Sentry DSN key, of scope ingest; ``oam-read``,
+  of scope read, for ``oam trace``): issued once and kept in clear under
+  ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
 * passwords and keys (the suite's CMDB account, the dashboard's admin, its session key):
   random, under ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account.
 """
@@ -11,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from collector.auth import TokenStore, suite_tokens_file
+from collector.auth import INGEST, TokenStore, suite_tokens_file
 
 from .config import Settings
 
@@ -33,17 +34,17 @@ def kept_secret(settings: Settings, name: str) -> tuple[str, bool]:
     return value, True
 
 
-def ensure_token(settings: Settings, name: str) -> str:
-    """The clear token for ``name``: the kept one if the collector still knows it, else a new one."""
+def ensure_token(settings: Settings, name: str, scope: str = INGEST) -> str:
+    """The clear token for ``name`` of ``scope``: the kept one if the collector still knows it so, else a new one."""
     store = TokenStore(suite_tokens_file(settings.data_dir))
     kept = settings.run_dir / f"{name}.token"
     if kept.exists():
         token = kept.read_text().strip()
-        if store.verify(token) == name:
+        if store.verify(token, scope) == name:
             return token
     if any(record.name == name for record in store.list()):
         store.revoke(name)
-    token = store.issue(name)
+    token = store.issue(name, scope)
     write_private(kept, token)
     return token
 

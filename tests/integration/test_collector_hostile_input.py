@@ -140,8 +140,37 @@ def test_a_far_future_span_is_rejected_in_a_partial_success_and_makes_no_index(r
     assert not es_client.indices.exists(index=f"{PREFIX}-transactions-2554.07.21")
 
 
-def test_a_gtx_with_a_trailing_newline_is_a_400(running) -> None:
-    collector, token = running
-    answer = requests.get(f"{collector.url}/api/traces/{GTX}%0A", headers={"Authorization": f"Bearer {token}"},
+@pytest.fixture(scope="module")
+def reader(running) -> str:
+    return running[0].collector.tokens.issue("hostile-reader", scope="read")
+
+
+def test_a_gtx_with_a_trailing_newline_is_a_400(running, reader) -> None:
+    collector, _token = running
+    answer = requests.get(f"{collector.url}/api/traces/{GTX}%0A", headers={"Authorization": f"Bearer {reader}"},
                           timeout=30)
     assert answer.status_code == 400 and "malformed GTX" in answer.json()["error"]
+
+
+def test_a_dsn_key_reads_no_trace_and_a_read_token_writes_nothing(running, reader, es_client) -> None:
+    from click.testing import CliRunner
+
+    from oam.cli import cli
+
+    collector, dsn_key = running  # an ingest token: what a Sentry DSN carries
+    gtx = "5" * 32  # a trace of this test alone
+    event = json.dumps({"event_id": "ab" * 16, "timestamp": time.time(), "message": "traced",
+                        "contexts": {"trace": {"trace_id": gtx}}}).encode()
+    assert _sentry(collector.url, dsn_key, "store", event).status_code == 200
+    stolen = requests.get(f"{collector.url}/api/traces/{gtx}", headers={"Authorization": f"Bearer {dsn_key}"},
+                          timeout=30)
+    assert stolen.status_code == 403 and "has scope ingest" in stolen.json()["error"]
+    cli_answer = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", dsn_key])
+    assert cli_answer.exit_code == 1 and "HTTP 403" in cli_answer.output
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+    allowed = requests.get(f"{collector.url}/api/traces/{gtx}", headers={"Authorization": f"Bearer {reader}"},
+                           timeout=30)
+    assert allowed.status_code == 200 and allowed.json()["counts"] == {"errors": 1}
+    assert _ingest(collector.url, reader, _line("by-reader")).status_code == 403
+    assert _sentry(collector.url, reader, "store", event).status_code == 403
+    assert _get(es_client, "logs", "by-reader") is None

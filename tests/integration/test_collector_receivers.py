@@ -33,6 +33,12 @@ def running(tmp_path_factory, elasticsearch, es_client) -> Iterator[tuple[Runnin
     es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
 
 
+@pytest.fixture(scope="module")
+def reader(running) -> str:
+    """A token of scope read, for the trace API and `oam trace`."""
+    return running[0].collector.tokens.issue("receivers-reader", scope="read")
+
+
 def _trace(url: str, token: str, gtx: str) -> requests.Response:
     return requests.get(f"{url}/api/traces/{gtx}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
@@ -43,7 +49,7 @@ def _walk(nodes: list[dict]) -> Iterator[dict]:
         yield from _walk(node["children"])
 
 
-def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client) -> None:
+def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client, reader) -> None:
     import sentry_sdk
 
     from agents.app.errors import init_sentry
@@ -64,7 +70,7 @@ def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client) 
         logging.getLogger().removeHandler(error_log_handler)
         sentry_sdk.get_client().close()
     es_client.indices.refresh(index=f"{PREFIX}-*")
-    response = _trace(collector.url, token, ids.trace_id)
+    response = _trace(collector.url, reader, ids.trace_id)
     assert response.status_code == 200, response.text
     errors = [node for node in _walk(response.json()["roots"]) if node["kind"] == "error"]
     assert len(errors) == 1
@@ -101,7 +107,7 @@ def test_sentry_store_endpoint_groups_by_type_and_in_app_frames(running, es_clie
     assert len(keys) == 1  # same type and frames, different line numbers: one group
 
 
-def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client) -> None:
+def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client, reader) -> None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -120,7 +126,7 @@ def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client
     gtx = format(root.get_span_context().trace_id, "032x")
     es_client.indices.refresh(index=f"{PREFIX}-*")
 
-    result = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", token])
+    result = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", reader])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 4, result.output
@@ -129,7 +135,7 @@ def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client
     assert lines[2].startswith("   └─ span: load cart")
     assert lines[3].startswith("      └─ span: SELECT carts")
     assert " ms" in lines[3]
-    as_json = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", token, "-o", "json"])
+    as_json = CliRunner().invoke(cli, ["trace", gtx, "--url", collector.url, "--token", reader, "-o", "json"])
     assert as_json.exit_code == 0, as_json.output
     tree = json.loads(as_json.output)
     [root_node] = tree["roots"]
@@ -138,7 +144,7 @@ def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client
     assert [child["name"] for child in root_node["children"][0]["children"]] == ["SELECT carts"]
 
 
-def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:
+def test_otlp_json_spans_and_logs_share_one_tree(running, es_client, reader) -> None:
     collector, token = running
     gtx, root_id, child_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "00f067aa0ba902b7"
     resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]}
@@ -155,7 +161,7 @@ def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:
     assert requests.post(f"{collector.url}/v1/traces", data=json.dumps(spans), headers=headers, timeout=30).ok
     assert requests.post(f"{collector.url}/v1/logs", data=json.dumps(logs), headers=headers, timeout=30).ok
     es_client.indices.refresh(index=f"{PREFIX}-*")
-    tree = _trace(collector.url, token, gtx).json()
+    tree = _trace(collector.url, reader, gtx).json()
     [root] = tree["roots"]
     assert (root["kind"], root["name"], root["duration_ms"]) == ("transaction", "GET /", 250.0)
     [child] = root["children"]
@@ -165,7 +171,7 @@ def test_otlp_json_spans_and_logs_share_one_tree(running, es_client) -> None:
     assert log["kind"] == "log" and "cache timed out" in log["name"] and log["document"]["log"]["level"] == "error"
 
 
-def test_bad_otlp_and_trace_queries_get_clear_answers(running) -> None:
+def test_bad_otlp_and_trace_queries_get_clear_answers(running, reader) -> None:
     collector, token = running
     auth = {"Authorization": f"Bearer {token}"}
     garbage = requests.post(f"{collector.url}/v1/traces", data=b"\xff\x00garbage",
@@ -173,9 +179,9 @@ def test_bad_otlp_and_trace_queries_get_clear_answers(running) -> None:
     assert garbage.status_code == 400 and "protobuf" in garbage.json()["error"]
     assert requests.post(f"{collector.url}/v1/traces", data=b"{}", timeout=30,
                          headers={"Content-Type": "application/json"}).status_code == 401
-    malformed = _trace(collector.url, token, "not-a-trace-id")
+    malformed = _trace(collector.url, reader, "not-a-trace-id")
     assert malformed.status_code == 400 and "malformed GTX" in malformed.json()["error"]
-    unknown = _trace(collector.url, token, "1" * 32)
+    unknown = _trace(collector.url, reader, "1" * 32)
     assert unknown.status_code == 404 and "no transaction" in unknown.json()["error"]
-    result = CliRunner().invoke(cli, ["trace", "1" * 32, "--url", collector.url, "--token", token])
+    result = CliRunner().invoke(cli, ["trace", "1" * 32, "--url", collector.url, "--token", reader])
     assert result.exit_code == 1 and "HTTP 404" in result.output

@@ -38,6 +38,7 @@ def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
     config.elasticsearch.hosts = [elasticsearch.url]
     tokens = TokenStore(config.tokens_file)
     agent_token, sentry_key = tokens.issue("e2e-agent"), tokens.issue("order-service")
+    read_token = tokens.issue("e2e-reader", scope="read")
     with serve_in_thread(config) as collector:
         port = collector.url.rsplit(":", 1)[1]
         dsn = f"http://{sentry_key}@127.0.0.1:{port}/1"
@@ -60,7 +61,7 @@ def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
             wait_healthy(f"http://127.0.0.1:{gateway_port}", processes["gateway"])
             assert processes["worker"].poll() is None, f"worker exited: {processes['worker'].stdout.read()}"
             yield {"gateway": f"http://127.0.0.1:{gateway_port}", "collector": collector.url,
-                   "token": agent_token, "backend": f"http://127.0.0.1:{backend_port}"}
+                   "token": agent_token, "read_token": read_token, "backend": f"http://127.0.0.1:{backend_port}"}
         finally:
             for process in processes.values():
                 process.terminate()
@@ -125,7 +126,7 @@ def test_the_failing_endpoints_sentry_error_is_found_by_its_gtx(pipeline):
     response = requests.get(f"{pipeline['gateway']}/api/fail", timeout=10)
     assert response.status_code == 500
     gtx = response.headers["X-Trace-Id"]
-    headers = {"Authorization": f"Bearer {pipeline['token']}"}
+    headers = {"Authorization": f"Bearer {pipeline['read_token']}"}
     def with_error() -> dict:
         answer = requests.get(f"{pipeline['collector']}/api/traces/{gtx}", headers=headers, timeout=10)
         trace = answer.json() if answer.status_code == 200 else {}

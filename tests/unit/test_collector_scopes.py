@@ -31,3 +31,22 @@ def test_a_read_token_cannot_ingest_nor_be_a_dsn_key(collector_app) -> None:
     assert [answer.status_code for answer in refused] == [403] * 4
     assert "Sentry key 'unit-reader' has scope read" in refused[3].json["error"]
     assert all("needs a token of scope ingest" in answer.json["error"] for answer in refused)
+
+
+def test_the_local_suite_keeps_a_read_token_for_oam_trace_and_ingest_tokens_for_senders(tmp_path) -> None:
+    from collector.auth import TokenStore, suite_tokens_file
+    from oam.config import Settings
+    from oam.programs import READ_TOKEN, read_token
+    from oam.suite_secrets import ensure_token
+
+    settings = Settings(data_dir=tmp_path)
+    assert read_token(settings) == []
+    store = TokenStore(suite_tokens_file(tmp_path))
+    reader = (settings.run_dir / f"{READ_TOKEN}.token").read_text().strip()
+    assert store.lookup(reader) == (READ_TOKEN, "read")
+    agent = ensure_token(settings, "oam-up-agent")
+    assert store.lookup(agent) == ("oam-up-agent", "ingest") and ensure_token(settings, "oam-up-agent") == agent
+    assert ensure_token(settings, READ_TOKEN, "read") == reader  # kept across starts
+    store.revoke(READ_TOKEN)  # rotation: revoke, and the next start issues a new one
+    assert read_token(settings) == [] and store.lookup(reader) is None
+    assert store.verify((settings.run_dir / f"{READ_TOKEN}.token").read_text().strip(), "read") == READ_TOKEN

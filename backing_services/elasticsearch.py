@@ -2,13 +2,21 @@
 
 Usage::
 
-    es = ElasticsearchServer(base_dir=Path("/tmp/es1"), http_port=9200)
+    es = ElasticsearchServer(base_dir=Path("/tmp/es1"), http_port=9200, password="s3cret")
     es.start()            # waits for yellow health, raises ServiceError with the log tail
-    print(es.url)         # http://127.0.0.1:9200
+    print(es.url)         # https://127.0.0.1:9200
+    client = connect(es.connection())   # the superuser, verifying the node against es.ca_file
     es.stop()
 
-With ``security=True`` the HTTP API needs basic auth: user :data:`ADMIN_USER`, password
-``es.password`` (default :data:`DEFAULT_PASSWORD`).
+Secured by default (``security=True``): X-Pack security on, TLS on the HTTP layer with a node
+certificate signed by the CA in ``ca_dir`` (both made on the first start with ``cryptography``,
+mode 600, and reused; the CA's key stays readable by the starting user only), basic auth for
+everything, a superuser :data:`ADMIN_USER` with ``es.password`` and the ``users`` and ``roles``
+given, all in the file realm (rewritten on each start). Transport TLS
+stays off: a single node (``discovery.type: single-node``) binds its transport port to loopback
+and talks to no other node. ``action.destructive_requires_name`` is on with or without security:
+``DELETE /_all`` and ``DELETE /oam-*`` are refused (delete indices by name,
+:func:`foundation.elasticsearch.delete_indices`). ``security=False`` is plain, open HTTP.
 """
 from __future__ import annotations
 
@@ -17,12 +25,17 @@ import json
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import bcrypt
+import yaml
+
+from foundation.elasticsearch import ElasticsearchConnection
 from foundation.suite import ELASTICSEARCH_ADMIN_USER
 from foundation.waiting import NotReady
 
@@ -30,6 +43,7 @@ from .distribution import ES_USER, ES_VERSION, es_home
 from .java import java_home
 from .ports import LOOPBACK, free_port, port_in_use
 from .process import ManagedProcess, ServiceError, problems, tail
+from .tls import CertificateAuthority, write_private
 
 ADMIN_USER = ELASTICSEARCH_ADMIN_USER
 DEFAULT_PASSWORD = "oam-admin-password"
@@ -55,20 +69,30 @@ class ElasticsearchServer:
         http_port: int = 9200,
         transport_port: int | None = None,
         heap_mb: int = 512,
-        security: bool = False,
+        security: bool = True,
         password: str = DEFAULT_PASSWORD,
         host: str = LOOPBACK,
         home: Path | None = None,
         die_with_parent: bool = True,
+        ca_dir: Path | None = None,
+        users: dict[str, tuple[str, str]] | None = None,
+        roles: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """``ca_dir`` (default ``<base_dir>-ca`` beside it) holds the CA; outside ``base_dir``, which
+        is handed to the service user, so the node can read its own key but never the CA's.
+        ``users`` (name -> (password, role)) and ``roles`` (name -> body of a role, as
+        :func:`telemetry.access.roles` gives them) join the superuser in the file realm."""
         self.base_dir = Path(base_dir).resolve()
         self.http_port = http_port
         self.transport_port = transport_port
         self.heap_mb = heap_mb
         self.security = security
         self.password = password
+        self.users = dict(users or {})
+        self.roles = dict(roles or {})
         self.host = host
         self.home = home or es_home()
+        self.ca = CertificateAuthority(Path(ca_dir) if ca_dir else self.base_dir.with_name(self.base_dir.name + "-ca"))
         self.user = _run_as_user()
         self.process = ManagedProcess(
             "elasticsearch",
@@ -93,11 +117,24 @@ class ElasticsearchServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        return f"{'https' if self.security else 'http'}://{self.host}:{self.http_port}"
 
     @property
     def auth(self) -> tuple[str, str] | None:
         return (ADMIN_USER, self.password) if self.security else None
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate clients verify this node against (None without security)."""
+        return self.ca.cert_path if self.security else None
+
+    def connection(self, username: str = ADMIN_USER, password: str | None = None,
+                   **settings: object) -> ElasticsearchConnection:
+        """How to reach this node as ``username`` (the superuser by default) over its TLS, with its CA."""
+        if not self.security:
+            return ElasticsearchConnection(hosts=[self.url], **settings)
+        return ElasticsearchConnection(hosts=[self.url], username=username, ca_file=str(self.ca.cert_path),
+                                       password=self.password if password is None else password, **settings)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_", "JAVA_"))}
@@ -124,9 +161,12 @@ class ElasticsearchServer:
             # A shared development disk must not flip indices to read-only.
             "cluster.routing.allocation.disk.threshold_enabled": False,
             "xpack.security.enabled": self.security,
-            "xpack.security.http.ssl.enabled": False,
+            "xpack.security.http.ssl.enabled": self.security,
+            **({"xpack.security.http.ssl.certificate": "certs/node.crt",
+                "xpack.security.http.ssl.key": "certs/node.key"} if self.security else {}),
+            # One node, transport on loopback only (discovery.type: single-node): no peer to encrypt for.
             "xpack.security.transport.ssl.enabled": False,
-            "action.destructive_requires_name": False,
+            "action.destructive_requires_name": True,
         }
 
     def prepare(self) -> None:
@@ -137,6 +177,11 @@ class ElasticsearchServer:
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
         if not self.config_dir.exists():
             shutil.copytree(self.home / "config", self.config_dir)
+        if self.security:
+            certs = self.config_dir / "certs"
+            self.ca.ensure_server_certificate(certs / "node.crt", certs / "node.key",
+                                              hosts=list(dict.fromkeys([self.host, LOOPBACK, "localhost"])))
+            self._write_file_realm()
         lines = [f"{key}: {json.dumps(value)}" for key, value in self._settings().items()]
         (self.config_dir / "elasticsearch.yml").write_text("\n".join(lines) + "\n")
         options = self.config_dir / "jvm.options.d"
@@ -148,19 +193,24 @@ class ElasticsearchServer:
             for parent in self.base_dir.parents:
                 if parent.stat().st_mode & 0o001 == 0:
                     raise ServiceError(f"{parent} is not searchable by {self.user}; choose a data dir under /tmp or /var/lib")
-        if self.security:
-            self._add_admin_user()
 
-    def _add_admin_user(self) -> None:
-        users = self.config_dir / "users"
-        if users.exists() and f"{ADMIN_USER}:" in users.read_text():
-            return
-        cmd = [str(self.home / "bin" / "elasticsearch-users"), "useradd", ADMIN_USER,
-               "-p", self.password, "-r", "superuser"]
-        result = subprocess.run(cmd, env=self._env(), capture_output=True, text=True, user=self.user,
-                                group=self.user, cwd=self.base_dir)
-        if result.returncode != 0:
-            raise ServiceError(f"could not create the {ADMIN_USER} user: {result.stdout}{result.stderr}".strip())
+    def _write_file_realm(self) -> None:
+        """The users (bcrypt hashes), their roles and the role definitions, rewritten on every start.
+
+        The native realm (``PUT /_security/user``) needs the ``.security`` index, whose mapping
+        uses the ``analysis-common`` module the integ-test-zip distribution lacks, so users and
+        roles live in the file realm; Elasticsearch also reloads these files while it runs.
+        """
+        users = {ADMIN_USER: (self.password, "superuser"), **self.users}
+        hashes = [f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, b'2a')).decode()}"
+                  for name, (password, _) in users.items()]
+        by_role: dict[str, list[str]] = {}
+        for name, (_, role) in users.items():
+            by_role.setdefault(role, []).append(name)
+        write_private(self.config_dir / "users", "\n".join(hashes) + "\n")
+        write_private(self.config_dir / "users_roles",
+                       "".join(f"{role}:{','.join(names)}\n" for role, names in by_role.items()))
+        write_private(self.config_dir / "roles.yml", yaml.safe_dump(self.roles, sort_keys=True) if self.roles else "")
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, timeout: float = 120.0) -> None:
@@ -177,7 +227,13 @@ class ElasticsearchServer:
 
     def wait_healthy(self, timeout: float) -> dict[str, Any]:
         def healthy() -> dict[str, Any]:
-            health = self.request("GET", "/_cluster/health?wait_for_status=yellow&timeout=1s")
+            try:
+                health = self.request("GET", "/_cluster/health?wait_for_status=yellow&timeout=1s")
+            except urllib.error.HTTPError as exc:
+                if exc.code != 401:
+                    raise
+                raise ServiceError(f"Elasticsearch on {self.url} refused the {ADMIN_USER} password (401); "
+                                   f"see {self.config_dir / 'users'}") from None
             if health.get("status") not in ("yellow", "green"):
                 raise NotReady(f"cluster health {health.get('status')!r}")
             return health
@@ -210,5 +266,6 @@ class ElasticsearchServer:
         if self.auth:
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        context = ssl.create_default_context(cafile=str(self.ca.cert_path)) if self.security else None
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return json.loads(resp.read() or b"null")

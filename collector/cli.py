@@ -16,7 +16,7 @@ import click
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
 from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
-from foundation.suite import ELASTICSEARCH_ADMIN_USER
+from foundation.suite import suite_elasticsearch
 
 from .auth import DEFAULT_SCOPE, SCOPES, TokenError, TokenStore, suite_state_dir, suite_tokens_file
 from .config import load_config
@@ -32,11 +32,12 @@ def _suite_defaults() -> dict[str, object]:
     if settings is None:
         return {}
     data_dir = Path(settings.data_dir)
-    elasticsearch: dict[str, object] = {"hosts": [f"http://{settings.host}:{settings.elasticsearch.port}"]}
-    if settings.elasticsearch.security:  # the suite's own Elasticsearch (`oam up`) and its admin user
-        elasticsearch.update(username=ELASTICSEARCH_ADMIN_USER, password=settings.elasticsearch.password)
-    return {"host": settings.host, "port": settings.ports.collector, "tokens_file": suite_tokens_file(data_dir),
-            "spool_dir": suite_state_dir(data_dir) / "spool", "elasticsearch": elasticsearch}
+    defaults: dict[str, object] = {
+        "host": settings.host, "port": settings.ports.collector, "tokens_file": suite_tokens_file(data_dir),
+        "spool_dir": suite_state_dir(data_dir) / "spool", "elasticsearch": suite_elasticsearch(settings, "collector")}
+    if settings.elasticsearch.security:  # the suite's Elasticsearch: expired indices go with a user of their own
+        defaults["retention_elasticsearch"] = suite_elasticsearch(settings, "retention")
+    return defaults
 
 
 CMDB_SERVICE = "oam-collector"
@@ -105,7 +106,7 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir)
-    with reported(StartupError):
+    with reported(StartupError, SettingsError):
         collector = Collector(config)
         collector.start()
     signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
@@ -201,10 +202,12 @@ def retention(config_path: Path | None, dry_run: bool, output: str) -> None:
     from datetime import datetime, timezone
 
     from .indices import apply_retention, expired_indices
-    from .service import connect
+    from .service import connect, connect_retention
 
     config = _config(config_path)
-    client = connect(config)
+    with reported(SettingsError):
+        client = connect_retention(config) or connect(config)
+    who = (config.retention_elasticsearch or config.elasticsearch).describe()
     try:
         if dry_run:
             names = list(client.indices.get(index=f"{config.index_prefix}-*", allow_no_indices=True).body)
@@ -213,7 +216,7 @@ def retention(config_path: Path | None, dry_run: bool, output: str) -> None:
         else:
             doomed = apply_retention(client, config.retention_days, config.index_prefix)
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback
-        raise click.ClickException(f"retention failed against {config.elasticsearch.describe()}: {exc}") from None
+        raise click.ClickException(f"retention failed against {who}: {exc}") from None
     finally:
         client.close()
     if output == "json":

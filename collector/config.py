@@ -9,10 +9,16 @@ Example ``collector.toml``::
     spool_max_bytes = 1073741824
     max_body_bytes = 10485760
 
-    [elasticsearch]
+    [elasticsearch]                  # writes documents and installs the index templates
     hosts = ["https://es1:9200", "https://es2:9200"]
     username = "oam-collector"
     password_file = "/etc/oam/es-password"
+    ca_file = "/etc/oam/es-ca.pem"
+
+    [retention_elasticsearch]        # optional: the user that deletes expired indices
+    hosts = ["https://es1:9200", "https://es2:9200"]
+    username = "oam-retention"
+    password_file = "/etc/oam/es-retention-password"
     ca_file = "/etc/oam/es-ca.pem"
 
     [retention_days]
@@ -29,20 +35,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from foundation.settings import (
-    PathStr,
-    PositiveFloat,
-    PositiveInt,
-    SettingsError,
-    SettingsModel,
-    Url,
-    read_toml,
-    validate,
-)
+from foundation.elasticsearch import ElasticsearchConnection
+from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsError, SettingsModel, read_toml, validate
 from telemetry.ecs import KINDS
 
 from .limits import InputLimits
@@ -60,42 +58,10 @@ def _default_state_dir() -> Path:
     return Path("/var/lib/oam/collector") if os.geteuid() == 0 else Path.home() / ".local/share/oam/data/collector"
 
 
-class ElasticsearchConnection(SettingsModel):
-    """How to reach Elasticsearch: hosts, and basic auth or an API key, and a CA file for TLS."""
+class CollectorElasticsearch(ElasticsearchConnection):
+    """The collector's connection; its password may also come from ``$OAM_COLLECTOR_ES_PASSWORD``."""
 
-    hosts: list[Url] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
-    username: str = ""
-    password: str = ""
-    password_file: str = ""
-    api_key: str = ""
-    ca_file: str = ""
-    request_timeout: PositiveFloat = 30.0
-
-    def resolved_password(self) -> str:
-        if self.password:
-            return self.password
-        if self.password_file:
-            try:
-                return Path(self.password_file).read_text().strip()
-            except OSError as exc:
-                raise SettingsError(f"cannot read elasticsearch.password_file: {exc}") from exc
-        return os.environ.get(PASSWORD_ENV, "")
-
-    def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``elasticsearch.Elasticsearch``."""
-        options: dict[str, Any] = {"hosts": list(self.hosts), "request_timeout": self.request_timeout,
-                                   "max_retries": 0, "retry_on_timeout": False}
-        if self.api_key:
-            options["api_key"] = self.api_key
-        elif self.username:
-            options["basic_auth"] = (self.username, self.resolved_password())
-        if self.ca_file:
-            options["ca_certs"] = self.ca_file
-        return options
-
-    def describe(self) -> str:
-        who = "API key" if self.api_key else (f"user {self.username!r}" if self.username else "no credentials")
-        return f"{', '.join(self.hosts)} ({who})"
+    password_env: ClassVar[str] = PASSWORD_ENV
 
 
 class CollectorConfig(SettingsModel):
@@ -104,7 +70,8 @@ class CollectorConfig(SettingsModel):
     host: str = "127.0.0.1"
     port: PositiveInt = 4318
     threads: PositiveInt = 8
-    elasticsearch: ElasticsearchConnection = Field(default_factory=ElasticsearchConnection)
+    elasticsearch: CollectorElasticsearch = Field(default_factory=CollectorElasticsearch)
+    retention_elasticsearch: ElasticsearchConnection | None = None  # None: retention runs as `elasticsearch`
     tokens_file: PathStr = Field(default_factory=lambda: _default_state_dir() / "tokens.json")
     spool_dir: PathStr = Field(default_factory=lambda: _default_state_dir() / "spool")
     spool_max_bytes: PositiveInt = 1 << 30

@@ -17,12 +17,9 @@ import threading
 from typing import Any
 
 from elastic_transport import TransportError
-from elasticsearch import (
-    ApiError,
-    AuthenticationException,
-    AuthorizationException,
-    Elasticsearch,
-)
+from elasticsearch import ApiError, AuthenticationException, AuthorizationException, Elasticsearch
+
+from foundation import elasticsearch
 
 from .auth import TokenStore
 from .config import CollectorConfig
@@ -39,7 +36,13 @@ class StartupError(RuntimeError):
 
 
 def connect(config: CollectorConfig) -> Elasticsearch:
-    return Elasticsearch(**config.elasticsearch.client_options())
+    """The client documents are written with (``[elasticsearch]``)."""
+    return elasticsearch.connect(config.elasticsearch)
+
+
+def connect_retention(config: CollectorConfig) -> Elasticsearch | None:
+    """The client expired indices are deleted with (``[retention_elasticsearch]``); None: the writer's."""
+    return elasticsearch.connect(config.retention_elasticsearch) if config.retention_elasticsearch else None
 
 
 def check_elasticsearch(client: Any, config: CollectorConfig) -> bool:
@@ -65,6 +68,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, client: Any | None = None) -> None:
         self.config = config
         self.client = client if client is not None else connect(config)
+        self.retention_client = (connect_retention(config) if client is None else None) or self.client
         self.tokens = TokenStore(config.tokens_file)
         self.metrics = CollectorMetrics()
         try:
@@ -97,7 +101,7 @@ class Collector:
     def _retention_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                deleted = apply_retention(self.client, self.config.retention_days, self.config.index_prefix)
+                deleted = apply_retention(self.retention_client, self.config.retention_days, self.config.index_prefix)
                 if deleted:
                     log.info("retention deleted %s", ", ".join(deleted))
             except Exception as exc:  # noqa: BLE001 - retry at the next interval
@@ -110,3 +114,5 @@ class Collector:
         if self._retention is not None:
             self._retention.join(timeout=10)
         self.spool.close()
+        if self.retention_client is not self.client:
+            self.retention_client.close()

@@ -4,7 +4,8 @@ Usage::
 
     from dashboard import DashboardConfig, create_app
 
-    app = create_app(DashboardConfig(elasticsearch="http://127.0.0.1:9200", zookeeper="127.0.0.1:2181",
+    app = create_app(DashboardConfig(elasticsearch={"hosts": ["https://127.0.0.1:9200"], "username": "oam-dashboard",
+                                                    "password_file": pw_file, "ca_file": ca_file}, zookeeper="127.0.0.1:2181",
                                      cmdb_user="dashboard", cmdb_password=secret, secret_key=key))
     app.run(port=8080)
 

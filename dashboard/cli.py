@@ -12,6 +12,7 @@ from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options
 from foundation.output import reported
 from foundation.settings import SettingsError, validate
+from foundation.suite import suite_elasticsearch
 
 from .config import DashboardConfig
 
@@ -23,11 +24,9 @@ def _settings(ctx: click.Context) -> Any:
 def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     settings = _settings(ctx)
     host = settings.host if settings else "127.0.0.1"
-    es_url = params.get("elasticsearch") or f"http://{host}:{settings.elasticsearch.port if settings else 9200}"
     cmdb: CmdbConnection = with_suite_defaults(params["cmdb"], settings)
     values: dict[str, Any] = {
-        "elasticsearch": es_url, "elasticsearch_user": params.get("es_user"),
-        "elasticsearch_password": params.get("es_password"), "zookeeper": cmdb.zk or "127.0.0.1:2181",
+        "elasticsearch": _elasticsearch(settings, params), "zookeeper": cmdb.zk or "127.0.0.1:2181",
         "cmdb_user": cmdb.user, "cmdb_password": cmdb.password, "cmdb_root": cmdb.root or DEFAULT_ROOT,
         "index_prefix": params.get("index_prefix") or "oam", "environment": params.get("environment") or "production"}
     secret_file: Path | None = params.get("secret_key_file")
@@ -57,6 +56,19 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
         return validate(DashboardConfig, values, "the dashboard's options")
 
 
+def _elasticsearch(settings: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The connection: the suite's (its dashboard user) unless --es names another; each option wins."""
+    connection: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings else {}
+    if params.get("elasticsearch"):
+        connection = {"hosts": [url.strip() for url in params["elasticsearch"].split(",") if url.strip()]}
+    for option, key in (("es_user", "username"), ("es_password", "password"), ("es_ca_file", "ca_file")):
+        if params.get(option):
+            connection[key] = params[option]
+    if params.get("es_password"):
+        connection.pop("password_file", None)
+    return connection
+
+
 @click.group("dashboard")
 def dashboard() -> None:
     """The web dashboard: hosts, services, logs, traces by GTX, errors, CMDB and deployments."""
@@ -68,7 +80,9 @@ def dashboard() -> None:
 @click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
               help="Elasticsearch URL; several nodes of a cluster comma-separated (a request fails over).")
 @click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth).")
-@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password.")
+@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password (prefer the variable).")
+@click.option("--es-ca-file", envvar="OAM_ES_CA_FILE",
+              help="The CA that signed Elasticsearch's HTTP certificate (default: the system's CAs).")
 @click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam).")
 @cmdb_options
 @click.option("--environment", "-e", default="production", show_default=True, help="Deploy environment shown.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from foundation.elasticsearch import ElasticsearchConnection
 from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsModel, Url
 
 DEFAULT_CHART_JS = (Path("/usr/share/javascript/chart.js/chart.min.js"),
@@ -16,9 +17,7 @@ class DashboardConfig(SettingsModel):
     """Connections (Elasticsearch, the CMDB), the session policy, where the chart library and the
     collector's token file are."""
 
-    elasticsearch: str = "http://127.0.0.1:9200"
-    elasticsearch_user: str | None = None
-    elasticsearch_password: str | None = Field(default=None, repr=False)
+    elasticsearch: ElasticsearchConnection = Field(default_factory=ElasticsearchConnection)
     index_prefix: str = "oam"
     zookeeper: str = "127.0.0.1:2181"
     cmdb_user: str | None = None

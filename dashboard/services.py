@@ -10,6 +10,7 @@ import requests
 from elasticsearch import Elasticsearch
 
 from cmdb import Cmdb
+from foundation.elasticsearch import connect
 
 from .config import DashboardConfig
 from .safe_json import es_serializers
@@ -29,12 +30,8 @@ class Connections:
     def es(self) -> Elasticsearch:
         with self._lock:
             if self._es is None:
-                auth = None
-                if self.config.elasticsearch_user:
-                    auth = (self.config.elasticsearch_user, self.config.elasticsearch_password or "")
-                nodes = [url.strip() for url in self.config.elasticsearch.split(",") if url.strip()]
-                self._es = Elasticsearch(nodes, basic_auth=auth, request_timeout=self.config.request_timeout,
-                                         retry_on_timeout=True, serializers=es_serializers())
+                self._es = connect(self.config.elasticsearch, request_timeout=self.config.request_timeout,
+                                   max_retries=3, retry_on_timeout=True, serializers=es_serializers())
             return self._es
 
     @property

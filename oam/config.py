@@ -9,7 +9,7 @@ that exists. Example::
     [elasticsearch]
     port = 9200
     heap_mb = 512
-    security = false
+    security = true    # false: open HTTP, for a development box only
 
     [zookeeper]
     port = 2181
@@ -34,7 +34,6 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr
 
-from backing_services.elasticsearch import DEFAULT_PASSWORD
 from foundation.settings import PathStr, Port, PositiveInt, SettingsError, SettingsModel, load_toml
 
 SEARCH_PATHS = (Path("oam.toml"), Path("/etc/oam/oam.toml"))
@@ -47,10 +46,12 @@ def default_data_dir() -> Path:
 
 
 class ElasticsearchSettings(SettingsModel):
+    """The suite's own Elasticsearch; ``security = false`` (open HTTP, no users) is for a development box only."""
+
     port: Port = 9200
     heap_mb: PositiveInt = 512
-    security: bool = False
-    password: str = DEFAULT_PASSWORD
+    security: bool = True  # TLS on HTTP with the suite's CA, a user per piece, destructive_requires_name
+    password: str = Field("", repr=False)  # the superuser's (oam-admin); "": made on the first start and kept
 
 
 class ZooKeeperSettings(SettingsModel):

@@ -4,19 +4,38 @@ from __future__ import annotations
 from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.redis import RedisServer, ping
 from backing_services.zookeeper import ZooKeeperServer, four_letter_word
+from foundation.suite import ELASTICSEARCH_USERS, elasticsearch_ca_dir
+from telemetry.access import COLLECTOR, READER, RETENTION, roles
+from telemetry.templates import index_pattern
 
 from .component import ServerComponent, ServiceStatus
 from .config import Settings
+from .suite_secrets import elasticsearch_admin_password, elasticsearch_passwords
+
+ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION}
+"""The role of each piece's Elasticsearch user (foundation.suite.ELASTICSEARCH_USERS)."""
 
 
 class ElasticsearchComponent(ServerComponent):
+    """The suite's Elasticsearch with each piece's user and role (written again on every start)."""
+
     name = "elasticsearch"
 
     def __init__(self, settings: Settings) -> None:
         es = settings.elasticsearch
+        self.settings = settings
         self.port = es.port
         self.server = ElasticsearchServer(settings.data_dir / "elasticsearch", http_port=es.port, heap_mb=es.heap_mb,
-                                          security=es.security, password=es.password, host=settings.host)
+                                          security=es.security, password=elasticsearch_admin_password(settings, False),
+                                          host=settings.host, ca_dir=elasticsearch_ca_dir(settings.data_dir))
+
+    def start(self, timeout: float) -> None:
+        if self.server.security:
+            passwords = elasticsearch_passwords(self.settings)
+            self.server.password = elasticsearch_admin_password(self.settings)
+            self.server.users = {ELASTICSEARCH_USERS[piece]: (passwords[piece], role) for piece, role in ROLES.items()}
+            self.server.roles = roles([index_pattern()])
+        super().start(timeout)
 
     def probe(self) -> ServiceStatus:
         server = self.server

@@ -105,6 +105,9 @@ class LocalStack:
             if component.reap():
                 self.say(f"stopped a leftover {component.name} from an earlier run")
         self._check_ports()
+        if not self.settings.elasticsearch.security:
+            self.say("warning: [elasticsearch] security = false: no TLS, no passwords, anyone on this machine can "
+                     "read and delete every index (a development box only)")
         self._write_state("starting")
         try:
             for component in self.components:

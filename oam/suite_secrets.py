@@ -3,8 +3,10 @@
 * collector tokens (the host agent's and the sample's Sentry DSN key, of scope ingest; ``oam-read``,
   of scope read, for ``oam trace``): issued once and kept in clear under
   ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
-* passwords and keys (the suite's CMDB account, the dashboard's admin, its session key):
-  random, under ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account.
+* passwords and keys (the suite's CMDB account, the dashboard's admin, its session key, the
+  Elasticsearch superuser's and each piece's Elasticsearch user's): random, under
+  ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account,
+  :func:`elasticsearch_passwords` the pieces' Elasticsearch passwords.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import secrets
 from pathlib import Path
 
 from collector.auth import INGEST, TokenStore, suite_tokens_file
+from foundation.suite import ELASTICSEARCH_USERS, elasticsearch_password_file
 
 from .config import Settings
 
@@ -54,3 +57,20 @@ def cmdb_credentials(settings: Settings) -> dict[str, str]:
     user = settings.cmdb.user or "oam-suite"
     password = settings.cmdb.password or kept_secret(settings, "cmdb-suite.password")[0]
     return {"OAM_CMDB_USER": user, "OAM_CMDB_PASSWORD": password}
+
+
+def elasticsearch_admin_password(settings: Settings, make: bool = True) -> str:
+    """The superuser's password: ``[elasticsearch] password`` if set, else the kept one (made unless ``make`` is
+    False, then "" while there is none)."""
+    if settings.elasticsearch.password:
+        return settings.elasticsearch.password
+    path = elasticsearch_password_file(settings.data_dir, "admin")
+    if make:
+        return kept_secret(settings, path.name)[0]
+    return path.read_text().strip() if path.exists() else ""
+
+
+def elasticsearch_passwords(settings: Settings) -> dict[str, str]:
+    """Each piece's Elasticsearch password (``collector``, ``dashboard``, ``retention``), made on the first start."""
+    return {piece: kept_secret(settings, elasticsearch_password_file(settings.data_dir, piece).name)[0]
+            for piece in ELASTICSEARCH_USERS}

@@ -1,16 +1,18 @@
 """The service manager against the real programs: health, security, failures, an ensemble."""
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 from kazoo.client import KazooClient
 
 from backing_services.distribution import ES_VERSION
-from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
+from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
 from backing_services.process import ServiceError, pid_alive
 from backing_services.zookeeper import four_letter_word
+from foundation.elasticsearch import connect
 from foundation.waiting import wait_until
 
 
@@ -30,20 +32,37 @@ def test_elasticsearch_runs_as_the_unprivileged_user(elasticsearch):
     assert owner != "root"
 
 
-def test_security_on_needs_the_known_password(run_dir):
-    from elasticsearch import AuthenticationException, Elasticsearch
+def test_the_session_node_is_secured_and_keeps_its_certificates_private(elasticsearch):
+    from elasticsearch import AuthenticationException
 
-    server = ElasticsearchServer(run_dir / "es-secure", http_port=free_port(), heap_mb=384, security=True,
-                                 password="s3cret-for-test")
+    with connect(elasticsearch.connection()) as good:
+        assert good.cluster.health()["status"] in ("green", "yellow")
+    with connect(elasticsearch.connection(password="wrong")) as wrong, pytest.raises(AuthenticationException):
+        wrong.cluster.health()
+    ca, node = elasticsearch.ca, elasticsearch.config_dir / "certs"
+    for path in (ca.cert_path, ca.key_path, node / "node.crt", node / "node.key"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert ca.key_path.stat().st_uid == os.geteuid()  # the CA's key is never the service user's
+    assert not ca.directory.is_relative_to(elasticsearch.base_dir)
+
+
+def test_a_second_start_reuses_the_ca_and_the_node_certificate(run_dir, elasticsearch):
+    before = {path: path.read_bytes() for path in (elasticsearch.ca.cert_path, elasticsearch.config_dir / "certs" /
+                                                   "node.crt")}
+    elasticsearch.prepare()  # what every start does first
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_security_off_is_open_plain_http_and_still_refuses_wildcard_deletes(run_dir):
+    import requests
+
+    server = ElasticsearchServer(run_dir / "es-open", http_port=free_port(), heap_mb=256, security=False)
     server.start(timeout=180)
     try:
-        with Elasticsearch(server.url, basic_auth=(ADMIN_USER, "s3cret-for-test")) as good:
-            assert good.cluster.health()["status"] in ("green", "yellow")
-        with Elasticsearch(server.url) as anonymous, pytest.raises(AuthenticationException):
-            anonymous.cluster.health()
-        with Elasticsearch(server.url, basic_auth=(ADMIN_USER, "wrong")) as wrong, \
-                pytest.raises(AuthenticationException):
-            wrong.cluster.health()
+        assert server.url.startswith("http://") and server.connection().username == ""
+        assert requests.get(server.url + "/_cluster/health", timeout=10).status_code == 200
+        assert requests.put(server.url + "/oam-open", timeout=10).status_code == 200
+        assert requests.delete(server.url + "/oam-*", timeout=10).status_code == 400
     finally:
         server.stop()
     assert not pid_alive(server.process.pid)

@@ -40,14 +40,15 @@ def test_token_issue_list_revoke_under_the_suite_data_dir(tmp_path: Path) -> Non
 
 
 def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path: Path) -> None:
-    path = tmp_path / "collector.toml"
+    path, ca = tmp_path / "collector.toml", tmp_path / "ca.pem"
+    ca.write_text("a CA certificate\n")
     path.write_text('port = 5000\nspool_dir = "/tmp/x"\n[elasticsearch]\nhosts = ["https://es:9200"]\n'
-                    'username = "u"\npassword = "p"\nca_file = "/etc/ca.pem"\n[retention_days]\nlogs = 3\n')
+                    f'username = "u"\npassword = "p"\nca_file = "{ca}"\n[retention_days]\nlogs = 3\n')
     config = load_config(path, {"port": 4318, "host": "0.0.0.0"})
     assert (config.port, config.host, config.retention_days["logs"], config.retention_days["errors"]) == \
         (5000, "0.0.0.0", 3, 90)
     options = config.elasticsearch.client_options()
-    assert options["basic_auth"] == ("u", "p") and options["ca_certs"] == "/etc/ca.pem"
+    assert options["basic_auth"] == ("u", "p") and options["ca_certs"] == str(ca)
     path.write_text("prot = 1\n")
     with pytest.raises(SettingsError, match=r"^collector.toml: prot: unknown key \(known: bulk_chunk_size, "):
         load_config(path)

@@ -8,7 +8,8 @@ from oam.cli import cli
 
 
 def app(**settings):
-    return create_app(DashboardConfig(elasticsearch="http://127.0.0.1:9", zookeeper="127.0.0.1:9", **settings))
+    return create_app(DashboardConfig(elasticsearch={"hosts": ["http://127.0.0.1:9"]}, zookeeper="127.0.0.1:9",
+                                      **settings))
 
 
 def test_pages_need_a_login_and_the_api_answers_401():

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
-from collector.config import load_config  # noqa: E402
+from collector.config import CollectorElasticsearch, load_config  # noqa: E402
 from collector.testing import serve_in_thread  # noqa: E402
 from foundation.clock import utc_now_iso  # noqa: E402
 from foundation.output import table  # noqa: E402
@@ -162,7 +162,7 @@ def main() -> int:
         try:
             config = load_config(None, port=free_port(), tokens_file=work / "tokens.json", spool_dir=work / "spool",
                                  index_prefix="oambench")
-            config.elasticsearch.hosts = [es.url]
+            config.elasticsearch = CollectorElasticsearch(**es.connection().model_dump())
             token = TokenStore(config.tokens_file).issue("bench")
             with serve_in_thread(config) as collector:
                 rows = [] if args.skip_cost else cost(work, collector.url, token, args.minutes, figures)

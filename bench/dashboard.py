@@ -41,6 +41,7 @@ from dashboard import queries  # noqa: E402
 from dashboard.testing import PASSWORDS, make_app, seeded  # noqa: E402
 from dashboard.timerange import TimeRange  # noqa: E402
 from foundation.clock import utc_iso, utc_now  # noqa: E402
+from foundation.elasticsearch import connect  # noqa: E402
 from foundation.output import table  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from telemetry.ecs import ServiceInfo, log_document  # noqa: E402
@@ -113,9 +114,9 @@ def main() -> None:
         zk_server = ZooKeeperServer(Path(tmp) / "zk", client_port=free_port())
         es_server.start(timeout=180)
         zk_server.start()
-        es = Elasticsearch(es_server.url, request_timeout=60)
+        es = connect(es_server.connection(), request_timeout=60, max_retries=3)
         try:
-            with seeded(es, f"127.0.0.1:{zk_server.client_port}") as seed:
+            with seeded(es, f"127.0.0.1:{zk_server.client_port}", elasticsearch=es_server.connection()) as seed:
                 seconds = load(es, seed.prefix, args.docs)
                 total = es.count(index=f"{seed.prefix}-logs-*")["count"]
                 print(f"loaded {total:,} log documents in {seconds:.0f}s ({args.docs / seconds:,.0f} docs/s)")

@@ -40,6 +40,7 @@ from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
+from foundation.elasticsearch import connect  # noqa: E402
 from foundation.settings import write_toml  # noqa: E402
 from foundation.waiting import wait_until  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
@@ -201,14 +202,14 @@ def main() -> int:
     try:
         print(f"starting Elasticsearch on {es.url} ...", flush=True)
         es.start(timeout=180)
-        client = Elasticsearch(es.url, request_timeout=120)
+        client = connect(es.connection(), request_timeout=120, max_retries=3)  # TLS and auth, as the suite runs it
         docs = make_documents(args.docs)
 
         port = free_port()
         config = work / "collector.toml"
         write_toml(config, {"port": port, "tokens_file": work / "tokens.json", "spool_dir": work / "spool",
                             "index_prefix": "benchcol", "bulk_chunk_size": args.batch, "threads": args.senders * 2,
-                            "elasticsearch": {"hosts": [es.url]}})
+                            "elasticsearch": es.connection().model_dump(exclude_defaults=True)})
         token = TokenStore(work / "tokens.json").issue("bench")
         log = open(work / "collector.log", "wb")
         collector = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),

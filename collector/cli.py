@@ -62,9 +62,16 @@ def _cmdb_settings(connection: CmdbConnection | None, environment: str) -> dict 
 
 def _config(path: Path | None, cmdb: CmdbConnection | None = None, environment: str = "production",
             **overrides: object):
+    defaults = _suite_defaults()
     with reported(SettingsError):
-        return load_config(path, _suite_defaults(), _cmdb_settings(cmdb, environment),
-                           f"{environment}/{CMDB_SERVICE}/config", **overrides)
+        config = load_config(path, defaults, _cmdb_settings(cmdb, environment),
+                             f"{environment}/{CMDB_SERVICE}/config", **overrides)
+    suite_retention = defaults.get("retention_elasticsearch")
+    retention = config.retention_elasticsearch
+    if retention and retention.model_dump(exclude_defaults=True) == suite_retention and \
+            config.elasticsearch.hosts != suite_retention["hosts"]:
+        config.retention_elasticsearch = None  # the suite's retention user, but another Elasticsearch: not ours
+    return config
 
 
 config_option = click.option("--config", "config_path", type=click.Path(path_type=Path),

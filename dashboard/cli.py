@@ -112,8 +112,9 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
 
     settings = _settings(ctx)
     port = port or (settings.ports.dashboard if settings else 8080)
-    app = create_app(_config(ctx, params))
-    click.echo(f"dashboard on http://{bind}:{port}/", err=True)
+    config = _config(ctx, params)
+    app = create_app(config)
+    click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)
     try:
         waitress.serve(app, host=bind, port=port, threads=8, ident="oam-dashboard")
     except OSError as exc:

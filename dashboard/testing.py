@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from cmdb import Cmdb, HostFacts
+from foundation.elasticsearch import delete_indices
 from telemetry.templates import install_templates
 
 from . import demo
@@ -41,7 +42,10 @@ class Seeded:
 @contextmanager
 def seeded(es: Any, zookeeper: str, **config: Any) -> Iterator[Seeded]:
     """Documents (a trace, logs with an XSS attempt, errors, metrics, a deploy marker), CMDB users
-    admin/operator/viewer, a host and a config value; everything removed afterwards."""
+    admin/operator/viewer, a host and a config value; everything removed afterwards.
+
+    ``es`` writes the documents; the app reads through ``config["elasticsearch"]`` (the
+    dashboard's own connection, e.g. its least-privilege user)."""
     tag = secrets.token_hex(4)
     prefix, root = f"dash{tag}", f"/dashtest-{tag}"
     install_templates(es, prefix=prefix)
@@ -60,22 +64,17 @@ def seeded(es: Any, zookeeper: str, **config: Any) -> Iterator[Seeded]:
             users.save(role, password, role)
         admin.store.set("production/web/settings", {"pool": 10, "note": XSS}, comment="first")
         admin.inventory.remember(HostFacts("web-1", role="web", environment="production", services=["backend"]))
-        app_config = DashboardConfig(elasticsearch=_url(es), zookeeper=zookeeper, cmdb_user="dash-admin",
+        app_config = DashboardConfig(zookeeper=zookeeper, cmdb_user="dash-admin",
                                      cmdb_password="cmdb-admin-secret", cmdb_root=root, index_prefix=prefix,
                                      **config)
         yield Seeded(prefix, root, trace_id, app_config, admin)
     finally:
-        es.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        delete_indices(es, f"{prefix}-*")
         for kind in ("logs", "transactions", "spans", "metrics", "errors", "changes"):
             es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
         es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-ecs-common")
         admin.client.delete(root, recursive=True)
         admin.close()
-
-
-def _url(es: Any) -> str:
-    node = es.transport.node_pool.get().config
-    return f"{node.scheme}://{node.host}:{node.port}"
 
 
 class ServedApp:

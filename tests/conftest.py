@@ -8,7 +8,6 @@ new run. Services also die with the pytest process that started them.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +19,11 @@ from backing_services.ports import free_port
 from backing_services.process import pid_alive, reap_stale
 from backing_services.zookeeper import ZooKeeperEnsemble, ZooKeeperServer
 from foundation.elasticsearch import ElasticsearchConnection, connect
-from foundation.suite import ELASTICSEARCH_USERS
-from telemetry.access import COLLECTOR, READER, RETENTION, roles
+
+from elasticsearch_access import piece_connections, secured_elasticsearch
 
 TEST_ROOT = Path(os.environ.get("OAM_TEST_ROOT", "/tmp/oam-tests"))
-TEST_INDEX_PATTERNS = ["oam*", "dash*"]
-"""The index prefixes of the tests (oam, oamingest, dash<tag>...): the pieces' roles cover them all."""
-PIECE_ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION}
+
 
 
 def reap_stale_runs(root: Path) -> list[Path]:
@@ -60,23 +57,6 @@ def run_dir() -> Iterator[Path]:
     path.mkdir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-PASSWORDS = {piece: secrets.token_urlsafe(16) for piece in PIECE_ROLES}
-
-
-def secured_elasticsearch(base_dir: Path, **options: object) -> ElasticsearchServer:
-    """A node secured as ``oam up`` runs it (TLS with its own CA, basic auth, destructive_requires_name),
-    with the superuser and each piece's least-privilege user and role; ``.connection()`` is the superuser."""
-    return ElasticsearchServer(base_dir, http_port=free_port(), password=secrets.token_urlsafe(16),
-                               users={ELASTICSEARCH_USERS[piece]: (PASSWORDS[piece], role)
-                                      for piece, role in PIECE_ROLES.items()},
-                               roles=roles(TEST_INDEX_PATTERNS), **options)
-
-
-def piece_connections(server: ElasticsearchServer) -> dict[str, ElasticsearchConnection]:
-    """The connection of each piece (``collector``, ``dashboard``, ``retention``) to ``server``, as its own user."""
-    return {piece: server.connection(ELASTICSEARCH_USERS[piece], PASSWORDS[piece]) for piece in PIECE_ROLES}
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,6 @@ from chaos_parts import (
 from elasticsearch import Elasticsearch
 from local_suite import wait_until
 
-from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
 from backing_services.zookeeper import ZooKeeperEnsemble
 from cmdb import Cmdb
@@ -47,6 +46,10 @@ from dashboard import create_app
 from dashboard.app import close_app
 from dashboard.config import DashboardConfig
 from dashboard.users import UserStore
+from foundation.elasticsearch import ElasticsearchConnection, connect
+from foundation.settings import toml_text
+
+from elasticsearch_access import piece_connections, secured_elasticsearch
 
 ROOT = "/chaos"
 AGENT_ID = "chaos-host"
@@ -59,7 +62,7 @@ MAX_CMDB_GAP = 5.0
 @pytest.fixture(scope="module")
 def own_elasticsearch(run_dir: Path):
     """This module's Elasticsearch: the test restarts it, so the session's is not used."""
-    server = ElasticsearchServer(run_dir / "chaos-elasticsearch", http_port=free_port(), heap_mb=512)
+    server = secured_elasticsearch(run_dir / "chaos-elasticsearch", heap_mb=512)
     server.start(timeout=180)
     yield server
     server.stop()
@@ -74,12 +77,12 @@ def own_ensemble(run_dir: Path):
     ensemble.stop()
 
 
-def _collector_config(base: Path, port: int, es_url: str, tokens: Path) -> Path:
+def _collector_config(base: Path, port: int, es: ElasticsearchConnection, tokens: Path) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     path = base / "collector.toml"
-    path.write_text(f'host = "127.0.0.1"\nport = {port}\nthreads = 4\ntokens_file = "{tokens}"\n'
-                    f'spool_dir = "{base / "spool"}"\nretry_backoff_seconds = 0.1\n'
-                    f'[elasticsearch]\nhosts = ["{es_url}"]\nrequest_timeout = 10.0\n')
+    path.write_text(toml_text({"host": "127.0.0.1", "port": port, "threads": 4, "tokens_file": tokens,
+                               "spool_dir": base / "spool", "retry_backoff_seconds": 0.1,
+                               "elasticsearch": {**es.model_dump(exclude_defaults=True), "request_timeout": 10.0}}))
     return path
 
 
@@ -144,7 +147,8 @@ def _file_lines(path: Path) -> list[tuple[int, dict]]:
 def test_nothing_lost_or_doubled_the_cmdb_answers_and_the_dashboard_shows_the_gap(
         tmp_path, own_elasticsearch, own_ensemble):
     es_server, ensemble = own_elasticsearch, own_ensemble
-    es = Elasticsearch(es_server.url, request_timeout=30)
+    es = connect(es_server.connection(), request_timeout=30, max_retries=3)
+    pieces = piece_connections(es_server)
     zk = ensemble.connection_string
     admin = Cmdb(zk, user="chaos-admin", password=PASSWORDS["admin"], root=ROOT)
     admin.grant("chaos-writer", PASSWORDS["writer"], "writer")
@@ -156,7 +160,7 @@ def test_nothing_lost_or_doubled_the_cmdb_answers_and_the_dashboard_shows_the_ga
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     collectors = [oam_process(f"collector-{n}", ["collector", "run", "--config",
                                                  str(_collector_config(tmp_path / f"collector-{n}", port,
-                                                                       es_server.url, tokens))],
+                                                                       pieces["collector"], tokens))],
                               tmp_path / f"collector-{n}") for n, port in enumerate(ports)]
     telemetry = tmp_path / "telemetry"
     telemetry.mkdir()
@@ -164,7 +168,7 @@ def test_nothing_lost_or_doubled_the_cmdb_answers_and_the_dashboard_shows_the_ga
                                   str(_agent_config(tmp_path / "agent", urls, token, telemetry, zk))],
                         tmp_path / "agent")
     writer = writer_process(telemetry, tmp_path / "writer", RATE)
-    app = create_app(DashboardConfig(elasticsearch=es_server.url, zookeeper=zk, cmdb_user="chaos-admin",
+    app = create_app(DashboardConfig(elasticsearch=pieces["dashboard"], zookeeper=zk, cmdb_user="chaos-admin",
                                      cmdb_password=PASSWORDS["admin"], cmdb_root=ROOT, collectors=urls,
                                      tokens_file=tokens, environment=ENVIRONMENT))
     viewer = _basic("viewer")

@@ -17,26 +17,27 @@ from collector.config import CollectorConfig, load_config
 from collector.indices import apply_retention
 from collector.service import Collector
 from collector.testing import RunningCollector, serve_in_thread
+from foundation.elasticsearch import ElasticsearchConnection, connect, delete_indices
 from telemetry.ecs import timestamp
 
 PREFIX = "oamingest"
 
 
-def _config(tmp_path: Path, es_url: str, **overrides: object) -> CollectorConfig:
+def _config(tmp_path: Path, es: ElasticsearchConnection, **overrides: object) -> CollectorConfig:
+    """The collector's settings, as its own least-privilege user on ``es``."""
     overrides.setdefault("tokens_file", tmp_path / "tokens.json")
-    config = load_config(None, port=free_port(), spool_dir=tmp_path / "spool", index_prefix=PREFIX, **overrides)
-    config.elasticsearch.hosts = [es_url]
-    config.elasticsearch.request_timeout = 5.0
-    return config
+    connection = {**es.model_dump(exclude_defaults=True), "request_timeout": 5.0}
+    return load_config(None, {"elasticsearch": connection}, port=free_port(), spool_dir=tmp_path / "spool",
+                       index_prefix=PREFIX, **overrides)
 
 
 @pytest.fixture
-def running(tmp_path: Path, elasticsearch, es_client) -> Iterator[tuple[RunningCollector, str]]:
-    config = _config(tmp_path, elasticsearch.url, max_body_bytes=64 * 1024)
+def running(tmp_path: Path, es_users, es_client) -> Iterator[tuple[RunningCollector, str]]:
+    config = _config(tmp_path, es_users["collector"], max_body_bytes=64 * 1024)
     token = TokenStore(config.tokens_file).issue("agent-1")
     with serve_in_thread(config) as collector:
         yield collector, token
-    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    delete_indices(es_client, f"{PREFIX}-*")
 
 
 def _lines(marker: str, count: int, start: int = 0) -> list[str]:
@@ -129,9 +130,9 @@ def test_refused_requests_get_the_right_status_and_index_nothing(running, es_cli
     assert _count(es_client, f"refused-{case.replace(' ', '-')}") == 0
 
 
-def test_unreachable_elasticsearch_spools_then_replays_in_order(tmp_path: Path, elasticsearch, es_client) -> None:
-    dead_url = f"http://127.0.0.1:{free_port()}"
-    config = _config(tmp_path, dead_url, spool_max_bytes=40_000)
+def test_unreachable_elasticsearch_spools_then_replays_in_order(tmp_path: Path, es_users, es_client) -> None:
+    dead = es_users["collector"].model_copy(update={"hosts": [f"https://127.0.0.1:{free_port()}"]})
+    config = _config(tmp_path, dead, spool_max_bytes=40_000)
     token = TokenStore(config.tokens_file).issue("agent-1")
     with serve_in_thread(config) as collector:
         assert _post(collector.url, _lines("spooled", 50, 0), token).status_code == 200
@@ -145,7 +146,7 @@ def test_unreachable_elasticsearch_spools_then_replays_in_order(tmp_path: Path, 
         assert "oam_collector_spool_full_rejections_total 1.0" in metrics
         assert f"oam_collector_spool_bytes {float(collector.collector.spool.bytes)}" in metrics
     # Elasticsearch is back (a collector on the same spool, now pointed at it): spooled batches go in, in order.
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch.hosts = es_users["collector"].hosts
     collector = Collector(config)
     try:
         first = collector.spool.oldest()
@@ -157,26 +158,27 @@ def test_unreachable_elasticsearch_spools_then_replays_in_order(tmp_path: Path, 
         assert _count(es_client, "spooled") == 100
     finally:
         collector.close()
-        es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+        delete_indices(es_client, f"{PREFIX}-*")
 
 
-def test_retention_deletes_only_expired_indices(tmp_path: Path, es_client) -> None:
+def test_retention_deletes_only_expired_indices(tmp_path: Path, es_users, es_client) -> None:
     old_day = datetime.now(timezone.utc) - timedelta(days=20)
     old, fresh = f"{PREFIX}-logs-{old_day:%Y.%m.%d}", f"{PREFIX}-logs-{datetime.now(timezone.utc):%Y.%m.%d}"
     old_metrics = f"{PREFIX}-metrics-{old_day:%Y.%m.%d}"
     for name in (old, fresh, old_metrics):
         es_client.indices.create(index=name)
     try:
-        deleted = apply_retention(es_client, {"logs": 14, "metrics": 30}, PREFIX)
+        with connect(es_users["retention"]) as retention:  # its own user: it lists and deletes indices, no more
+            deleted = apply_retention(retention, {"logs": 14, "metrics": 30}, PREFIX)
         assert deleted == [old]
         assert es_client.indices.exists(index=fresh) and es_client.indices.exists(index=old_metrics)
     finally:
-        es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+        delete_indices(es_client, f"{PREFIX}-*")
 
 
-def test_collectors_side_by_side_share_tokens_and_never_double(tmp_path: Path, elasticsearch, es_client) -> None:
-    first = _config(tmp_path / "a", elasticsearch.url, tokens_file=tmp_path / "tokens.json")
-    second = _config(tmp_path / "b", elasticsearch.url, tokens_file=tmp_path / "tokens.json")
+def test_collectors_side_by_side_share_tokens_and_never_double(tmp_path: Path, es_users, es_client) -> None:
+    first = _config(tmp_path / "a", es_users["collector"], tokens_file=tmp_path / "tokens.json")
+    second = _config(tmp_path / "b", es_users["collector"], tokens_file=tmp_path / "tokens.json")
     token = TokenStore(tmp_path / "tokens.json").issue("agent-1")
     lines = _lines("sidebyside", 400)
     try:
@@ -189,10 +191,10 @@ def test_collectors_side_by_side_share_tokens_and_never_double(tmp_path: Path, e
             assert "oam_collector_indexed_documents_total 400.0" in metrics  # 200 created + 200 already there
         assert _count(es_client, "sidebyside") == 400
     finally:
-        es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+        delete_indices(es_client, f"{PREFIX}-*")
 
 
-def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elasticsearch, es_client, zookeeper) -> None:
+def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, es_users, es_client, zookeeper) -> None:
     import os
     import subprocess
     import sys
@@ -202,7 +204,8 @@ def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elastics
     root = "/oam-collector-settings"
     with Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root) as admin:
         admin.store.set("test/oam-collector/config", {"max_body_bytes": 600, "index_prefix": "oamcmdbset",
-                                                       "elasticsearch": {"hosts": [elasticsearch.url]}})
+                                                       "elasticsearch": es_users["collector"].model_dump(
+                                                           exclude_defaults=True)})
     port = free_port()
     tokens = tmp_path / "tokens.json"
     token = TokenStore(tokens).issue("cmdb-settings")
@@ -224,4 +227,4 @@ def test_settings_kept_in_the_cmdb_apply_under_the_file(tmp_path: Path, elastics
     finally:
         process.terminate()
         process.wait(timeout=30)
-        es_client.indices.delete(index="oamcmdbset-*", ignore_unavailable=True)
+        delete_indices(es_client, "oamcmdbset-*")

@@ -1,4 +1,4 @@
-"""The collector against an Elasticsearch with security on, that is stopped and started under load.
+"""The collector, as its own user, against a secured Elasticsearch (TLS) that is stopped and started under load.
 
 This module starts its own Elasticsearch (own directory and port) because it stops it.
 """
@@ -19,10 +19,13 @@ import pytest
 import requests
 from local_suite import wait_healthy, wait_until
 
-from backing_services.elasticsearch import ADMIN_USER, ElasticsearchServer
+from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
 from collector.auth import TokenStore
+from foundation.elasticsearch import connect
 from telemetry.ecs import timestamp
+
+from elasticsearch_access import piece_connections, secured_elasticsearch
 
 PREFIX = "oamchaos"
 TOTAL = 100_000
@@ -33,7 +36,7 @@ PACE_SECONDS = 0.8  # between one sender's batches, so the outages and the kill 
 
 @pytest.fixture(scope="module")
 def secure_es(run_dir: Path) -> Iterator[ElasticsearchServer]:
-    server = ElasticsearchServer(run_dir / "collector-outage-es", http_port=free_port(), heap_mb=512, security=True)
+    server = secured_elasticsearch(run_dir / "collector-outage-es", heap_mb=512)
     server.start(timeout=180)
     yield server
     server.stop()
@@ -41,21 +44,21 @@ def secure_es(run_dir: Path) -> Iterator[ElasticsearchServer]:
 
 @pytest.fixture(scope="module")
 def secure_client(secure_es: ElasticsearchServer):
-    from elasticsearch import Elasticsearch
-
-    client = Elasticsearch(secure_es.url, basic_auth=(ADMIN_USER, secure_es.password), request_timeout=60)
+    client = connect(secure_es.connection(), request_timeout=60, max_retries=3)
     yield client
     client.close()
 
 
 def _write_config(path: Path, es: ElasticsearchServer, port: int, password: str) -> Path:
+    """The collector's settings file: its own user on ``es`` with ``password``, verifying es's CA."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "collector.toml"
+    collector = piece_connections(es)["collector"]
     config.write_text(
         f'host = "127.0.0.1"\nport = {port}\ntokens_file = "{path / "tokens.json"}"\n'
         f'spool_dir = "{path / "spool"}"\nspool_max_bytes = {512 << 20}\nindex_prefix = "{PREFIX}"\n'
-        f'retry_backoff_seconds = 0.1\n\n[elasticsearch]\nhosts = ["{es.url}"]\nusername = "{ADMIN_USER}"\n'
-        f'password = "{password}"\nrequest_timeout = 10.0\n')
+        f'retry_backoff_seconds = 0.1\n\n[elasticsearch]\nhosts = ["{es.url}"]\nusername = "{collector.username}"\n'
+        f'password = "{password}"\nca_file = "{collector.ca_file}"\nrequest_timeout = 10.0\n')
     return config
 
 
@@ -132,7 +135,7 @@ def test_nothing_lost_nothing_doubled_through_outages_and_a_killed_collector(
         secure_es, secure_client, tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = _write_config(tmp_path, secure_es, port, secure_es.password)
+    config = _write_config(tmp_path, secure_es, port, piece_connections(secure_es)["collector"].password)
     token = TokenStore(tmp_path / "tokens.json").issue("chaos-agent")
     log = tmp_path / "collector.log"
     current = {"collector": _start_collector(config, log)}

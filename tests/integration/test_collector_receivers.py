@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from collector.config import load_config
+from collector.config import CollectorElasticsearch, load_config
 from collector.testing import RunningCollector, serve_in_thread
+from foundation.elasticsearch import delete_indices
 from oam.cli import cli
 
 PREFIX = "oamrecv"
@@ -22,15 +23,15 @@ NOW = str(int(time.time()))  # whole seconds: the OTLP nanosecond strings below 
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory, elasticsearch, es_client) -> Iterator[tuple[RunningCollector, str]]:
+def running(tmp_path_factory, es_users, es_client) -> Iterator[tuple[RunningCollector, str]]:
     tmp: Path = tmp_path_factory.mktemp("collector")
     config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
                          index_prefix=PREFIX)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
     token = TokenStore(config.tokens_file).issue("receivers")
     with serve_in_thread(config) as collector:
         yield collector, token
-    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    delete_indices(es_client, f"{PREFIX}-*")
 
 
 @pytest.fixture(scope="module")

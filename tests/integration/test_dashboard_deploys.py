@@ -26,10 +26,11 @@ SERVICE = f"dash{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
-def deployed(es_client, zookeeper, ssh_hosts, tmp_path_factory):
+def deployed(es_client, es_users, zookeeper, ssh_hosts, tmp_path_factory):
     """The service deployed at v1 then v2 on the three hosts, and the dashboard serving it."""
     work = tmp_path_factory.mktemp("dashboard-deploys")
-    with seeded(es_client, zookeeper.connection_string, deploy_known_hosts=ssh_hosts.known_hosts,
+    with seeded(es_client, zookeeper.connection_string, elasticsearch=es_users["dashboard"],
+                deploy_known_hosts=ssh_hosts.known_hosts,
                 deploy_identity=ssh_hosts.client_key, deploy_events_file=work / "events.jsonl") as seed:
         hosts = [{"name": f"host{i + 1}", "address": s.address, "port": s.port, "deploy_root": str(s.root / SERVICE),
                   "env": {"APP_PORT": str(free_port(s.address)), "APP_ADDRESS": s.address}}

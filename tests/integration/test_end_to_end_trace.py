@@ -21,8 +21,9 @@ from agents.host.config import AgentConfig
 from agents.host.daemon import HostAgent
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from collector.config import load_config
+from collector.config import CollectorElasticsearch, load_config
 from collector.testing import serve_in_thread
+from foundation.elasticsearch import delete_indices
 from foundation.waiting import NotReady, wait_until
 
 PREFIX = "oame2e"
@@ -30,12 +31,12 @@ ORDER = {"customer": "grace", "items": [{"sku": "pen", "qty": 3, "price": 1.5}]}
 
 
 @pytest.fixture(scope="module")
-def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
+def pipeline(run_dir: Path, es_users, es_client, redis_server):
     base = run_dir / "e2e"
     telemetry = base / "telemetry"
     config = load_config(None, port=free_port(), tokens_file=base / "tokens.json", spool_dir=base / "spool",
                          index_prefix=PREFIX)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
     tokens = TokenStore(config.tokens_file)
     agent_token, sentry_key = tokens.issue("e2e-agent"), tokens.issue("order-service")
     read_token = tokens.issue("e2e-reader", scope="read")
@@ -72,7 +73,7 @@ def pipeline(run_dir: Path, elasticsearch, es_client, redis_server):
                     process.kill()
             agent.stop.set()
             thread.join(timeout=10)
-            es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+            delete_indices(es_client, f"{PREFIX}-*")
 
 
 def search(es_client, gtx: str) -> list[dict]:

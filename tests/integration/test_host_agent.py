@@ -20,8 +20,9 @@ from agents.host.config import AgentConfig
 from agents.host.daemon import HostAgent
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from collector.config import load_config
+from collector.config import CollectorElasticsearch, load_config
 from collector.testing import serve_in_thread
+from foundation.elasticsearch import delete_indices
 from foundation.waiting import NotReady, wait_until
 from telemetry.ecs import timestamp
 
@@ -29,14 +30,14 @@ PREFIX = "oamagent"
 
 
 @pytest.fixture
-def collector_setup(tmp_path: Path, elasticsearch, es_client):
+def collector_setup(tmp_path: Path, es_users, es_client):
     """A collector config (not started) and a token for the agent."""
     config = load_config(None, port=free_port(), tokens_file=tmp_path / "tokens.json", spool_dir=tmp_path / "spool",
                          index_prefix=PREFIX)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
     token = TokenStore(config.tokens_file).issue("agent-test")
     yield config, token
-    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    delete_indices(es_client, f"{PREFIX}-*")
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 """`oam up`, `oam status`, `oam down` as a user runs them, on free ports in a scratch data dir."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,7 @@ def suite(run_dir: Path, request):
     settings = load_settings(config)
     oam.es_port, oam.zk_port = settings.elasticsearch.port, settings.zookeeper.port
     oam.gateway_port, oam.dashboard_port = settings.ports.gateway, settings.ports.dashboard
+    oam.collector_port = settings.ports.collector
     yield oam
     oam("down")
     for pid in processes_under(data_dir):
@@ -120,6 +123,33 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
                                              "csrf_token": csrf}, timeout=10)
     assert "Overview" in session.get(f"{dashboard}/", timeout=10).text
     assert session.get(f"{dashboard}/login", timeout=10).url != f"{dashboard}/"  # sanity: it is a real page
+
+    # Elasticsearch is closed: TLS with the suite's CA, no anonymous access, no wildcard deletes.
+    es_url, ca = f"https://127.0.0.1:{suite.es_port}", str(suite.data_dir / "elasticsearch-ca" / "ca.crt")
+    assert requests.get(f"{es_url}/_cluster/health", verify=ca, timeout=10).status_code == 401
+    admin = ("oam-admin", (suite.data_dir / "run" / "elasticsearch-admin.password").read_text().strip())
+    refused = requests.delete(f"{es_url}/_all", verify=ca, auth=admin, timeout=10)
+    assert refused.status_code == 400 and "Wildcard expressions or all indices are not allowed" in refused.text
+    for secret in ("elasticsearch-ca/ca.key", "elasticsearch-ca/ca.crt", "run/elasticsearch-collector.password",
+                   "run/elasticsearch-dashboard.password", "run/elasticsearch-retention.password"):
+        assert (suite.data_dir / secret).stat().st_mode & 0o077 == 0, secret
+    # The collector and the dashboard each work as their own user: a line in, the same line on the dashboard.
+    logs = suite.data_dir / "suite" / "logs"
+    assert "(user 'oam-collector')" in (logs / "collector.log").read_text()
+    assert "(user 'oam-dashboard')" in (logs / "dashboard.log").read_text()
+    token = (suite.data_dir / "run" / "oam-up-agent.token").read_text().strip()
+    line = json.dumps({"_kind": "logs", "_id": "up-secured-1", "@timestamp": datetime.now(timezone.utc).isoformat(),
+                       "message": "secured ingest reaches the dashboard", "service.name": "up-test"})
+    ingest = requests.post(f"http://127.0.0.1:{suite.collector_port}/v1/ingest", data=gzip.compress(line.encode()),
+                           headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"}, timeout=10)
+    assert ingest.status_code == 200, ingest.text
+
+    def on_the_dashboard() -> bool:
+        found = session.get(f"{dashboard}/api/logs", params={"q": "secured ingest reaches", "from": "now-1h"},
+                            timeout=10).json()
+        return any(row["message"] == "secured ingest reaches the dashboard" for row in found["lines"])
+
+    wait_until(on_the_dashboard, timeout=30, interval=0.5, what="the ingested line on the dashboard")
 
     again = suite("up", "--detach")
     assert again.returncode == 1 and "already running" in again.stdout + again.stderr

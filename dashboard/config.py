@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from foundation.elasticsearch import ElasticsearchConnection
 from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsModel, Url
@@ -17,7 +18,7 @@ class DashboardConfig(SettingsModel):
     """Connections (Elasticsearch, the CMDB), the session policy, where the chart library and the
     collector's token file are."""
 
-    elasticsearch: ElasticsearchConnection = Field(default_factory=ElasticsearchConnection)
+    elasticsearch: ElasticsearchConnection = Field(default_factory=ElasticsearchConnection)  # or "url1,url2"
     index_prefix: str = "oam"
     zookeeper: str = "127.0.0.1:2181"
     cmdb_user: str | None = None
@@ -35,6 +36,14 @@ class DashboardConfig(SettingsModel):
     deploy_events_file: PathStr | None = None
     search_size: PositiveInt = 200
     request_timeout: PositiveFloat = 10.0
+
+    @field_validator("elasticsearch", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        """A string is the nodes' URLs, comma-separated, without credentials."""
+        if isinstance(value, str):
+            return {"hosts": [url.strip() for url in value.split(",") if url.strip()]}
+        return value
 
     def chart_js_path(self) -> Path | None:
         """The installed Chart.js build to serve, or None if none is installed."""

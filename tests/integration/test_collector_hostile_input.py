@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
 from collector.auth import TokenStore
-from collector.config import load_config
+from collector.config import CollectorElasticsearch, load_config
 from collector.testing import RunningCollector, serve_in_thread
+from foundation.elasticsearch import delete_indices
 from telemetry.ecs import timestamp
 
 PREFIX = "oamhostile"
@@ -24,15 +26,15 @@ GTX = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory, elasticsearch, es_client) -> Iterator[tuple[RunningCollector, str]]:
+def running(tmp_path_factory, es_users, es_client) -> Iterator[tuple[RunningCollector, str]]:
     tmp: Path = tmp_path_factory.mktemp("collector")
     config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
                          index_prefix=PREFIX)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
     token = TokenStore(config.tokens_file).issue("hostile")
     with serve_in_thread(config) as collector:
         yield collector, token
-    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    delete_indices(es_client, f"{PREFIX}-*")
 
 
 @pytest.fixture(autouse=True)
@@ -58,16 +60,17 @@ def _sentry(url: str, token: str, endpoint: str, data: bytes) -> requests.Respon
                          headers={"X-Sentry-Auth": f"Sentry sentry_key={token}"})
 
 
-def _get(es_client, kind: str, doc_id: str, es_url: str | None = None) -> dict | bytes | None:
-    """The stored document (with ``es_url``: its raw bytes as Elasticsearch sends them), or None."""
+def _get(es_client, kind: str, doc_id: str, es: ElasticsearchServer | None = None) -> dict | bytes | None:
+    """The stored document (with ``es``: its raw bytes as Elasticsearch sends them), or None."""
     es_client.indices.refresh(index=f"{PREFIX}-*")
     found = es_client.search(index=f"{PREFIX}-{kind}-*", query={"ids": {"values": [doc_id]}})
     if not found["hits"]["hits"]:
         return None
     hit = found["hits"]["hits"][0]
-    if es_url is None:
+    if es is None:
         return hit
-    return requests.get(f"{es_url}/{hit['_index']}/_doc/{doc_id}", timeout=30).content
+    return requests.get(f"{es.url}/{hit['_index']}/_doc/{doc_id}", verify=str(es.ca_file), auth=es.auth,
+                        timeout=30).content
 
 
 def test_a_2000_deep_line_is_refused_and_its_neighbour_indexed(running, es_client) -> None:
@@ -97,7 +100,7 @@ def test_a_lone_surrogate_is_stored_as_valid_utf8(running, elasticsearch, es_cli
         str(time.time()).encode() + b"}"
     assert _sentry(collector.url, token, "store", event).status_code == 200
     for kind, doc_id, text in (("logs", "surrogate", "a \ufffd b"), ("errors", "ef" * 16, "x \ufffd y")):
-        raw = _get(es_client, kind, doc_id, elasticsearch.url)
+        raw = _get(es_client, kind, doc_id, elasticsearch)
         assert raw is not None
         stored = json.loads(raw.decode("utf-8", errors="strict"))
         assert text in json.dumps(stored["_source"], ensure_ascii=False)

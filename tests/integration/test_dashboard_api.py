@@ -246,14 +246,14 @@ def test_oam_dashboard_run_serves_the_app(seed, tmp_path):
         process.wait(10)
 
 
-def test_overview_shows_collectors_hosts_figures_and_changes(seed, elasticsearch, tmp_path):
+def test_overview_shows_collectors_hosts_figures_and_changes(seed, es_users, tmp_path):
     from backing_services.ports import free_port
-    from collector.config import load_config
+    from collector.config import CollectorElasticsearch, load_config
     from collector.testing import serve_in_thread
 
     config = load_config(None, port=free_port(), tokens_file=tmp_path / "tokens.json", spool_dir=tmp_path / "spool",
                          index_prefix=seed.prefix)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())
     gone = f"http://127.0.0.1:{free_port()}"
     with serve_in_thread(config) as running:
         seed.config.collectors = [running.url, gone]

@@ -359,7 +359,7 @@ def test_batches_spread_over_two_collectors_and_one_dying_loses_nothing(tmp_path
     config, token = collector_setup
     second = load_config(None, port=free_port(), tokens_file=config.tokens_file, spool_dir=tmp_path / "spool-2",
                          index_prefix=PREFIX)
-    second.elasticsearch.hosts = config.elasticsearch.hosts
+    second.elasticsearch = config.elasticsearch
     logs = tmp_path / "logs"
     logs.mkdir()
     with serve_in_thread(config) as first:

@@ -67,6 +67,8 @@ def loads(data: str | bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX
     except json.JSONDecodeError as exc:
         raise JsonRejected(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
                            f"column {exc.colno}") from None
+    except ValueError as exc:  # a number past Python's limit of digits
+        raise JsonRejected(f"the JSON has a value it cannot take: {str(exc).split(':')[0]}") from None
     return check(value, max_depth)
 
 

@@ -2,9 +2,10 @@
 the value, the answer is never a 5xx. The backends are stand-ins that answer "nothing found", so
 what is tested is the dashboard's own parsing and rendering (the real ones are in
 tests/integration/test_dashboard_hostile.py). 15 routes x 80 query strings + 300 raw query strings
-+ 11 routes x 40 path segments + 300 ``next`` targets = 2,240 cases per run."""
++ 11 routes x 40 path segments + 300 ``next`` targets = 2,240 cases per run, and 400 JSON bodies."""
 from __future__ import annotations
 
+import json
 import time
 import unicodedata
 from typing import Any
@@ -18,6 +19,7 @@ from cmdb import KeyNotFound
 from cmdb.paths import validate_prefix
 from dashboard import DashboardConfig, create_app
 from dashboard.auth import _safe_next
+from dashboard.safe_json import JsonRejected, loads
 from dashboard.sessions import CheckedSessions
 from dashboard.users import User
 
@@ -123,6 +125,23 @@ def test_no_path_segment_makes_a_5xx(route, segment, raw):
     path = route.format(quote(segment, safe="/") if not raw else segment.encode().decode("latin-1"))
     answer = CLIENT.get("/", environ_overrides={"PATH_INFO": path})
     assert answer.status_code < 500, (route, segment, answer.get_data(as_text=True)[:300])
+
+
+JSON_TEXT = st.one_of(
+    st.text(max_size=300), st.binary(max_size=300),
+    st.integers(1, 200_000).map(lambda n: "[" * n + "]" * n),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                 max_leaves=30).map(json.dumps))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=JSON_TEXT)
+def test_any_json_body_is_taken_or_refused_by_name_never_an_exception(text):
+    try:
+        loads(text)
+    except JsonRejected as exc:
+        assert str(exc)
 
 
 def _browser_view(target: str) -> str:

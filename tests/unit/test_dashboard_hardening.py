@@ -39,6 +39,8 @@ def test_json_with_a_lone_surrogate_or_too_big_is_refused_and_a_valid_pair_is_ke
         loads('"' + "x" * 20 + '"', max_bytes=10)
     with pytest.raises(JsonRejected, match="not valid JSON: .* at line 1 column 9"):
         loads('{"a": 1,')
+    with pytest.raises(JsonRejected, match="Exceeds the limit"):
+        loads('{"a": ' + "1" * 5000 + "}")
 
 
 def test_elasticsearch_answers_with_lone_surrogates_or_bad_utf8_decode_to_the_replacement_character():

@@ -94,7 +94,7 @@ def main() -> int:
     args = script_arguments(parser, quick={"seconds": 1.0, "rounds": 1, "notifications": 50})
 
     with tempfile.TemporaryDirectory(prefix="oam-bench-cmdb-") as tmp:
-        server = ZooKeeperServer(Path(tmp) / "zookeeper", client_port=free_port())
+        server = ZooKeeperServer(Path(tmp) / "zookeeper", client_port=free_port(), namespace="/bench")
         server.start()
         try:
             return run(server.connection_string, args)

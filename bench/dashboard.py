@@ -111,12 +111,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="oam-bench-dashboard-") as tmp:
         os.chmod(tmp, 0o755)  # Elasticsearch runs as its own user
         es_server = ElasticsearchServer(Path(tmp) / "es", http_port=free_port(), heap_mb=1024)
-        zk_server = ZooKeeperServer(Path(tmp) / "zk", client_port=free_port())
+        zk_server = ZooKeeperServer(Path(tmp) / "zk", client_port=free_port(), namespace="/bench")
         es_server.start(timeout=180)
         zk_server.start()
         es = connect(es_server.connection(), request_timeout=60, max_retries=3)
         try:
-            with seeded(es, f"127.0.0.1:{zk_server.client_port}", elasticsearch=es_server.connection()) as seed:
+            with seeded(es, zk_server.connection_string, elasticsearch=es_server.connection()) as seed:
                 seconds = load(es, seed.prefix, args.docs)
                 total = es.count(index=f"{seed.prefix}-logs-*")["count"]
                 print(f"loaded {total:,} log documents in {seconds:.0f}s ({args.docs / seconds:,.0f} docs/s)")

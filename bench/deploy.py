@@ -66,7 +66,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="oam-bench-deploy-"))
     os.chmod(base, 0o711)  # the deploy account reaches its hosts' directories through it
     hosts = SshHosts(base / "ssh", count=max(SIZES), user=args.ssh_user)
-    zookeeper = ZooKeeperServer(base / "zookeeper", client_port=free_port())
+    zookeeper = ZooKeeperServer(base / "zookeeper", client_port=free_port(), namespace="/bench")
     services: list[tuple[str, list[Path]]] = []
     try:
         hosts.start()

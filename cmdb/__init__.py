@@ -31,6 +31,7 @@ from .lock import LockHolder, LockTimeout, NamedLock, lock_holder, locks
 from .paths import DEFAULT_ROOT, Layout
 from .records import ChangeRecord, Entry
 from .schema import SchemaRegistry
+from .secrets import SecretStore
 from .store import ConfigStore
 from .transfer import PlannedChange, dump_yaml, export_tree, import_tree, load_yaml
 from .watch import Change, KeyWatch
@@ -39,6 +40,6 @@ __all__ = [
     "DEFAULT_ROOT", "Change", "ChangeRecord", "ChangeSpool", "Cmdb", "CmdbError", "ConfigStore", "Credentials",
     "Entry", "HostFacts", "HostRegistry", "HostStatus", "InvalidKey", "InvalidValue", "KeyNotFound", "KeyWatch",
     "Layout", "LockHolder", "LockTimeout", "NamedLock", "PermissionDenied", "PlannedChange", "SchemaRegistry",
-    "SchemaViolation", "Unreachable", "VersionConflict", "configuration_event", "connect", "dump_yaml",
+    "SchemaViolation", "SecretStore", "Unreachable", "VersionConflict", "configuration_event", "connect", "dump_yaml",
     "export_tree", "import_tree", "load_yaml", "lock_holder", "locks",
 ]

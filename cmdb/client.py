@@ -17,7 +17,7 @@ a server is back within the session timeout.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import acl
@@ -25,12 +25,13 @@ from .connection import Connection
 from .hosts import HostRegistry
 from .lock import NamedLock
 from .schema import SchemaRegistry
+from .secrets import SecretStore
 from .store import ConfigStore
 from .watch import Change, KeyWatch
 
 
 class Cmdb(Connection):
-    """A connected CMDB: the config store, schemas, hosts, watches and locks under one root."""
+    """A connected CMDB: the config store, secrets, schemas, hosts, watches and locks under one root."""
 
     def __init__(self, hosts: str, **options: Any) -> None:
         """Connect to ``hosts``; ``options`` as :class:`~cmdb.connection.Connection` takes them."""
@@ -39,6 +40,7 @@ class Cmdb(Connection):
         self.schemas = SchemaRegistry(self)
         self.store = ConfigStore(self, self.schemas)
         self.inventory = HostRegistry(self)
+        self.secrets = SecretStore(self)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -64,11 +66,18 @@ class Cmdb(Connection):
         """A named distributed lock that records who holds it and since when."""
         return NamedLock(self, name, who or self.actor)
 
-    def grant(self, user: str, password: str, role: acl.Role) -> int:
-        """Give ``user`` a role (admin, writer, reader) on the whole tree; returns nodes updated."""
+    def grant(self, user: str, password: str, role: acl.Role, scopes: Iterable[str] = ()) -> int:
+        """Give ``user`` a role (admin, writer, reader) on ``scopes`` (none: the whole tree, secrets
+        excepted); returns nodes updated (0 if it had that already)."""
         self.ensure_root()
         with self.translated("change the ACLs of", self.layout.root):
-            return acl.grant(self.client, self.layout, user, password, role)
+            return acl.grant(self.client, self.layout, user, password, role, scopes)
+
+    def assign(self, user: str, password: str, roles: Iterable[tuple[acl.Role, Iterable[str]]]) -> int:
+        """Replace every grant of ``user`` by ``roles``: (role, scopes) pairs; returns nodes updated."""
+        self.ensure_root()
+        with self.translated("change the ACLs of", self.layout.root):
+            return acl.assign(self.client, self.layout, user, password, roles)
 
     def revoke(self, user: str) -> int:
         self.ensure_root()
@@ -76,7 +85,8 @@ class Cmdb(Connection):
             return acl.revoke(self.client, self.layout, user)
 
     def access(self) -> list[tuple[str, str]]:
-        """(user, role) for every account in the tree's ACL."""
+        """(user, role) for every grant in the tree's policy; a scoped one reads ``writer on hosts``."""
         with self.translated("read the ACLs of", self.layout.root):
-            return [(acl.acl_user(e) or f"{e.id.scheme}:{e.id.id}", acl.role_of(e))
-                    for e in acl.policy(self.client, self.layout)]
+            return [(acl.acl_user(g.acl) or f"{g.acl.id.scheme}:{g.acl.id.id}",
+                     acl.role_of(g.acl) + (f" on {g.scope}" if g.scope else ""))
+                    for g in acl.policy(self.client, self.layout)]

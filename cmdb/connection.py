@@ -96,6 +96,7 @@ class Connection:
         self.spool = spool
         self.client = connect(hosts, self.credentials, timeout=timeout, session_timeout=session_timeout)
         self._root_ready = False
+        self._grants: list[acl.Grant] | None = None
         self._policy_watch: NodeWatch | None = None
 
     def close(self) -> None:
@@ -164,17 +165,41 @@ class Connection:
                 except NodeExistsError:  # someone else bootstrapped it meanwhile
                     pass
             try:
-                self.client.default_acl = self.client.retry(acl.policy, self.client, self.layout)
+                self._adopt(self.client.retry(acl.policy, self.client, self.layout))
             except NoNodeError:  # a tree made before the policy node existed, or by hand
+                self._grants = None
                 self.client.default_acl = None
             else:  # follow later grants, so the nodes this client creates carry the new policy
                 self._policy_watch = NodeWatch(self.client, self.layout.access, self._adopt_policy)
             for path in (self.layout.config, self.layout.history_root, self.layout.schemas,
                          self.layout.known_hosts, self.layout.live_hosts, self.layout.locks):
                 if self.client.retry(self.client.exists, path) is None:
-                    self.client.retry(self.client.ensure_path, path)
+                    self.client.retry(self.make_path, path)
         self._root_ready = True
+
+    def acl_for(self, path: str) -> list[acl.ACL] | None:
+        """The ACL a node created at ``path`` gets from the tree's policy (None: kazoo's default)."""
+        if self._grants is None:
+            return None
+        return acl.node_acl(self._grants, self.layout.relative(path))
+
+    def make_path(self, path: str) -> None:
+        """Create ``path`` and what is missing above it (below the root), each with its own ACL."""
+        if self.client.exists(path) is not None:
+            return
+        parent = path.rsplit("/", 1)[0]
+        if parent.startswith(self.layout.root):
+            self.make_path(parent)
+        try:
+            self.client.create(path, acl=self.acl_for(path))
+        except NodeExistsError:
+            pass
+
+    def _adopt(self, grants: list[acl.Grant]) -> None:
+        self._grants = grants
+        # Nodes kazoo's recipes create themselves (lock contenders) get the ACL of the locks area.
+        self.client.default_acl = acl.node_acl(grants, self.layout.relative(f"{self.layout.locks}/lock"))
 
     def _adopt_policy(self, data: bytes | None, _stat: object) -> None:
         if data:
-            self.client.default_acl = acl.decode_policy(data)
+            self._adopt(acl.decode_policy(data))

@@ -110,14 +110,14 @@ class HostRegistry:
         data = json.dumps({**facts.to_json(), "since": utc_now_iso()}, sort_keys=True).encode()
         with cmdb.translated("register host", path):
             try:
-                cmdb.client.retry(cmdb.client.create, path, data, ephemeral=True)
+                cmdb.client.retry(cmdb.client.create, path, data, acl=cmdb.acl_for(path), ephemeral=True)
             except NodeExistsError:
                 _, stat = cmdb.client.retry(cmdb.client.get, path)
                 if stat.ephemeralOwner == cmdb.client.client_id[0]:
                     return  # still ours (a reconnection within the session)
                 # Left behind by an earlier session of this host that has not expired yet.
                 cmdb.client.retry(cmdb.client.delete, path)
-                cmdb.client.retry(cmdb.client.create, path, data, ephemeral=True)
+                cmdb.client.retry(cmdb.client.create, path, data, acl=cmdb.acl_for(path), ephemeral=True)
 
     def _on_state(self, state: str) -> None:
         if state == KazooState.CONNECTED:  # called on the connection thread: never block it
@@ -141,7 +141,7 @@ class HostRegistry:
         data = json.dumps(facts.to_json(), sort_keys=True).encode()
         with cmdb.translated("write host", path):
             try:
-                cmdb.client.retry(cmdb.client.create, path, data)
+                cmdb.client.retry(cmdb.client.create, path, data, acl=cmdb.acl_for(path))
             except NodeExistsError:
                 cmdb.client.retry(cmdb.client.set, path, data)
 

@@ -7,6 +7,7 @@
     <root>/hosts/known/<host>                           host facts, kept while the host is down
     <root>/hosts/live/<host>                            ephemeral: the host's agent is connected
     <root>/locks/<name>                                 kazoo Lock contenders
+    <root>/secrets/<name...>                            values without history (admins and grantees only)
 
 A key is ``environment/service/name`` where ``name`` may have further ``/`` segments.
 """
@@ -93,6 +94,20 @@ class Layout:
     @property
     def locks(self) -> str:
         return f"{self.root}/locks"
+
+    @property
+    def secrets(self) -> str:
+        return f"{self.root}/secrets"
+
+    def secret(self, name: str) -> str:
+        parts = [p for p in name.strip("/").split("/") if p]
+        if not parts:
+            raise InvalidKey("empty secret name")
+        return "/".join([self.secrets, *(validate_segment(p, "secret name segment") for p in parts)])
+
+    def relative(self, path: str) -> str:
+        """``path`` below the root (``""`` for the root itself)."""
+        return path[len(self.root) + 1:] if path.startswith(self.root + "/") else ""
 
     def value(self, key: str) -> str:
         return f"{self.config}/{validate_key(key)}"

@@ -66,7 +66,7 @@ class SchemaRegistry:
             transaction = cmdb.client.transaction()
             if cmdb.client.retry(cmdb.client.exists, path) is not None:
                 transaction.delete(path)
-            transaction.create(path, data)
+            transaction.create(path, data, acl=cmdb.acl_for(path))
             raise_first_failure(transaction.commit())
         self._invalidate()
 

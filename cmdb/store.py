@@ -221,8 +221,8 @@ class ConfigStore:
                 if data is None and old is None:
                     raise KeyNotFound(f"no such key: {key}")
                 if current == 0 or missing_parent:
-                    cmdb.client.retry(cmdb.client.ensure_path, path)
-                    cmdb.client.retry(cmdb.client.ensure_path, cmdb.layout.history(key))
+                    cmdb.client.retry(cmdb.make_path, path)
+                    cmdb.client.retry(cmdb.make_path, cmdb.layout.history(key))
                 record = ChangeRecord(
                     key=key, version=current + 1,
                     action=action or ("create" if old is None else "update"),
@@ -255,8 +255,9 @@ class ConfigStore:
         cmdb = self._cmdb
         transaction = cmdb.client.transaction()
         transaction.set_data(path, data, version=current)
-        transaction.create(cmdb.layout.record(record.key, record.version),
-                           json.dumps(record.to_json(), sort_keys=True).encode())
+        record_path = cmdb.layout.record(record.key, record.version)
+        transaction.create(record_path, json.dumps(record.to_json(), sort_keys=True).encode(),
+                           acl=cmdb.acl_for(record_path))
         raise_first_failure(transaction.commit())
 
     def _committed(self, record: ChangeRecord) -> bool:

@@ -114,6 +114,7 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
     settings = _settings(ctx)
     port = port or (settings.ports.dashboard if settings else 8080)
     config = _config(ctx, params)
+    _move_legacy_users(config)
     app = create_app(config)
     click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)
     try:
@@ -122,6 +123,20 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror}") from exc
     finally:
         close_app(app)
+
+
+def _move_legacy_users(config: Any) -> None:
+    """Users of older versions (config keys with history) move to the CMDB's secrets before serving."""
+    from cmdb import Cmdb
+
+    from .users import UserStore
+
+    with (reported(CmdbError),
+          Cmdb(config.zookeeper, user=config.cmdb_user, password=config.cmdb_password, root=config.cmdb_root,
+               actor="dashboard") as cmdb):
+        moved = UserStore(cmdb).move_legacy()
+    if moved:
+        click.echo(f"moved {len(moved)} dashboard users to the CMDB's secrets (their old hashes deleted)", err=True)
 
 
 @dashboard.command("add-user")

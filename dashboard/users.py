@@ -1,8 +1,11 @@
 """Dashboard users, kept in the CMDB with hashed passwords, and their roles.
 
-A user is the CMDB key ``oam/dashboard/users/<name>`` with the value
-``{"password_hash": "scrypt:...", "role": "viewer"}``. The CMDB pages hide that subtree. Saving
-or removing a user ends all of that user's sessions (:mod:`dashboard.sessions`).
+A user is the CMDB secret ``dashboard/users/<name>`` (:mod:`cmdb.secrets`: no history, readable
+by admins and the dashboard's account only) with the value
+``{"password_hash": "scrypt:...", "role": "viewer"}``. Users of older versions were config keys
+``oam/dashboard/users/<name>``, whose history kept every old hash: :meth:`UserStore.move_legacy`
+moves them and removes those keys with their history. The CMDB pages hide both. Saving or
+removing a user ends all of that user's sessions (:mod:`dashboard.sessions`).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from cmdb.paths import validate_segment
 
 from .sessions import SessionTree
 
-USERS_PREFIX = "oam/dashboard/users"
+USERS_PREFIX = "oam/dashboard/users"  # the config keys of older versions
+USERS_SECRETS = "dashboard/users"
 ROLES = ("viewer", "operator", "admin")
 MIN_PASSWORD = 8
 
@@ -49,7 +53,7 @@ def _key(name: str) -> str:
         validate_segment(name, "user name")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    return f"{USERS_PREFIX}/{name}"
+    return f"{USERS_SECRETS}/{name}"
 
 
 @cache
@@ -68,20 +72,18 @@ class UserStore:
         check_role(role)
         if len(password) < MIN_PASSWORD:
             raise UserError(f"password too short: at least {MIN_PASSWORD} characters")
-        record = self.cmdb.store.set(_key(name), {"password_hash": generate_password_hash(password), "role": role},
-                                     comment=f"dashboard user {name} ({role})")
+        version = self.cmdb.secrets.set(_key(name), {"password_hash": generate_password_hash(password), "role": role})
         SessionTree(self.cmdb).end_all(name)
-        return User(name, role, record.version)
+        return User(name, role, version)
 
     def _record(self, name: str) -> tuple[dict[str, Any], int] | None:
         try:
-            entry = self.cmdb.store.get(_key(name))
+            value, version = self.cmdb.secrets.get(_key(name))
         except (KeyNotFound, UserError):
             return None
-        value: Any = entry.value
         if not isinstance(value, dict) or value.get("role") not in ROLES:
             return None
-        return value, entry.version
+        return value, version
 
     def get(self, name: str) -> User | None:
         """The user as the CMDB has it now (role and record version), or None."""
@@ -102,12 +104,28 @@ class UserStore:
 
     def list(self) -> list[User]:
         out = []
-        for entry in self.cmdb.store.entries(USERS_PREFIX):
-            value: Any = entry.value
-            if isinstance(value, dict) and value.get("role") in ROLES:
-                out.append(User(entry.key.rsplit("/", 1)[1], value["role"]))
+        for name in self.cmdb.secrets.names(USERS_SECRETS):
+            found = self._record(name)
+            if found is not None:
+                out.append(User(name, found[0]["role"]))
         return out
 
     def remove(self, name: str) -> None:
-        self.cmdb.store.delete(_key(name), comment=f"dashboard user {name} removed")
+        self.cmdb.secrets.delete(_key(name))
         SessionTree(self.cmdb).end_all(name)
+
+    def move_legacy(self) -> list[str]:
+        """Move users kept as config keys (older versions) to the secrets, and delete those keys
+        and their history (which held every old hash); returns the names moved."""
+        cmdb, moved = self.cmdb, []
+        for entry in cmdb.store.entries(USERS_PREFIX):
+            name = entry.key.rsplit("/", 1)[1]
+            try:
+                cmdb.secrets.get(_key(name))
+            except KeyNotFound:
+                cmdb.secrets.set(_key(name), entry.value)
+            moved.append(name)
+        for path in (cmdb.layout.under(USERS_PREFIX), f"{cmdb.layout.history_root}/{USERS_PREFIX}"):
+            with cmdb.translated("delete", path):
+                cmdb.client.retry(cmdb.client.delete, path, recursive=True)
+        return moved

@@ -126,7 +126,9 @@ class Registry:
         with _cmdb_errors():
             self.cmdb.ensure_root(base)  # the CMDB's ACL policy for what this client creates
             with self.cmdb.translated("write", base):
-                path = self.cmdb.client.create(f"{base}/deploy-", data, sequence=True, makepath=True)
+                self.cmdb.client.retry(self.cmdb.make_path, base)
+                path = self.cmdb.client.create(f"{base}/deploy-", data, acl=self.cmdb.acl_for(f"{base}/deploy-"),
+                                               sequence=True)
         return path.rsplit("/", 1)[1]
 
     def list_deployments(self, service: str, limit: int = 50) -> list[dict[str, Any]]:

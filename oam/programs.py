@@ -110,7 +110,7 @@ def dashboard_prepare(settings: Settings, suite: list[str]) -> list[str]:
     if new:
         result = subprocess.run(
             [sys.executable, "-m", "oam", *suite, "dashboard", "add-user", DASHBOARD_ADMIN, "--role", "admin"],
-            env={**os.environ, **cmdb_credentials(settings), "OAM_DASHBOARD_PASSWORD": password},
+            env={**os.environ, **cmdb_credentials(settings, "dashboard"), "OAM_DASHBOARD_PASSWORD": password},
             capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             (settings.run_dir / "dashboard-admin.password").unlink(missing_ok=True)
@@ -121,7 +121,7 @@ def dashboard_prepare(settings: Settings, suite: list[str]) -> list[str]:
 def agent_config(settings: Settings, base: Path) -> list[str]:
     """Write the host agent's settings for `oam up` (ship the sample's files, scrape its metrics)."""
     ports, host = settings.ports, settings.host
-    credentials = cmdb_credentials(settings)
+    credentials = cmdb_credentials(settings, "agent")
     path = settings.run_dir / "agent.toml"
     write_private(path, toml_text({
         "agent": {"id": socket.gethostname(), "data_dir": settings.data_dir / "agent", "interval": 10, "role": "suite",

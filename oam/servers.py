@@ -8,6 +8,7 @@ from foundation.suite import ELASTICSEARCH_USERS, elasticsearch_ca_dir
 from telemetry.access import COLLECTOR, READER, RETENTION, roles
 from telemetry.templates import index_pattern
 
+from .cmdb_accounts import provision
 from .component import ServerComponent, ServiceStatus
 from .config import Settings
 from .suite_secrets import elasticsearch_admin_password, elasticsearch_passwords
@@ -53,8 +54,14 @@ class ZooKeeperComponent(ServerComponent):
     name = "zookeeper"
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.port = settings.zookeeper.port
         self.server = ZooKeeperServer(settings.data_dir / "zookeeper", self.port, settings.host)
+
+    def start(self, timeout: float) -> None:
+        """Start it closed (see backing_services.zookeeper), then make the CMDB's accounts."""
+        super().start(timeout)
+        provision(self.settings, self.server)
 
     def probe(self) -> ServiceStatus:
         answer = four_letter_word(self.port, "ruok", self.server.host)

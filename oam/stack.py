@@ -40,7 +40,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
         ProgramComponent("dashboard", [*suite, "dashboard", "run", "--bind", host, "--port", str(ports.dashboard),
                                        "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
                          prepare=lambda: dashboard_prepare(settings, suite), health_path="/login",
-                         environment=lambda: cmdb_credentials(settings)),
+                         environment=lambda: cmdb_credentials(settings, "dashboard")),
     ]
     if with_sample:
         base = settings.data_dir / "sample"
@@ -116,7 +116,7 @@ class LocalStack:
                 component.start(timeout)
                 self.say(f"  {component.name} ready in {time.monotonic() - began:.1f}s")
             if self.with_sample and self.settings.sandbox.hosts:
-                self.say(sandbox.prepare(self.settings, cmdb_credentials(self.settings)))
+                self.say(sandbox.prepare(self.settings, cmdb_credentials(self.settings, "deployer")))
         except BaseException:
             self.stop()
             raise

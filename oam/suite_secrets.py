@@ -3,10 +3,12 @@
 * collector tokens (the host agent's and the sample's Sentry DSN key, of scope ingest; ``oam-read``,
   of scope read, for ``oam trace``): issued once and kept in clear under
   ``<data_dir>/run/<name>.token``; the collector keeps only their hash;
-* passwords and keys (the suite's CMDB account, the dashboard's admin, its session key, the
+* passwords and keys (the CMDB accounts, the dashboard's admin, its session key, the
   Elasticsearch superuser's and each piece's Elasticsearch user's): random, under
-  ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account,
-  :func:`elasticsearch_passwords` the pieces' Elasticsearch passwords.
+  ``<data_dir>/run/<name>``; :func:`cmdb_credentials` gives the CMDB account of a role
+  (``oam-suite`` the admin, ``oam-agent``, ``oam-collector``, ``oam-dashboard``, ``oam-deployer``;
+  :mod:`oam.cmdb_accounts` says what each may do), :func:`elasticsearch_passwords` the pieces'
+  Elasticsearch passwords.
 """
 from __future__ import annotations
 
@@ -52,10 +54,19 @@ def ensure_token(settings: Settings, name: str, scope: str = INGEST) -> str:
     return token
 
 
-def cmdb_credentials(settings: Settings) -> dict[str, str]:
-    """The CMDB account the suite's own pieces use: from the settings, else one made on first start."""
-    user = settings.cmdb.user or "oam-suite"
-    password = settings.cmdb.password or kept_secret(settings, "cmdb-suite.password")[0]
+CMDB_ROLES = ("admin", "agent", "collector", "dashboard", "deployer")
+
+
+def cmdb_credentials(settings: Settings, role: str = "admin") -> dict[str, str]:
+    """The CMDB account of one of the suite's roles, made on first start (the admin's may come from
+    the settings' [cmdb] user and password)."""
+    if role not in CMDB_ROLES:
+        raise ValueError(f"unknown CMDB role {role!r} (known: {', '.join(CMDB_ROLES)})")
+    if role == "admin":
+        user = settings.cmdb.user or "oam-suite"
+        password = settings.cmdb.password or kept_secret(settings, "cmdb-suite.password")[0]
+    else:
+        user, password = f"oam-{role}", kept_secret(settings, f"cmdb-{role}.password")[0]
     return {"OAM_CMDB_USER": user, "OAM_CMDB_PASSWORD": password}
 
 

@@ -23,6 +23,8 @@ from foundation.elasticsearch import ElasticsearchConnection, connect
 from elasticsearch_access import piece_connections, secured_elasticsearch
 
 TEST_ROOT = Path(os.environ.get("OAM_TEST_ROOT", "/tmp/oam-tests"))
+# ZooKeeper's root is closed; tests build their trees below this open node (the fixtures' chroot).
+TEST_NAMESPACE = "/oam-tests"
 
 
 
@@ -85,7 +87,7 @@ def es_client(elasticsearch: ElasticsearchServer):
 @pytest.fixture(scope="session")
 def zookeeper(run_dir: Path) -> Iterator[ZooKeeperServer]:
     """A real standalone ZooKeeper for the whole session."""
-    server = ZooKeeperServer(run_dir / "zookeeper", client_port=free_port())
+    server = ZooKeeperServer(run_dir / "zookeeper", client_port=free_port(), namespace=TEST_NAMESPACE)
     server.start()
     yield server
     server.stop()
@@ -94,7 +96,7 @@ def zookeeper(run_dir: Path) -> Iterator[ZooKeeperServer]:
 @pytest.fixture(scope="session")
 def zookeeper_ensemble(run_dir: Path) -> Iterator[ZooKeeperEnsemble]:
     """A real 3-node ZooKeeper ensemble on loopback. Tests that stop a node must start it again."""
-    ensemble = ZooKeeperEnsemble(run_dir / "zookeeper-ensemble", size=3)
+    ensemble = ZooKeeperEnsemble(run_dir / "zookeeper-ensemble", size=3, namespace=TEST_NAMESPACE)
     ensemble.start()
     yield ensemble
     ensemble.stop()

@@ -89,7 +89,7 @@ def test_a_watch_goes_on_after_a_server_restart_and_an_expired_session(run_dir):
     session and receives every change it missed, in order, then the new ones."""
     port = free_port()
     data_dir = run_dir / f"zookeeper-cmdb-restart-{port}"
-    server = ZooKeeperServer(data_dir, client_port=port)
+    server = ZooKeeperServer(data_dir, client_port=port, namespace="/oam-tests")
     server.start()
     elsewhere = None
     root = f"/watch-{uuid.uuid4().hex[:8]}/cmdb"
@@ -108,7 +108,7 @@ def test_a_watch_goes_on_after_a_server_restart_and_an_expired_session(run_dir):
         server.stop()
         # The same data, served on another port: the watcher cannot reach it, so its session
         # times out there (4 s) while another client keeps committing changes.
-        elsewhere = ZooKeeperServer(data_dir, client_port=free_port())
+        elsewhere = ZooKeeperServer(data_dir, client_port=free_port(), namespace="/oam-tests")
         elsewhere.start()
         with Cmdb(elsewhere.connection_string, user="admin", password="pw", root=root) as other:
             for n in range(1, 4):
@@ -117,7 +117,7 @@ def test_a_watch_goes_on_after_a_server_restart_and_an_expired_session(run_dir):
         elsewhere.stop()
         elsewhere = None
 
-        server = ZooKeeperServer(data_dir, client_port=port)
+        server = ZooKeeperServer(data_dir, client_port=port, namespace="/oam-tests")
         server.start()
         seen.wait_for(4, timeout=30)
         assert KazooState.LOST in states and watcher.client.client_id[0] != first_session

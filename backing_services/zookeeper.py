@@ -134,7 +134,7 @@ class ZooKeeperServer:
     ) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.namespace = "/" + namespace.strip("/") if namespace.strip("/") else ""
-        self.super_password = super_password or kept_password(self.base_dir / "super.password")
+        self._super_password = super_password
         self.client_port = client_port
         self.host = host
         self.server_id = server_id
@@ -142,13 +142,19 @@ class ZooKeeperServer:
         self.heap_mb = heap_mb
         java = java_home() / "bin" / "java"
         argv = [str(java), f"-Xmx{self.heap_mb}m", "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                f"-Dzookeeper.DigestAuthenticationProvider.superDigest={super_digest(self.super_password)}",
                 "-cp", ":".join(ZOOKEEPER_JARS), MAIN_CLASS, str(self.base_dir / "zoo.cfg")]
         self.process = ManagedProcess(
             f"zookeeper-{client_port}", argv, cwd=self.base_dir,
             log_path=self.base_dir / "zookeeper.log", pid_file=self.base_dir / "zookeeper.pid",
             marker=str(self.base_dir), die_with_parent=die_with_parent,
         )
+
+    @property
+    def super_password(self) -> str:
+        """The superuser's password (made and kept on first use, not by merely looking at a server)."""
+        if self._super_password is None:
+            self._super_password = kept_password(self.base_dir / "super.password")
+        return self._super_password
 
     @property
     def address(self) -> str:
@@ -187,6 +193,9 @@ class ZooKeeperServer:
             raise ServiceError(f"ZooKeeper is not installed ({', '.join(missing)} missing); run scripts/setup")
         data = self.base_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
+        flag = f"-Dzookeeper.DigestAuthenticationProvider.superDigest={super_digest(self.super_password)}"
+        self.process.argv = [self.process.argv[0], flag,
+                             *(arg for arg in self.process.argv[1:] if not arg.startswith(flag.split("=")[0]))]
         config = [
             "tickTime=2000",
             "initLimit=10",

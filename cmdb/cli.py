@@ -460,11 +460,19 @@ def locks_command(handle: Cmdb, output: str) -> None:
               "change; admin: also change ACLs.")
 @click.option("--user-password", envvar="OAM_CMDB_GRANT_PASSWORD", prompt=True, hide_input=True,
               confirmation_prompt=True, help="USER's password (prompted if not given; env OAM_CMDB_GRANT_PASSWORD).")
+@click.option("--scope", "scopes", multiple=True, metavar="PATH",
+              help="Only this subtree below the root (repeat; * matches one segment): hosts, "
+                   "config/*/*/deploy, secrets/dashboard... Default: the whole tree but secrets.")
 @connected
-def grant(handle: Cmdb, user: str, role: str, user_password: str) -> None:
-    """Give USER a role on the whole tree (needs admin credentials)."""
-    count = handle.grant(user, user_password, role)  # type: ignore[arg-type]
-    click.echo(f"{user} is now {role} ({count} nodes updated)")
+def grant(handle: Cmdb, user: str, role: str, user_password: str, scopes: tuple[str, ...]) -> None:
+    """Give USER a role on the whole tree or on --scope subtrees (needs admin credentials).
+
+    A grant on the whole tree replaces every grant USER had; one with --scope replaces USER's
+    grants on those scopes only.
+    """
+    count = handle.grant(user, user_password, role, scopes)  # type: ignore[arg-type]
+    where = f" on {', '.join(scopes)}" if scopes else ""
+    click.echo(f"{user} is now {role}{where} ({count} nodes updated)")
 
 
 @cmdb_group.command()
@@ -481,7 +489,8 @@ def revoke(handle: Cmdb, user: str) -> None:
 @output_option
 @connected
 def access(handle: Cmdb, output: str) -> None:
-    """Accounts that may use the tree, and their roles. -o json: a list of {"user", "role"}."""
+    """Accounts that may use the tree, and their roles ("writer on hosts" for a scoped grant).
+    -o json: a list of {"user", "role"}."""
     accounts = handle.access()
     if output == "json":
         echo_json([{"user": user, "role": role} for user, role in accounts])

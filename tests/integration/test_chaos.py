@@ -71,7 +71,7 @@ def own_elasticsearch(run_dir: Path):
 @pytest.fixture(scope="module")
 def own_ensemble(run_dir: Path):
     """This module's 3-node ZooKeeper ensemble: the test kills its leader."""
-    ensemble = ZooKeeperEnsemble(run_dir / "chaos-zookeeper", size=3)
+    ensemble = ZooKeeperEnsemble(run_dir / "chaos-zookeeper", size=3, namespace="/oam-tests")
     ensemble.start()
     yield ensemble
     ensemble.stop()

@@ -6,17 +6,21 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
 from local_suite import processes_under, suite_config
 
 from backing_services.distribution import ES_VERSION
 from backing_services.ports import port_in_use
 from backing_services.zookeeper import four_letter_word
+from cmdb import Cmdb
 from foundation.waiting import NotReady, wait_until
 from oam.config import load as load_settings
 
@@ -123,6 +127,7 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
                                              "csrf_token": csrf}, timeout=10)
     assert "Overview" in session.get(f"{dashboard}/", timeout=10).text
     assert session.get(f"{dashboard}/login", timeout=10).url != f"{dashboard}/"  # sanity: it is a real page
+    assert_zookeeper_closed_and_each_piece_on_its_own_account(suite)
 
     # Elasticsearch is closed: TLS with the suite's CA, no anonymous access, no wildcard deletes.
     es_url, ca = f"https://127.0.0.1:{suite.es_port}", str(suite.data_dir / "elasticsearch-ca" / "ca.crt")
@@ -162,6 +167,38 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     down = json.loads(suite("status", "-o", "json").stdout)
     assert down and not any(row["healthy"] for row in down)
     assert suite("down").stdout.strip() == "nothing was running."
+
+
+def assert_zookeeper_closed_and_each_piece_on_its_own_account(suite) -> None:
+    """The root refuses a client without an account, only ruok/srvr answer, and the agent and the
+    dashboard run with their own CMDB accounts (the agent registered itself, the dashboard logged
+    the admin in reading its hash from the secrets)."""
+    raw = KazooClient(hosts=f"127.0.0.1:{suite.zk_port}")
+    raw.start(timeout=15)
+    try:
+        with pytest.raises(NoAuthError):
+            raw.create("/anything", b"x")
+    finally:
+        raw.stop()
+        raw.close()
+    assert "not in the whitelist" in four_letter_word(suite.zk_port, "mntr")
+    assert "Mode: standalone" in four_letter_word(suite.zk_port, "srvr")
+    run = suite.data_dir / "run"
+    for role in ("suite", "agent", "collector", "dashboard", "deployer"):
+        assert (run / f"cmdb-{role}.password").stat().st_mode & 0o077 == 0, role
+    assert 'user = "oam-agent"' in (run / "agent.toml").read_text()
+    services = json.loads((run / "stack.json").read_text())["services"]
+    environ = Path(f"/proc/{services['dashboard']['pid']}/environ").read_bytes().split(b"\0")
+    assert b"OAM_CMDB_USER=oam-dashboard" in environ
+    admin = Cmdb(f"127.0.0.1:{suite.zk_port}", user="oam-suite", password=(run / "cmdb-suite.password").read_text()
+                 .strip(), root="/oam/cmdb")
+    try:
+        assert ("oam-agent", "writer on hosts") in admin.access()
+        wait_until(lambda: socket.gethostname() in admin.inventory.live(), timeout=60, interval=0.5,
+                   what="the agent to register itself with its own account")
+        assert admin.store.keys("oam") == []  # dashboard users are secrets, not keys with history
+    finally:
+        admin.close()
 
 
 def test_ctrl_c_stops_everything(suite):

@@ -2,7 +2,9 @@
 
 One znode per session, without history (a login is not a configuration change)::
 
-    <cmdb root>/dashboard-sessions/<user>/<session id>    {"user_version": <version of the user's record>}
+    <cmdb root>/secrets/dashboard/sessions/<user>/<session id>    {"user_version": <version of the user's record>}
+
+(in the CMDB's secrets: readable by admins and the dashboard's account only)
 
 The signed cookie carries only the user name and the session id. A request is let in only while
 the session's znode exists, is younger than the absolute limit, and the user's record still has
@@ -60,7 +62,7 @@ class SessionTree:
 
     def __init__(self, cmdb: Cmdb) -> None:
         self.cmdb = cmdb
-        self.root = f"{cmdb.layout.root}/dashboard-sessions"
+        self.root = cmdb.layout.secret("dashboard/sessions")
 
     def _user_path(self, name: str) -> str:
         return f"{self.root}/{validate_segment(name, 'user name')}"
@@ -73,7 +75,8 @@ class SessionTree:
         data = json.dumps({"user_version": user_version}).encode()
         with cmdb.translated("write", path):
             try:
-                cmdb.client.retry(cmdb.client.create, f"{path}/{sid}", data, makepath=True)
+                cmdb.client.retry(cmdb.make_path, path)
+                cmdb.client.retry(cmdb.client.create, f"{path}/{sid}", data, acl=cmdb.acl_for(f"{path}/{sid}"))
             except NodeExistsError:  # 128 random bits: only a retried create that had gone through
                 pass
         self._prune(path)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from flask import Flask, abort
+from flask import Flask, abort, stream_with_context
 
 from agents.app import AppAgent, run_job
 from agents.app.errors import add_trace_ids
@@ -45,6 +45,14 @@ def client(agent):
     @app.get("/missing")
     def missing():
         abort(404)
+
+    @app.get("/export")
+    def export():
+        def rows():
+            yield "a\n"
+            log.info("streamed a row")
+            yield "b\n"
+        return app.response_class(stream_with_context(rows()))
 
     agent.instrument_flask(app)
     return app.test_client()
@@ -99,6 +107,16 @@ def test_metrics_count_requests_by_route_and_status(agent, client):
     assert 'http_requests_total{method="GET",route="/missing",status="404"} 1.0' in text
     assert "http_request_duration_seconds_bucket" in text
     assert "http_requests_in_flight 1.0" in text  # the scrape itself is in flight
+
+
+def test_a_streamed_response_ends_its_transaction_once_the_body_is_read(agent, client):
+    response = client.get("/export")
+    assert response.get_data(as_text=True) == "a\nb\n"
+    response.close()
+    agent.flush()
+    (tx,) = [d for d in read_lines(agent.span_file) if d["_kind"] == "transactions"]
+    assert tx["transaction.name"] == "GET /export" and tx["http.response.status_code"] == 200
+    assert "http_requests_in_flight 1.0" in client.get("/metrics").get_data(as_text=True)  # the scrape alone
 
 
 def test_a_job_continues_the_gtx_in_a_new_ltx(agent):

@@ -58,7 +58,8 @@ class Cmdb(Connection):
     # -- recipes ---------------------------------------------------------------------------
     def watch(self, key: str, callback: Callable[[Change], Any]) -> KeyWatch:
         """Call ``callback`` with the key's current value, then once per committed change, in order."""
-        watch = KeyWatch(self, self.store, key, callback)
+        with self.translated("read", key):  # e.g. no read access: the CMDB's one-line error, not kazoo's
+            watch = KeyWatch(self, self.store, key, callback)
         self._watches.append(watch)
         return watch
 

@@ -170,7 +170,8 @@ class Connection:
                 self._grants = None
                 self.client.default_acl = None
             else:  # follow later grants, so the nodes this client creates carry the new policy
-                self._policy_watch = NodeWatch(self.client, self.layout.access, self._adopt_policy)
+                if self._policy_watch is None:  # once, even when an earlier ensure_root failed after this
+                    self._policy_watch = NodeWatch(self.client, self.layout.access, self._adopt_policy)
             for path in (self.layout.config, self.layout.history_root, self.layout.schemas,
                          self.layout.known_hosts, self.layout.live_hosts, self.layout.locks):
                 if self.client.retry(self.client.exists, path) is None:

@@ -41,7 +41,11 @@ class NodeWatch:
         self._called = False
         self._version: int | None = None
         client.add_listener(self._on_state)
-        self._read()
+        try:
+            self._read()
+        except BaseException:  # the first read failed (no access, no connection): leave nothing behind
+            self.stop()
+            raise
 
     @property
     def stopped(self) -> bool:

@@ -188,6 +188,10 @@ class ConfigStore:
         """Write ``value``; with ``expect_version`` only if the key is still at that version."""
         return self._change(key, value, expect_version, comment, None)
 
+    def import_value(self, key: str, value: Any, *, comment: str = "") -> ChangeRecord:
+        """Write ``value`` as ``set`` does, recorded in the history as an import (``cmdb import``)."""
+        return self._change(key, value, None, comment, "import")
+
     def delete(self, key: str, *, expect_version: int | None = None, comment: str = "") -> ChangeRecord:
         """Remove the value (the history stays, and the version goes on counting)."""
         return self._change(key, _ABSENT, expect_version, comment, "delete")

@@ -151,7 +151,7 @@ def apply(cmdb: Cmdb, changes: list[PlannedChange], comment: str = "import") -> 
             if change.new is _ABSENT:
                 cmdb.store.delete(change.name, comment=comment)
             else:
-                cmdb.store._change(change.name, change.new, None, comment, "import")
+                cmdb.store.import_value(change.name, change.new, comment=comment)
         elif change.kind == "host":
             if change.new is _ABSENT:
                 cmdb.inventory.forget(change.name)

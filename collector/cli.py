@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import urllib.error
 import urllib.request
@@ -86,7 +87,7 @@ def collector_group() -> None:
 @collector_group.command("run")
 @config_option
 @click.option("--bind", help="Address to listen on (default from the config: 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (default 4318).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default 4318).")
 @click.option("--spool-dir", type=click.Path(path_type=Path),
               help="Where documents wait while Elasticsearch is away; one per collector (default from the config).")
 @click.option("--log-level", default="info", show_default=True,
@@ -259,6 +260,10 @@ def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | No
     if not token:
         raise click.ClickException(f"no collector token: pass --token or set ${TOKEN_ENV} "
                                    "(a token of scope read: oam collector token issue NAME --scope read)")
+    gtx = gtx.strip().lower()  # as pasted from a log line or a header
+    if not re.fullmatch(r"[0-9a-f]{32}", gtx):
+        raise click.BadParameter(f"{gtx!r} is not a GTX (32 lowercase hex digits, as in the X-Trace-Id header)",
+                                 param_hint="GTX")
     req = urllib.request.Request(f"{url.rstrip('/')}/api/traces/{gtx}",
                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
     try:
@@ -266,12 +271,17 @@ def trace_command(ctx: click.Context, gtx: str, url: str | None, token: str | No
             trace = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("error") or exc.reason
+            body = json.loads(exc.read())
         except ValueError:
-            message = exc.reason
+            body = None
+        message = (body.get("error") if isinstance(body, dict) else None) or exc.reason
         raise click.ClickException(f"{message} (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
         raise click.ClickException(f"cannot reach the collector at {url}: {getattr(exc, 'reason', exc)}") from None
+    except ValueError:
+        raise click.ClickException(f"{url} answered with something that is not JSON; is it a collector?") from None
+    if not isinstance(trace, dict):
+        raise click.ClickException(f"{url} answered with JSON that is not a trace; is it a collector?")
     if output == "json":
         echo_json(trace)
         return

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -68,7 +68,7 @@ class CollectorConfig(SettingsModel):
     """Everything ``oam collector run`` needs."""
 
     host: str = "127.0.0.1"
-    port: PositiveInt = 4318
+    port: Annotated[int, Field(ge=1, le=65535)] = 4318
     threads: PositiveInt = 8
     elasticsearch: CollectorElasticsearch = Field(default_factory=CollectorElasticsearch)
     retention_elasticsearch: ElasticsearchConnection | None = None  # None: retention runs as `elasticsearch`
@@ -79,7 +79,7 @@ class CollectorConfig(SettingsModel):
     max_decompressed_bytes: PositiveInt = 100 << 20
     bulk_chunk_size: PositiveInt = 1000
     item_retries: int = Field(2, ge=0)
-    retry_backoff_seconds: float = Field(0.2, ge=0)
+    retry_backoff_seconds: float = Field(0.2, ge=0, le=5)  # the first wait; waits grow to 5-10 s at most
     retry_after_seconds: int = Field(5, ge=0)
     retention_days: dict[RetentionKind, PositiveInt] = Field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
     retention_interval_seconds: PositiveFloat = 3600.0

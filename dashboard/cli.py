@@ -76,7 +76,7 @@ def dashboard() -> None:
 
 
 @dashboard.command("run")
-@click.option("--port", type=int, help="Port to listen on (default: [ports] dashboard, 8080).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: [ports] dashboard, 8080).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
               help="Elasticsearch URL; several nodes of a cluster comma-separated (a request fails over).")

@@ -25,8 +25,11 @@ type itself. A validator of a model raises ``invalid("...")`` to say what it exp
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
@@ -120,6 +123,8 @@ def read_toml(path: Path, source: str | None = None) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{source or path.name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{source or path.name}: not valid TOML: {exc}") from None
 
@@ -160,12 +165,25 @@ def toml_text(data: Mapping[str, Any] | BaseModel) -> str:
 
 
 def write_toml(path: Path, data: Mapping[str, Any] | BaseModel, mode: int = 0o644) -> None:
-    """Write ``data`` as TOML to ``path`` (created with ``mode``, e.g. 0o600 for one holding secrets)."""
+    """Write ``data`` as TOML to ``path`` with ``mode`` (e.g. 0o600 for one holding secrets).
+
+    Atomic: the text goes to a temporary file beside ``path`` (made with ``mode`` from the start),
+    flushed to disk, then renamed over ``path``, so a crash never leaves a truncated file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=mode, exist_ok=True)
-    path.chmod(mode)
-    path.write_text(toml_text(data))
+    text = toml_text(data).encode()
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(handle, mode)
+        with os.fdopen(handle, "wb") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _plain(value: Any) -> Any:

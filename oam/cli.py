@@ -87,7 +87,7 @@ def cli(ctx: click.Context, config: Path | None, data_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each service to be healthy.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, help="Seconds to wait for each service to be healthy.")
 @click.option("--detach", is_flag=True, help="Run in the background; `oam down` stops it.")
 @click.option("--sample/--no-sample", default=True, show_default=True,
               help="Also run the sample order service (Redis, backend, worker, gateway) under gentle load.")
@@ -212,7 +212,7 @@ def env_command(obj: Context, output: str) -> None:
 
 
 @cli.command("down")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop before killing.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait for a clean stop before killing.")
 @output_option
 @click.pass_obj
 def down_command(obj: Context, timeout: float, output: str) -> None:

@@ -93,7 +93,7 @@ def sample() -> None:
 
 @sample.command()
 @common_options
-@click.option("--port", default=8001, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb,
             agent_on, log_level) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
@@ -108,7 +108,7 @@ def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 
 @sample.command()
 @common_options
-@click.option("--port", default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
 def gateway(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb, agent_on,
             log_level, backend_url) -> None:

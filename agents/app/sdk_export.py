@@ -105,12 +105,17 @@ class EcsFileSpanExporter(SpanExporter):
         self._file = open(self.path, "ab")  # closed by shutdown()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
         with self._lock:  # the encoder is for one thread at a time
             if self._file.closed:
                 return SpanExportResult.FAILURE
             lines = [span_line(span_record(span), self._encoder) for span in spans]
-            self._file.write(b"\n".join(lines) + b"\n")
-            self._file.flush()
+            try:
+                self._file.write(b"\n".join(lines) + b"\n")
+                self._file.flush()
+            except OSError:  # a full or vanished disk: the SDK's processor logs the failure and goes on
+                return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

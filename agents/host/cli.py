@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -125,7 +126,10 @@ def _hosts_from(hosts: tuple[str, ...], host_lists: tuple[str, ...], role: str, 
         for name, facts in sorted(cmdb.inventory.known().items()):
             if facts.role == role and name not in {s.name for s in specs}:
                 address = (facts.addresses or [name])[0]
-                specs.append(SshHost(name=name, address=address, port=int(facts.labels.get("ssh_port", 22))))
+                port = str(facts.labels.get("ssh_port", 22))
+                if not port.isdigit() or not 0 < int(port) < 65536:
+                    raise click.UsageError(f"host {name} in the CMDB has ssh_port label {port!r}; expected a port number")
+                specs.append(SshHost(name=name, address=address, port=int(port)))
     if not specs:
         raise click.UsageError("no hosts: give --host NAME@ADDRESS[:PORT] or --role with --zk")
     return specs
@@ -148,10 +152,10 @@ def _cmdb(connection: CmdbConnection):
 @click.option("--log-path", "log_paths", multiple=True, help="Glob of log or span files to ship (repeat).")
 @click.option("--scrape", "scrapes", multiple=True, help="Prometheus endpoint to scrape (repeat).")
 @click.option("--environment", default="production", show_default=True)
-@click.option("--interval", default=10.0, show_default=True, help="Seconds between metric collections.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds between metric collections.")
 @click.option("--python", default="python3", show_default=True, help="Interpreter (3.11+) on the hosts.")
-@click.option("--live-timeout", default=60.0, show_default=True, help="Seconds to wait for each host to be live.")
-@click.option("--parallel", default=4, show_default=True, help="Hosts installed at once.")
+@click.option("--live-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait for each host to be live.")
+@click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True, help="Hosts installed at once.")
 def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb, output, collectors,
             token_file, log_paths, scrapes, environment, interval, python, live_timeout, parallel) -> None:
     """Install and start the agent on hosts over SSH; wait until each is live in the CMDB.
@@ -169,34 +173,30 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
 
     from .install import InstallPlan, install_all
 
-    handle = _cmdb(cmdb)
-    specs = _hosts_from(hosts, host_lists, role, handle)
-    plan = InstallPlan(collector_urls=list(collectors), token=token_file.read_text().strip(), prefix=prefix,
-                       python=python, log_paths=list(log_paths), scrape_urls=list(scrapes), role=role,
-                       environment=environment, interval=interval, cmdb_hosts=cmdb.zk or "",
-                       cmdb_user=cmdb.user or "", cmdb_password=cmdb.password or "",
-                       cmdb_root=cmdb.root or "")
+    with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
+        specs = _hosts_from(hosts, host_lists, role, handle)
+        plan = InstallPlan(collector_urls=list(collectors), token=token_file.read_text().strip(), prefix=prefix,
+                           python=python, log_paths=list(log_paths), scrape_urls=list(scrapes), role=role,
+                           environment=environment, interval=interval, cmdb_hosts=cmdb.zk or "",
+                           cmdb_user=cmdb.user or "", cmdb_password=cmdb.password or "",
+                           cmdb_root=cmdb.root or "")
 
-    def wait_live(name: str) -> bool:
-        if handle is None:
-            return True  # nothing to ask: the start command succeeded
-        try:
-            return wait_until(lambda: name in handle.inventory.live(), timeout=live_timeout, interval=0.5,
-                              what=f"{name} to register live in the CMDB")
-        except TimeoutError:
-            return False
+        def wait_live(name: str) -> bool:
+            if handle is None:
+                return True  # nothing to ask: the start command succeeded
+            try:
+                return wait_until(lambda: name in handle.inventory.live(), timeout=live_timeout, interval=0.5,
+                                  what=f"{name} to register live in the CMDB")
+            except TimeoutError:
+                return False
 
-    def progress(host: str, message: str) -> None:
-        click.echo(f"  {time.strftime('%H:%M:%S')} [{host}] {message}", err=True)
+        def progress(host: str, message: str) -> None:
+            click.echo(f"  {time.strftime('%H:%M:%S')} [{host}] {message}", err=True)
 
-    work = Path(os.environ.get("OAM_AGENT_BUNDLE_DIR", "") or tempfile.mkdtemp(prefix="oam-agent-bundle-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+        work = Path(os.environ.get("OAM_AGENT_BUNDLE_DIR", "") or tempfile.mkdtemp(prefix="oam-agent-bundle-"))
+        work.mkdir(parents=True, exist_ok=True)
         results = install_all(specs, plan, _ssh_options(known_hosts, identity, trust_new_host_keys), work,
                               wait_live, progress, parallel)
-    finally:
-        if handle is not None:
-            handle.close()
     _summary(results, output)
     if not all(result.ok for result in results):
         raise SystemExit(1)
@@ -208,12 +208,10 @@ def uninstall(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_
     """Stop the agent on hosts and remove its install directory. -o json: as `install -o json`."""
     from .install import InstallPlan, uninstall_host
 
-    handle = _cmdb(cmdb)
-    specs = _hosts_from(hosts, host_lists, role, handle)
+    with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
+        specs = _hosts_from(hosts, host_lists, role, handle)
     plan = InstallPlan(collector_urls=[], token="", prefix=prefix)
     results = [uninstall_host(spec, plan, _ssh_options(known_hosts, identity, trust_new_host_keys)) for spec in specs]
-    if handle is not None:
-        handle.close()
     _summary(results, output)
     if not all(result.ok for result in results):
         raise SystemExit(1)

@@ -157,7 +157,7 @@ def test_collectors_down_lose_nothing_and_the_backlog_drains(tmp_path, collector
                 written += 1
             handle.flush()
             time.sleep(0.5)
-    assert agent.metrics.send_failures._value.get() > 0
+    assert agent.metrics.registry.get_sample_value("oam_agent_send_failures_total") > 0
     assert agent.store.states and all(state.offset == 0 for state in agent.store.states.values())
     with serve_in_thread(config):
         assert wait_count(es_client, {"term": {"labels.marker": "outage"}}, written, timeout=120) == written

@@ -83,3 +83,36 @@ def test_run_listens_on_bind_and_host_is_no_listen_address(tmp_path: Path) -> No
     help_text = CliRunner().invoke(cli, ["collector", "run", "--help"]).output
     assert "--bind TEXT" in help_text and "--host" not in help_text
     assert "--zk" in help_text and "--cmdb-user" in help_text and "--cmdb-root" in help_text
+
+
+@pytest.mark.parametrize("gtx", ["4bf92f3577b34da6a3ce929d0e0e473", "4bf92f3577b34da6a3ce929d0e0e4736/../x", "z" * 32])
+def test_trace_refuses_what_is_not_a_gtx_before_asking_anyone(tmp_path: Path, gtx: str) -> None:
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "trace", gtx, "--url", "http://127.0.0.1:9",
+                                      "--token", "t"])
+    assert result.exit_code == 2 and "is not a GTX (32 lowercase hex digits" in result.output
+
+
+def test_trace_says_when_the_answer_is_not_a_collectors(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class NotACollector(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>hello</html>" if "4bf9" in self.path else b"[1, 2]"
+            self.send_response(200 if "4bf9" in self.path else 404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotACollector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        html = CliRunner().invoke(cli, ["trace", "4BF92F3577B34DA6A3CE929D0E0E4736\n", "--url", url, "--token", "t"])
+        listed = CliRunner().invoke(cli, ["trace", "0" * 31 + "1", "--url", url, "--token", "t"])
+    finally:
+        server.shutdown()
+    assert html.exit_code == 1 and "answered with something that is not JSON" in html.output
+    assert listed.exit_code == 1 and "Not Found (HTTP 404)" in listed.output

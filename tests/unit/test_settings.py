@@ -75,6 +75,9 @@ def test_a_toml_file_names_its_tables_and_a_long_value_is_cut(tmp_path):
     assert str(refused.value) == f'outer.toml: [inner] urls: expected a list of URLs, got "{"x" * 56}...'
     with pytest.raises(SettingsError, match="^cannot read .*nope.toml: No such file"):
         load_toml(Outer, tmp_path / "nope.toml")
+    path.write_bytes(b'name = "caf\xe9"\n')  # Latin-1, not UTF-8
+    with pytest.raises(SettingsError, match="^outer.toml: not UTF-8 text \\(byte 11: invalid continuation byte\\)$"):
+        load_toml(Outer, path)
 
 
 def test_toml_is_written_through_tomli_w_and_reads_back(tmp_path):
@@ -83,6 +86,10 @@ def test_toml_is_written_through_tomli_w_and_reads_back(tmp_path):
     path = tmp_path / "private" / "agent.toml"
     write_toml(path, data, mode=0o600)
     assert path.stat().st_mode & 0o777 == 0o600
+    write_toml(path, {"agent": {"id": "again"}}, mode=0o600)  # replaced whole, no temporary file left
+    assert tomllib.loads(path.read_text()) == {"agent": {"id": "again"}} and path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["agent.toml"]
+    write_toml(path, data, mode=0o600)
     assert tomllib.loads(path.read_text()) == {"agent": {"id": 'we"b\\1', "data_dir": "/srv/a"},
                                                "collector": {"urls": ["http://c:4318"]},
                                                "scrape": [{"url": "http://a/metrics"}]}

@@ -60,8 +60,9 @@ def _elasticsearch(settings: Any, params: dict[str, Any]) -> dict[str, Any]:
     """The connection: the suite's (its dashboard user) unless --es names another; each option wins."""
     connection: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings else {}
     if params.get("elasticsearch"):
-        connection = DashboardConfig(elasticsearch=params["elasticsearch"]).elasticsearch.model_dump(
-            exclude_defaults=True)
+        with reported(SettingsError):
+            connection = validate(DashboardConfig, {"elasticsearch": params["elasticsearch"]},
+                                  "--es").elasticsearch.model_dump(exclude_defaults=True)
     for option, key in (("es_user", "username"), ("es_password", "password"), ("es_ca_file", "ca_file")):
         if params.get(option):
             connection[key] = params[option]

@@ -26,14 +26,14 @@ from .config import AgentConfig
 from .documents import DocumentMaker, Event, MultilineJoiner
 from .live_config import FIELDS, LiveAgentSettings
 from .scrape import scrape
-from .shipper import Refused, Shipper, Unavailable
+from .shipper import RETRY_AFTER_CAP, Refused, Shipper, Unavailable
 from .system import SystemMetrics
 from .tailer import Tailer
 
 log = logging.getLogger("oam.agent")
 # The pause after failed send number n: full jitter below min(30 s, 0.5 s * 2**(n-1)), and never
 # shorter than the collectors' Retry-After.
-SHIP_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=300.0)
+SHIP_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=RETRY_AFTER_CAP)
 
 
 class AgentMetrics:

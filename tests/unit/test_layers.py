@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("oam",),
     ("bench",),
 )
-"""Bottom (layer 1) to top. ``bench/`` is a folder of scripts, not an installed package, and sits on top."""
+"""Bottom (layer 1) to top. ``bench/`` (the benchmark scripts, installed with the package for ``oam bench``) sits on top."""
 
 SCRIPT_FOLDERS = ("bench",)
 

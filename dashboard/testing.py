@@ -40,12 +40,12 @@ class Seeded:
 
 
 @contextmanager
-def seeded(es: Any, zookeeper: str, **config: Any) -> Iterator[Seeded]:
+def seeded(es: Any, zookeeper: str, *, elasticsearch: Any, **config: Any) -> Iterator[Seeded]:
     """Documents (a trace, logs with an XSS attempt, errors, metrics, a deploy marker), CMDB users
     admin/operator/viewer, a host and a config value; everything removed afterwards.
 
-    ``es`` writes the documents; the app reads through ``config["elasticsearch"]`` (the
-    dashboard's own connection, e.g. its least-privilege user)."""
+    ``es`` writes the documents; the app reads through ``elasticsearch`` (the dashboard's own
+    connection: its least-privilege user)."""
     tag = secrets.token_hex(4)
     prefix, root = f"dash{tag}", f"/dashtest-{tag}"
     install_templates(es, prefix=prefix)
@@ -64,7 +64,7 @@ def seeded(es: Any, zookeeper: str, **config: Any) -> Iterator[Seeded]:
             users.save(role, password, role)
         admin.store.set("production/web/settings", {"pool": 10, "note": XSS}, comment="first")
         admin.inventory.remember(HostFacts("web-1", role="web", environment="production", services=["backend"]))
-        app_config = DashboardConfig(zookeeper=zookeeper, cmdb_user="dash-admin",
+        app_config = DashboardConfig(elasticsearch=elasticsearch, zookeeper=zookeeper, cmdb_user="dash-admin",
                                      cmdb_password="cmdb-admin-secret", cmdb_root=root, index_prefix=prefix,
                                      **config)
         yield Seeded(prefix, root, trace_id, app_config, admin)

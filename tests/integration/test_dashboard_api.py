@@ -15,7 +15,7 @@ from telemetry.templates import index_name
 @pytest.fixture(scope="module")
 def seed(es_client, es_users, zookeeper, tmp_path_factory):
     tokens = tmp_path_factory.mktemp("dashboard-tokens") / "tokens.json"
-    with seeded(es_client, es_users, zookeeper.connection_string, tokens_file=tokens,
+    with seeded(es_client, zookeeper.connection_string, tokens_file=tokens,
                 elasticsearch=es_users["dashboard"]) as seed:
         yield seed
 

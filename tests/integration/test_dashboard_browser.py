@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(es_client, es_users, zookeeper):
-    with seeded(es_client, es_users, zookeeper.connection_string, elasticsearch=es_users["dashboard"]) as seed:
+    with seeded(es_client, zookeeper.connection_string, elasticsearch=es_users["dashboard"]) as seed:
         with ServedApp(make_app(seed)) as served:
             served.seed = seed
             yield served

@@ -18,8 +18,8 @@ from telemetry.templates import index_name
 
 
 @pytest.fixture(scope="module")
-def seed(es_client, zookeeper):
-    with seeded(es_client, zookeeper.connection_string) as seed:
+def seed(es_client, es_users, zookeeper):
+    with seeded(es_client, zookeeper.connection_string, elasticsearch=es_users["dashboard"]) as seed:
         yield seed
 
 

@@ -17,13 +17,19 @@ The stored form is a JSON object::
       "health": {"url": "http://{address}:{APP_PORT}/health", "timeout": 2,
                  "retries": 10, "interval": 0.5, "expect_version": true},
       "keep_releases": 5,
-      "command_timeout": 120
+      "command_timeout": 120,
+      "verify": ["pytest -q tests/api --base-url {url}"],
+      "analysis": {"bake_seconds": 60, "on_inconclusive": "fail",
+                   "checks": {"error_rate": {"max_difference": 0.02}, "latency": {"enabled": false}}}
     }
 
 Hooks and the restart command run through ``sh -c`` on the host with the host's ``env`` plus
 ``OAM_SERVICE``, ``OAM_VERSION``, ``OAM_HOST``, ``OAM_DEPLOY_ROOT``, ``OAM_RELEASE_DIR`` and
 ``OAM_SHARED_DIR``. The health URL is a template over ``{address}``, ``{name}``,
-``{service}`` and the host's ``env`` keys.
+``{service}`` and the host's ``env`` keys. ``verify`` commands run on the deployer's machine
+once a host is healthy, with ``{url}`` (the health URL's scheme, host and port), ``{address}``,
+``{name}``, ``{service}`` and the env keys filled in; ``analysis`` is
+:class:`deployer.analysis.AnalysisSettings`.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
@@ -44,6 +51,8 @@ from foundation.settings import (
     invalid,
     validate,
 )
+
+from .analysis import AnalysisSettings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -99,6 +108,8 @@ class ServiceConfig:
     keep_releases: int = 5
     command_timeout: float = 120.0
     source: str | None = None
+    verify: tuple[str, ...] = ()
+    analysis: AnalysisSettings = field(default_factory=lambda: AnalysisSettings(bake_seconds=0))
 
     def select(self, names: Sequence[str] = (), role: str | None = None) -> list[HostSpec]:
         """The hosts to deploy to: all, the named ones (in config order), or those with ``role``."""
@@ -120,6 +131,15 @@ class ServiceConfig:
 
     def health_url(self, host: HostSpec) -> str:
         return self.health.url.format_map(host.template_fields(self.service))
+
+    def verify_commands(self, host: HostSpec) -> list[str]:
+        """The ``verify`` commands for ``host``, with ``{url}`` its base URL (from the health URL)."""
+        return [command.format_map(_verify_fields(self, host)) for command in self.verify]
+
+
+def _verify_fields(config: ServiceConfig, host: HostSpec) -> dict[str, str]:
+    parts = urlsplit(config.health_url(host))
+    return {**host.template_fields(config.service), "url": f"{parts.scheme}://{parts.netloc}"}
 
 
 # -- the stored form, checked ---------------------------------------------------------------------
@@ -183,6 +203,8 @@ class StoredDeployConfig(SettingsModel):
     health: StoredHealth
     keep_releases: Annotated[int, Field(ge=2)] = 5  # the current release and one to roll back to
     command_timeout: PositiveFloat = 120.0
+    verify: list[NonEmptyStr] = Field(default_factory=list)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
 
     _hosts: tuple[HostSpec, ...] = PrivateAttr(())
 
@@ -201,6 +223,12 @@ class StoredDeployConfig(SettingsModel):
             except (KeyError, ValueError) as exc:
                 raise invalid(f"a URL naming fields every host defines ({exc} is not defined by host {host.name})",
                               "health", "url") from None
+            for index, command in enumerate(self.verify):
+                try:
+                    command.format_map({**host.template_fields(service), "url": ""})
+                except (KeyError, ValueError) as exc:
+                    raise invalid(f"a command naming fields every host defines ({exc} is not defined by host "
+                                  f"{host.name})", "verify", index) from None
         return self
 
 
@@ -236,4 +264,5 @@ def parse_config(service: str, data: Any, source: str | None = None) -> ServiceC
                            expect_version=health.expect_version),
         pre_hooks=tuple(checked.pre_hooks), post_hooks=tuple(checked.post_hooks),
         shared_dirs=tuple(checked.shared_dirs), keep_releases=checked.keep_releases,
-        command_timeout=checked.command_timeout, source=checked.source)
+        command_timeout=checked.command_timeout, source=checked.source, verify=tuple(checked.verify),
+        analysis=checked.analysis)

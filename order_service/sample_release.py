@@ -134,9 +134,11 @@ def write_sample_release(directory: Path, version: str) -> Path:
 
 
 def sample_config(hosts: list[dict], *, restart: str = "./bin/restart", health_retries: int = 20,
-                  health_interval: float = 0.25, keep_releases: int = 3) -> dict:
-    """A deploy configuration for the sample release on ``hosts`` (each with APP_PORT/APP_ADDRESS env)."""
+                  health_interval: float = 0.25, keep_releases: int = 3, analysis: dict | None = None) -> dict:
+    """A deploy configuration for the sample release on ``hosts`` (each with APP_PORT/APP_ADDRESS env);
+    no analysis after each batch unless ``analysis`` says otherwise (the sample app sends no telemetry)."""
     return {
+        "analysis": analysis if analysis is not None else {"bake_seconds": 0},
         "hosts": hosts,
         "restart": restart,
         "shared_dirs": ["logs", "data"],

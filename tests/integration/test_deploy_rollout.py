@@ -344,9 +344,11 @@ def test_deploy_configuration_lives_in_the_cmdb(make_service, tmp_path):
     assert refused.output.strip() == \
         "Error: bad.json: keep_releases: expected an integer greater than or equal to 2, got 1"
     for change, line in [({"keep_releases": "x"}, 'keep_releases: expected an integer, got "x"'),
-                         ({"colour": "blue"}, "colour: unknown key (known: command_timeout, deploy_root, health, "
-                                              "hosts, keep_releases, post_hooks, pre_hooks, restart, shared_dirs, "
-                                              "source)")]:
+                         ({"colour": "blue"}, "colour: unknown key (known: analysis, command_timeout, deploy_root, "
+                                              "health, hosts, keep_releases, post_hooks, pre_hooks, restart, "
+                                              "shared_dirs, source, verify)"),
+                         ({"analysis": {"checks": {"latency": {"alpha": 2}}}},
+                          "[analysis.checks.latency] alpha: expected a number less than 1, got 2")]:
         bad.write_text(json.dumps({**stored.value, **change}))
         refused = svc.oam("deploy-config", svc.name, str(bad))
         assert refused.exit_code == 1 and refused.output.strip() == f"Error: bad.json: {line}"

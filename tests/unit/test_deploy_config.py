@@ -62,13 +62,34 @@ def test_selects_hosts_by_name_or_role():
     ({"hosts": [{"address": "10.0.0.1", "env": {"APP PORT": "1"}}]},
      '[hosts[0].env] APP PORT: expected a shell variable name, got "APP PORT"'),
     ({"hosts": [{"address": "10.0.0.1", "port": "22"}]}, '[hosts[0]] port: expected an integer, got "22"'),
-    ({"colour": "blue"}, "colour: unknown key (known: command_timeout, deploy_root, health, hosts, keep_releases, "
-                         "post_hooks, pre_hooks, restart, shared_dirs, source)"),
+    ({"colour": "blue"}, "colour: unknown key (known: analysis, command_timeout, deploy_root, health, hosts, "
+                         "keep_releases, post_hooks, pre_hooks, restart, shared_dirs, source, verify)"),
+    ({"analysis": {"checks": {"throughput": {}}}},
+     "[analysis.checks] throughput: unknown key (known: error_rate, latency, new_errors)"),
+    ({"analysis": {"checks": {"error_rate": {"alpha": 0}}}},
+     "[analysis.checks.error_rate] alpha: expected a number greater than 0, got 0"),
+    ({"analysis": {"checks": {"error_rate": {"max_difference": 1.5}}}},
+     "[analysis.checks.error_rate] max_difference: expected a number less than or equal to 1, got 1.5"),
+    ({"analysis": {"checks": {"latency": {"min_requests": 0}}}},
+     "[analysis.checks.latency] min_requests: expected an integer greater than or equal to 1, got 0"),
+    ({"analysis": {"on_inconclusive": "maybe"}},
+     '[analysis] on_inconclusive: expected one of "fail", "pass", got "maybe"'),
+    ({"analysis": {"bake_seconds": -1}}, "[analysis] bake_seconds: expected a number greater than or equal to 0, got -1"),
+    ({"verify": ["pytest --base-url {url} --user {WHO}"]},
+     "verify[0]: expected a command naming fields every host defines ('WHO' is not defined by host web1)"),
 ])
 def test_bad_configuration_is_named_in_one_line(change, message):
     with pytest.raises(ConfigInvalid) as refused:
         parse_config("shop", stored(**change))
     assert str(refused.value) == f"shop: {message}"
+
+
+def test_analysis_defaults_and_verify_commands():
+    config = parse_config("shop", stored(verify=["pytest tests/api --base-url {url} --host {name}"]))
+    assert (config.analysis.bake_seconds, config.analysis.on_inconclusive, config.analysis.enabled) == (60, "fail", True)
+    assert config.verify_commands(config.hosts[2]) == ["pytest tests/api --base-url http://10.0.0.3:9000 --host job1"]
+    off = parse_config("shop", stored(analysis={"bake_seconds": 0, "checks": {"latency": {"enabled": False}}}))
+    assert not off.analysis.enabled and not off.analysis.checks.latency.enabled
 
 
 def test_missing_restart_and_repeated_names():

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from scipy.stats import mannwhitneyu, norm
 
-from foundation.settings import SettingsModel
+from foundation.settings import NonEmptyStr, SettingsModel
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
@@ -76,6 +76,8 @@ class AnalysisSettings(SettingsModel):
     bake_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0  # 0: no analysis
     settle_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0  # for telemetry to reach Elasticsearch
     on_inconclusive: Literal["fail", "pass"] = "fail"
+    service: NonEmptyStr | None = None  # its service.name in the telemetry (default: the deployed service's)
+    index_prefix: NonEmptyStr = "oam"
     max_durations: Annotated[int, Field(ge=20, le=10000)] = 2000  # durations read per side for Mann-Whitney
     checks: Checks = Field(default_factory=Checks)
 

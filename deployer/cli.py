@@ -63,7 +63,14 @@ def _rollout_options(func: Callable) -> Callable:
         click.option("--who", envvar="OAM_DEPLOY_WHO", default=getpass.getuser,
                      help="Who deploys, for the lock and the records [default: your login name]."),
         click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",
-                     help=f"JSON-lines file for change events [default: <data dir>/spool/{EVENTS_FILE}].")
+                     help=f"JSON-lines file for change events [default: <data dir>/spool/{EVENTS_FILE}]."),
+        click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
+                     help="Elasticsearch the analysis after each batch reads (several nodes comma-separated) "
+                          "[default: the suite's, env OAM_ES_URL]."),
+        click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth) [env OAM_ES_USER]."),
+        click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password [env OAM_ES_PASSWORD]."),
+        click.option("--es-ca", type=click.Path(path_type=Path, dir_okay=False), envvar="OAM_ES_CA",
+                     help="CA certificate of an https Elasticsearch [env OAM_ES_CA]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -86,7 +93,23 @@ def _options(ctx: click.Context, params: dict[str, Any]) -> service.RunOptions:
     return service.RunOptions(user=params.get("who") or getpass.getuser(), ssh=ssh, hosts=names,
                               role=params.get("role"), batch_size=params.get("batch_size"),
                               max_parallel=params.get("max_parallel"), canary=params.get("canary") or 0,
-                              events_file=events, progress=_progress)
+                              events_file=events, progress=_progress,
+                              elasticsearch=_elasticsearch(settings, params) if "who" in params else None)
+
+
+def _elasticsearch(settings: Any, params: dict[str, Any]) -> Any:
+    """The client the analysis reads with (it connects on first use; unreachable -> inconclusive)."""
+    from elasticsearch import Elasticsearch
+
+    host = settings.host if settings is not None else "127.0.0.1"
+    port = settings.elasticsearch.port if settings is not None else 9200
+    urls = [u.strip() for u in (params.get("elasticsearch") or f"http://{host}:{port}").split(",") if u.strip()]
+    options: dict[str, Any] = {"request_timeout": 10, "max_retries": 0}
+    if params.get("es_user"):
+        options["basic_auth"] = (params["es_user"], params.get("es_password") or "")
+    if params.get("es_ca"):
+        options["ca_certs"] = str(params["es_ca"])
+    return Elasticsearch(urls, **options)
 
 
 def _registry(ctx: click.Context, params: dict[str, Any]) -> Registry:

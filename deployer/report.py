@@ -35,7 +35,17 @@ def summary(outcome: Outcome) -> str:
                      host.status, took, _detail(host)])
     verdict = VERDICTS.get(outcome.result, outcome.result).format(version=outcome.version)
     return "\n".join([table(rows, headers=["HOST", "ADDRESS", "BATCH", "FROM", "TO", "RESULT", "TIME", "DETAIL"]),
+                      *analysis_lines(outcome),
                       f"{outcome.action} {outcome.service} {outcome.version}: {verdict} ({outcome.seconds:.1f}s)"])
+
+
+def analysis_lines(outcome: Outcome) -> list[str]:
+    """Each batch's verdict, then one line per check with its figures."""
+    lines = []
+    for report in outcome.analyses:
+        lines.append(f"batch {report.batch} ({', '.join(report.hosts)}): {report.verdict.summary()}")
+        lines += [f"  {check.line()}" for check in report.verdict.checks]
+    return lines
 
 
 def releases_table(hosts: Sequence[HostResult]) -> str:

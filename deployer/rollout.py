@@ -16,16 +16,19 @@ Usage::
 """
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from foundation.clock import utc_now_iso
+from foundation.clock import utc_now, utc_now_iso
 from remote import RemoteError, RemoteHost, SshOptions
 
 from . import layout as steps
+from .analysis import inconclusive
 from .artifact import Artifact
+from .canary import BatchAnalyst, BatchReport
 from .config import HostSpec, ServiceConfig
 from .health import wait_healthy
 from .layout import Layout, Release
@@ -93,6 +96,7 @@ class Outcome:
     started: str
     finished: str
     seconds: float
+    analyses: list[BatchReport] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -107,15 +111,17 @@ class Outcome:
         return {"service": self.service, "action": self.action, "version": self.version, "user": user,
                 "result": self.result, "rolled_back": self.rolled_back, "batches": self.batches,
                 "started": self.started, "finished": self.finished, "seconds": round(self.seconds, 3),
-                "hosts": [h.record() for h in self.hosts]}
+                "hosts": [h.record() for h in self.hosts], "analysis": [a.record() for a in self.analyses]}
 
 
 class Rollout:
     """Rolls one service's hosts to a version, batch by batch, and back if anything fails."""
 
     def __init__(self, config: ServiceConfig, hosts: Sequence[HostSpec], ssh: SshOptions, *, batch_size: int = 1,
-                 max_parallel: int | None = None, canary: int = 0, progress: Progress | None = None) -> None:
+                 max_parallel: int | None = None, canary: int = 0, progress: Progress | None = None,
+                 analyst: BatchAnalyst | None = None) -> None:
         self.config = config
+        self.analyst = analyst
         self.hosts = list(hosts)
         self.ssh = ssh
         self.batches = plan_batches(self.hosts, batch_size, canary)
@@ -160,7 +166,8 @@ class Rollout:
             self._close_all()
 
     def _run_batches(self, action: str, version: str, artifact: Artifact | None) -> Outcome:
-        started, clock = utc_now_iso("milliseconds"), time.monotonic()
+        started, clock, began = utc_now_iso("milliseconds"), time.monotonic(), utc_now()
+        analyses: list[BatchReport] = []
         pairs = [(host, HostResult(host.name, host.address)) for host in self.hosts]
         by_name = {host.name: result for host, result in pairs}
         for number, batch in enumerate(self.batches, 1):
@@ -177,11 +184,17 @@ class Rollout:
         else:
             interrupted = False
             try:
-                for batch in self.batches:
+                for number, batch in enumerate(self.batches, 1):
                     work = [(host, by_name[host.name]) for host in batch]
                     self._parallel(lambda h, r: self._switch_host(h, r, artifact), work)
                     if any(r.status != DEPLOYED for _, r in work):
                         break
+                    if action == "deploy" and self.config.analysis.enabled:
+                        report = self._analyse(number, [r for _, r in work],
+                                               [r for _, r in pairs if r.status == PENDING], began)
+                        analyses.append(report)
+                        if not report.verdict.passed:
+                            break
             except KeyboardInterrupt:  # Ctrl-C: the running batch has finished; put everything back
                 interrupted = True
             if any(r.status != DEPLOYED for _, r in pairs):
@@ -198,7 +211,35 @@ class Rollout:
         shown = version or ",".join(sorted({r.target for _, r in pairs if r.target})) or "previous"
         return Outcome(action, self.config.service, shown, result, [r for _, r in pairs],
                        [[h.name for h in b] for b in self.batches], started, utc_now_iso("milliseconds"),
-                       time.monotonic() - clock)
+                       time.monotonic() - clock, analyses)
+
+    def _analyse(self, number: int, batch: list[HostResult], waiting: list[HostResult], began) -> BatchReport:
+        """Bake the healthy batch, then judge it; a verdict that does not pass fails the batch's hosts."""
+        settings = self.config.analysis
+        label = f"batch {number}"
+        self._say(label, "analysis", "start", f"baking {settings.bake_seconds:g}s")
+        start = utc_now()
+        time.sleep(settings.bake_seconds)
+        end = utc_now()
+        time.sleep(settings.settle_seconds)  # for the bake's telemetry to reach Elasticsearch
+        names, baseline = [r.host for r in batch], [r.host for r in waiting]
+        analyst = self.analyst or BatchAnalyst(settings, self.config.service, None)
+        try:
+            report = analyst.judge(number, names, baseline, batch[0].target, start, end, began)
+        except Exception as exc:  # noqa: BLE001 - a broken analysis must not pass a batch silently
+            report = BatchReport(number, names, baseline, ("", ""), ("", ""),
+                                 inconclusive(f"analysis failed: {type(exc).__name__}: {exc}",
+                                              settings.on_inconclusive))
+        verdict = report.verdict
+        for check in verdict.checks:
+            self._say(label, "analysis", "ok" if check.result != "fail" else "failed", check.line())
+        self._say(label, "analysis", "ok" if verdict.passed else "failed",
+                  f"{verdict.summary()} ({report.verdict_seconds:.1f}s after the bake)")
+        if not verdict.passed:
+            for result in batch:
+                result.status, result.step = FAILED, "analysis"
+                result.error = verdict.summary()
+        return report
 
     def _choose_targets(self, action: str, version: str, pairs: list[tuple[HostSpec, HostResult]]) -> list[HostResult]:
         """Set each host's target; for a rollback, the target must be kept on the host."""
@@ -278,6 +319,8 @@ class Rollout:
             chain += self._switch_and_restart(host, version)
             self._run_chain(host, result, remote, chain)
             self._check_health(host, result, version)
+            for command in config.verify_commands(host):
+                self._step(host, result, "test", lambda command=command: run_local_test(command, config.command_timeout))
             for hook in config.post_hooks:
                 self._step(host, result, "post-hook", lambda hook=hook: remote.run(
                     "post-hook", steps.shell(hook, root.current, env), config.command_timeout))
@@ -405,3 +448,15 @@ class Rollout:
             self._say(host.name, "rollback", "failed", str(exc))
         finally:
             result.rollback_seconds = time.monotonic() - begun
+
+
+def run_local_test(command: str, timeout: float) -> None:
+    """Run a ``verify`` command on this machine; RemoteError("test") with its exit and last output line."""
+    try:
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise RemoteError("test", f"{command}: took over {timeout:g}s") from None
+    if done.returncode != 0:
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        raise RemoteError("test", f"exit {done.returncode}: {command}: {lines[-1] if lines else 'no output'}")

@@ -8,15 +8,18 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from remote import SshOptions
 
 from .artifact import Artifact, ArtifactError, build_artifact, open_artifact
+from .canary import BatchAnalyst
 from .config import ServiceConfig, check_name, parse_config
 from .events import append_event, deployment_event
 from .plan import default_batch_size
 from .registry import Registry, RegistryError
 from .rollout import HostResult, Outcome, Progress, Rollout
+from .samples import TelemetryReader
 
 
 @dataclass
@@ -32,6 +35,7 @@ class RunOptions:
     canary: int = 0
     events_file: Path | None = None
     progress: Progress | None = None
+    elasticsearch: Any = None  # an elasticsearch.Elasticsearch for the analysis after each batch
 
 
 def load_config(registry: Registry, service: str) -> ServiceConfig:
@@ -54,8 +58,12 @@ def make_artifact(config: ServiceConfig, version: str, source: Path | None, arti
 def _rollout(config: ServiceConfig, options: RunOptions) -> Rollout:
     hosts = config.select(options.hosts, options.role)
     batch = options.batch_size or default_batch_size(len(hosts))
+    analysis = config.analysis
+    reader = (TelemetryReader(options.elasticsearch, analysis.index_prefix, analysis.max_durations)
+              if options.elasticsearch is not None else None)
+    analyst = BatchAnalyst(analysis, analysis.service or config.service, reader)
     return Rollout(config, hosts, options.ssh, batch_size=batch, max_parallel=options.max_parallel,
-                   canary=options.canary, progress=options.progress)
+                   canary=options.canary, progress=options.progress, analyst=analyst)
 
 
 def _finish(registry: Registry, outcome: Outcome, options: RunOptions) -> dict:

@@ -5,7 +5,13 @@
 * ``VERSION`` — the version;
 * ``app.py`` — serves ``GET /health`` -> ``{"status": "ok", "version": ...}`` on ``$APP_ADDRESS:$APP_PORT``;
   it answers 503 while ``$OAM_SHARED_DIR/data/fail-health-<version>`` exists (to rehearse a failed
-  deploy on one host), and exits by itself once its release directory is gone;
+  deploy on one host), and exits by itself once its release directory is gone. ``GET /orders/<id>``
+  answers an order after about 20 ms; a release written with ``fail_ratio`` fails that share of
+  them (500, and a ``KeyError`` error document), one with ``slow_factor`` answers that much slower
+  (``behaviour.json``), while ``/health`` stays fine. With ``$OAM_COLLECTOR_URL`` and
+  ``$OAM_COLLECTOR_TOKEN`` in the host's env it reports each order request as an ECS transaction
+  (``service.name`` ``sample``, ``host.name`` ``$OAM_HOST``) to the collector's ``/v1/ingest``,
+  twice a second, as the host agent ships its lines;
 * ``bin/restart`` and ``launch.json`` — stops the running app (pid file ``$OAM_SHARED_DIR/app.pid``)
   and starts this one detached (``setsid``) with Debian's ``/usr/bin/python3``, logging to
   ``$OAM_SHARED_DIR/logs/app.log``.
@@ -19,20 +25,73 @@ import json
 from pathlib import Path
 
 APP = '''\
+import datetime
+import gzip
 import json
 import os
 import pathlib
+import random
+import secrets
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RELEASE = pathlib.Path(__file__).resolve().parent
 VERSION = (RELEASE / "VERSION").read_text().strip()
 SHARED = pathlib.Path(os.environ["OAM_SHARED_DIR"])
+BEHAVIOUR = json.loads((RELEASE / "behaviour.json").read_text()) if (RELEASE / "behaviour.json").exists() else {}
+COLLECTOR, TOKEN = os.environ.get("OAM_COLLECTOR_URL", ""), os.environ.get("OAM_COLLECTOR_TOKEN", "")
+HOST = os.environ.get("OAM_HOST", "")
+pending, pending_lock = [], threading.Lock()
+
+
+def document(kind, fields, at):
+    doc = {"_kind": kind, "@timestamp": at, "service": {"name": "sample", "version": VERSION},
+           "host": {"name": HOST}, "event": {"dataset": f"sample.{kind}"}, **fields}
+    return json.dumps(doc)
+
+
+def report(seconds, failed, at):
+    if not COLLECTOR:
+        return
+    tx = secrets.token_hex(8)
+    lines = [document("transactions", {"transaction": {"id": tx, "name": "GET /orders", "type": "request"},
+                                       "trace": {"id": secrets.token_hex(16)},
+                                       "event": {"dataset": "sample.transactions", "duration": int(seconds * 1e9),
+                                                 "outcome": "failure" if failed else "success"}}, at)]
+    if failed:
+        lines.append(document("errors", {"error": {"id": secrets.token_hex(8), "type": "KeyError",
+                                                   "message": "order not in this release's store",
+                                                   "grouping_key": "KeyError:orders-" + VERSION},
+                                         "transaction": {"id": tx}}, at))
+    with pending_lock:
+        pending.extend(lines)
+
+
+def ship():
+    while True:
+        time.sleep(0.5)
+        with pending_lock:
+            lines = pending[:]
+            del pending[:]
+        if not lines:
+            continue
+        request = urllib.request.Request(COLLECTOR.rstrip("/") + "/v1/ingest", method="POST",
+                                         data=gzip.compress("\\n".join(lines).encode()),
+                                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Encoding": "gzip",
+                                                  "Content-Type": "application/x-ndjson"})
+        try:
+            urllib.request.urlopen(request, timeout=5).read()
+        except OSError:
+            pass
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path.startswith("/orders/"):
+            self.order()
+            return
         if self.path != "/health":
             self.send_error(404)
             return
@@ -43,6 +102,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def order(self):
+        begun = time.monotonic()
+        at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        time.sleep(random.uniform(0.015, 0.025) * BEHAVIOUR.get("slow_factor", 1))
+        failed = random.random() < BEHAVIOUR.get("fail_ratio", 0)
+        body = json.dumps({"error": "order not found"} if failed else {"order": self.path.rsplit("/", 1)[1]}).encode()
+        self.send_response(500 if failed else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        report(time.monotonic() - begun, failed, at)
 
     def log_message(self, *args):
         pass
@@ -55,6 +127,7 @@ def exit_when_release_is_gone():
 
 
 threading.Thread(target=exit_when_release_is_gone, daemon=True).start()
+threading.Thread(target=ship, daemon=True).start()
 server = ThreadingHTTPServer((os.environ.get("APP_ADDRESS", "127.0.0.1"), int(os.environ["APP_PORT"])), Handler)
 print(f"version {VERSION} listening on {server.server_address}", flush=True)
 server.serve_forever()
@@ -123,11 +196,13 @@ def write_restart(directory: Path, argv: list[str]) -> None:
     restart.chmod(0o755)
 
 
-def write_sample_release(directory: Path, version: str) -> Path:
-    """Write the sample release for ``version`` into ``directory``; returns it."""
+def write_sample_release(directory: Path, version: str, *, fail_ratio: float = 0.0, slow_factor: float = 1.0) -> Path:
+    """Write the sample release for ``version`` into ``directory``; returns it. ``fail_ratio`` of its
+    order reads fail, each ``slow_factor`` times slower; its health check passes either way."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "VERSION").write_text(version + "\n")
+    (directory / "behaviour.json").write_text(json.dumps({"fail_ratio": fail_ratio, "slow_factor": slow_factor}))
     (directory / "app.py").write_text(APP)
     write_restart(directory, ["/usr/bin/python3", "$RELEASE_DIR/app.py"])
     return directory

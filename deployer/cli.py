@@ -19,7 +19,10 @@ import click
 from cmdb import DEFAULT_ROOT
 from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.elasticsearch import ElasticsearchConnection, connect
 from foundation.output import echo_json, reported
+from foundation.settings import SettingsError, validate
+from foundation.suite import suite_elasticsearch
 from remote import SshOptions
 
 from . import service
@@ -69,8 +72,8 @@ def _rollout_options(func: Callable) -> Callable:
                           "[default: the suite's, env OAM_ES_URL]."),
         click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth) [env OAM_ES_USER]."),
         click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password [env OAM_ES_PASSWORD]."),
-        click.option("--es-ca", type=click.Path(path_type=Path, dir_okay=False), envvar="OAM_ES_CA",
-                     help="CA certificate of an https Elasticsearch [env OAM_ES_CA]."),
+        click.option("--es-ca-file", envvar="OAM_ES_CA_FILE",
+                     help="CA certificate of an https Elasticsearch [env OAM_ES_CA_FILE]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -98,18 +101,20 @@ def _options(ctx: click.Context, params: dict[str, Any]) -> service.RunOptions:
 
 
 def _elasticsearch(settings: Any, params: dict[str, Any]) -> Any:
-    """The client the analysis reads with (it connects on first use; unreachable -> inconclusive)."""
-    from elasticsearch import Elasticsearch
-
-    host = settings.host if settings is not None else "127.0.0.1"
-    port = settings.elasticsearch.port if settings is not None else 9200
-    urls = [u.strip() for u in (params.get("elasticsearch") or f"http://{host}:{port}").split(",") if u.strip()]
-    options: dict[str, Any] = {"request_timeout": 10, "max_retries": 0}
-    if params.get("es_user"):
-        options["basic_auth"] = (params["es_user"], params.get("es_password") or "")
-    if params.get("es_ca"):
-        options["ca_certs"] = str(params["es_ca"])
-    return Elasticsearch(urls, **options)
+    """The client the analysis reads with: the suite's (its read-only user) unless --es names another;
+    each option wins. It connects on first use; unreachable makes a verdict inconclusive."""
+    connection: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings is not None else {}
+    if params.get("elasticsearch"):
+        connection = {"hosts": [u.strip() for u in params["elasticsearch"].split(",") if u.strip()]}
+    for option, key in (("es_user", "username"), ("es_password", "password"), ("es_ca_file", "ca_file")):
+        if params.get(option):
+            connection[key] = str(params[option])
+    if params.get("es_password"):
+        connection.pop("password_file", None)
+    try:
+        return connect(validate(ElasticsearchConnection, connection, "--es"), request_timeout=10)
+    except (SettingsError, ValueError) as exc:  # ValueError: the client refuses the options (TLS on http)
+        raise click.ClickException(f"Elasticsearch for the analysis: {exc}") from None
 
 
 def _registry(ctx: click.Context, params: dict[str, Any]) -> Registry:

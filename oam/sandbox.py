@@ -86,6 +86,9 @@ def deploy_config(settings: Settings) -> dict[str, Any]:
                    "expect_version": True},
         "keep_releases": 5,
         "command_timeout": 60,
+        # No verdicts yet: the sandbox's load does not reach the deployed backends, whose telemetry
+        # would be judged; a bake would find no requests and be inconclusive.
+        "analysis": {"bake_seconds": 0},
     }
 
 

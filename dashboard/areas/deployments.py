@@ -47,6 +47,24 @@ def current_versions(records: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def verdict_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per check of each batch's verdict, newest record first, with the figures it was taken on."""
+    rows = []
+    for record in records:
+        for report in record.get("analysis") or []:
+            base = {"id": record.get("id", ""), "version": record.get("version", ""), "batch": report.get("batch"),
+                    "verdict": report.get("result", ""), "against": report.get("baseline", ""),
+                    "reason": report.get("reason", "")}
+            for check in report.get("checks") or [{}]:
+                rows.append({**base, "check": check.get("check", "-"), "result": check.get("result", ""),
+                             "new": check.get("new"), "baseline": check.get("baseline"),
+                             "difference": check.get("difference"), "p_value": check.get("p_value"),
+                             "threshold": check.get("threshold", ""),
+                             "counts": f"{check.get('new_count', 0)}/{check.get('baseline_count', 0)}"
+                             if check else "", "why": check.get("reason", "") or base["reason"]})
+    return rows
+
+
 def _service(name: str) -> str:
     try:
         name = check_name("service", name)
@@ -62,7 +80,7 @@ def _history(service: str) -> dict[str, Any]:
     return {"service": service, "records": records, "current": current_versions(records)}
 
 
-def _options(cfg: DashboardConfig, job: Job, user: str) -> RunOptions:
+def _options(cfg: DashboardConfig, job: Job, user: str, es: Any = None) -> RunOptions:
     if cfg.deploy_known_hosts is None:
         raise RuntimeError("the dashboard has no SSH known_hosts file configured (--known-hosts)")
 
@@ -70,7 +88,7 @@ def _options(cfg: DashboardConfig, job: Job, user: str) -> RunOptions:
         job.lines.append(event.line())
 
     return RunOptions(user=user, ssh=SshOptions(known_hosts=cfg.deploy_known_hosts, identity=cfg.deploy_identity),
-                      events_file=cfg.deploy_events_file, progress=progress)
+                      events_file=cfg.deploy_events_file, progress=progress, elasticsearch=es)
 
 
 def _start(action: str, service: str) -> Job:
@@ -80,10 +98,10 @@ def _start(action: str, service: str) -> Job:
     version = str(body.get("version", "")).strip() or None
     if action == "deploy" and not version:
         raise BadRequest("a deploy needs a version")
-    user, cfg, registry = g.user.name, config(), _registry()
+    user, cfg, registry, es = g.user.name, config(), _registry(), connections().es
 
     def work(job: Job) -> dict[str, Any]:  # runs in its own thread, outside the request
-        options = _options(cfg, job, user)
+        options = _options(cfg, job, user, es)
         if action == "deploy":
             _outcome, record = deploy(registry, service, version or "", options)
         else:
@@ -126,4 +144,5 @@ def page() -> Any:
     services = deployable_services()
     chosen = request.args.get("service") or (services[0] if services else "")
     history = _history(_service(chosen)) if chosen else None
-    return render_template("deployments.html", services=services, chosen=chosen, history=history)
+    verdicts = verdict_rows(history["records"]) if history else []
+    return render_template("deployments.html", services=services, chosen=chosen, history=history, verdicts=verdicts)

@@ -21,16 +21,17 @@ from click.testing import CliRunner
 from backing_services.ports import free_port
 from backing_services.process import reap_stale
 from collector.auth import TokenStore
-from collector.config import load_config
+from collector.config import CollectorElasticsearch, load_config
 from collector.testing import serve_in_thread
 from deployer import service as deploy_service
 from deployer.registry import Registry
 from deployer.rollout import EXIT_OK, EXIT_ROLLED_BACK
+from foundation.elasticsearch import delete_indices
 from oam.cli import cli
 from order_service.sample_release import sample_config, write_sample_release
 from remote import SshOptions
 
-PREFIX = f"verdicts{os.getpid()}"
+PREFIX = f"oamverdicts{os.getpid()}"  # inside the pieces' roles (oam*)
 CMDB_USER, CMDB_PASSWORD = "deployer", "deployer-secret"
 BAKE = {"bake_seconds": 5, "settle_seconds": 2.5,
         "checks": {"error_rate": {"min_requests": 10}, "latency": {"min_requests": 10}}}
@@ -38,15 +39,15 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory, elasticsearch, es_client) -> Iterator[tuple[str, str]]:
+def collector(tmp_path_factory, es_users, es_client) -> Iterator[tuple[str, str]]:
     tmp: Path = tmp_path_factory.mktemp("collector")
     config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
                          index_prefix=PREFIX)
-    config.elasticsearch.hosts = [elasticsearch.url]
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
     token = TokenStore(config.tokens_file).issue("sample")
     with serve_in_thread(config) as running:
         yield running.url, token
-    es_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+    delete_indices(es_client, f"{PREFIX}-*")
 
 
 @pytest.fixture
@@ -84,10 +85,10 @@ class Load:
 
 
 class Service:
-    def __init__(self, hosts, registry: Registry, zookeeper, es_url: str, collector: tuple[str, str],
+    def __init__(self, hosts, registry: Registry, zookeeper, reader, collector: tuple[str, str],
                  work: Path) -> None:
         self.name = f"canary{next(_names)}-{os.getpid()}"
-        self.hosts, self.registry, self.zookeeper, self.es_url, self.work = hosts, registry, zookeeper, es_url, work
+        self.hosts, self.registry, self.zookeeper, self.reader, self.work = hosts, registry, zookeeper, reader, work
         self.entries = [
             {"name": f"{self.name}-h{i + 1}", "address": s.address, "port": s.port,
              "deploy_root": str(s.root / self.name),
@@ -123,7 +124,8 @@ class Service:
                 "--cmdb-user", CMDB_USER, "--cmdb-password", CMDB_PASSWORD,
                 "--cmdb-root", self.registry.cmdb.layout.root, "--known-hosts", str(self.hosts.known_hosts),
                 "--identity", str(self.hosts.client_key), "--events-file", str(self.work / "events.jsonl"),
-                "--who", "tester", "--es", es or self.es_url]
+                "--who", "tester", "--es", es or ",".join(self.reader.hosts), "--es-user", self.reader.username,
+                "--es-password", self.reader.resolved_password(), "--es-ca-file", self.reader.ca_file]
         return CliRunner().invoke(cli, argv, catch_exceptions=False)
 
     def versions(self) -> list[str]:
@@ -135,11 +137,12 @@ class Service:
 
 
 @pytest.fixture
-def make_service(ssh_hosts, registry, zookeeper, elasticsearch, collector, tmp_path):
+def make_service(ssh_hosts, registry, zookeeper, es_users, collector, tmp_path):
     made: list[Service] = []
 
     def make() -> Service:
-        made.append(Service(ssh_hosts, registry, zookeeper, elasticsearch.url, collector, tmp_path / f"s{len(made)}"))
+        made.append(Service(ssh_hosts, registry, zookeeper, es_users["dashboard"], collector,
+                            tmp_path / f"s{len(made)}"))  # the deployer reads as the read-only user
         return made[-1]
 
     yield make
@@ -201,7 +204,7 @@ def test_elasticsearch_unreachable_is_inconclusive_with_the_reason(make_service)
     svc.first("1.0.0")
     svc.configure({"bake_seconds": 1, "settle_seconds": 0})
     result = svc.oam("deploy", svc.name, "1.1.0", "--source", str(svc.source("1.1.0")), "--batch", "3",
-                     es=f"http://127.0.0.1:{free_port()}")
+                     es=f"https://127.0.0.1:{free_port()}")
     assert result.exit_code == EXIT_ROLLED_BACK, result.output
     assert "verdict INCONCLUSIVE (on_inconclusive: fail)" in result.output
     assert "Elasticsearch unreachable: ConnectionError" in result.output

@@ -68,3 +68,23 @@ def test_current_version_per_host_follows_the_newest_record():
                {"hosts": [{"host": "a", "status": "deployed", "previous": None, "target": "v1"},
                           {"host": "c", "status": "deployed", "previous": None, "target": "v1"}]}]
     assert current_versions(records) == {"a": "v1", "b": "v2", "c": "v1"}
+
+
+def test_verdict_rows_give_each_checks_figures_newest_record_first():
+    from dashboard.areas.deployments import verdict_rows
+
+    check = {"check": "error_rate", "result": "fail", "new": 0.3, "baseline": 0.0, "difference": 0.3,
+             "p_value": 1e-9, "threshold": "p < 0.05", "new_count": 60, "baseline_count": 120, "reason": ""}
+    records = [{"id": "deploy-2", "version": "4.0.0", "analysis": [
+        {"batch": 1, "result": "fail", "baseline": "hosts not yet switched", "reason": "error_rate worse",
+         "checks": [check]}]},
+        {"id": "deploy-1", "version": "3.0.0", "analysis": [
+            {"batch": 1, "result": "inconclusive", "baseline": "all hosts before the deploy",
+             "reason": "Elasticsearch unreachable: ConnectionError", "checks": []}]},
+        {"id": "deploy-0", "version": "2.0.0"}]
+    rows = verdict_rows(records)
+    assert [(r["id"], r["check"], r["result"], r["verdict"]) for r in rows] == [
+        ("deploy-2", "error_rate", "fail", "fail"), ("deploy-1", "-", "", "inconclusive")]
+    assert (rows[0]["new"], rows[0]["p_value"], rows[0]["counts"], rows[0]["why"]) == (0.3, 1e-9, "60/120",
+                                                                                        "error_rate worse")
+    assert rows[1]["why"] == "Elasticsearch unreachable: ConnectionError"

@@ -18,13 +18,31 @@ def deployment_event(record: dict[str, Any], environment: str = "production") ->
     previous = sorted({h.get("previous") for h in hosts if h.get("previous")})
     labels = {"deployment_id": record.get("id", ""), "result": record["result"],
               "rolled_back": record.get("rolled_back", False), "hosts": len(hosts)}
-    comment = f"{record['result']} on {len(hosts)} host(s)"
+    comment = f"{record['result']} on {len(hosts)} host(s)" + "".join(f"; {v}" for v in verdict_notes(record))
     doc = change_event(ServiceInfo(record["service"], version=record["version"], environment=environment),
                        "deployment", record["action"], record.get("user", ""), target=record["service"],
                        old=previous or None, new=record["version"], comment=comment,
                        at=record.get("finished"), labels=labels)
     doc.setdefault("event", {})["outcome"] = "success" if record["result"] == "succeeded" else "failure"
     return doc
+
+
+def verdict_notes(record: dict[str, Any]) -> list[str]:
+    """One short line per judged batch, for the marker's tooltip: the verdict and its deciding figures."""
+    notes = []
+    for report in record.get("analysis") or []:
+        deciding = [c for c in report.get("checks", []) if c.get("result") == report.get("result")]
+        figures = ", ".join(
+            f"{c['check']} {_short(c.get('new'))} vs {_short(c.get('baseline'))}"
+            + (f" p={c['p_value']:.2g}" if c.get("p_value") is not None else "")
+            + f" n={c.get('new_count', 0)}/{c.get('baseline_count', 0)}" for c in deciding)
+        notes.append(f"batch {report.get('batch')} verdict {report.get('result')}"
+                     + (f": {figures}" if figures else (f": {report['reason']}" if report.get("reason") else "")))
+    return notes
+
+
+def _short(value: Any) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def append_event(path: Path, event: dict[str, Any]) -> None:

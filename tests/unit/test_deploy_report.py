@@ -55,3 +55,16 @@ def test_record_and_change_event(tmp_path):
     append_event(path, event)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == [{"_kind": "changes", **event}] * 2  # the host agent ships them as change events
+
+
+def test_the_change_event_carries_each_batch_verdict_for_the_marker():
+    record = failed_rollout().record("alice")
+    record["analysis"] = [{"batch": 1, "result": "fail", "reason": "error_rate worse", "checks": [
+        {"check": "error_rate", "result": "fail", "new": 0.2923, "baseline": 0.0, "p_value": 1.2e-9,
+         "new_count": 65, "baseline_count": 131},
+        {"check": "latency", "result": "pass", "new": 20.3, "baseline": 20.1, "p_value": 0.3}]}]
+    event = deployment_event(record)
+    assert event["change"]["comment"] == ("rolled_back on 3 host(s); batch 1 verdict fail: "
+                                          "error_rate 0.292 vs 0 p=1.2e-09 n=65/131")
+    record["analysis"] = [{"batch": 2, "result": "inconclusive", "reason": "Elasticsearch unreachable", "checks": []}]
+    assert deployment_event(record)["message"].endswith("batch 2 verdict inconclusive: Elasticsearch unreachable")

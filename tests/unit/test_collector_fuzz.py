@@ -62,7 +62,8 @@ def run_counted(name: str, fuzz, cases: int = DECODER_CASES) -> None:
     """Run the property ``fuzz`` (which counts each case under ``name``) and check it ran them all."""
     before = CASES[name]
     fuzz()
-    assert CASES[name] - before >= cases
+    ran = CASES[name] - before
+    assert ran >= cases, f"{name}: {ran} of {cases} cases ran (Hypothesis stopped early)"
 
 
 def _must_encode(actions: list) -> None:

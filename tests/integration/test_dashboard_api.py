@@ -228,10 +228,12 @@ def test_oam_dashboard_run_serves_the_app(seed, tmp_path):
     port = free_port()
     key = tmp_path / "secret"
     key.write_text("k" * 32)
-    env = {**os.environ, "OAM_CMDB_USER": seed.config.cmdb_user, "OAM_CMDB_PASSWORD": seed.config.cmdb_password}
+    es = seed.config.elasticsearch  # the dashboard's own user, over TLS with the suite's CA
+    env = {**os.environ, "OAM_CMDB_USER": seed.config.cmdb_user, "OAM_CMDB_PASSWORD": seed.config.cmdb_password,
+           "OAM_ES_USER": es.username, "OAM_ES_PASSWORD": es.password, "OAM_ES_CA_FILE": es.ca_file}
     process = subprocess.Popen(
         [sys.executable, "-m", "oam", "--data-dir", str(tmp_path), "dashboard", "run", "--port", str(port),
-         "--es", seed.config.elasticsearch, "--index-prefix", seed.prefix, "--zk", seed.config.zookeeper,
+         "--es", ",".join(es.hosts), "--index-prefix", seed.prefix, "--zk", seed.config.zookeeper,
          "--cmdb-root", seed.root, "--secret-key-file", str(key)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -50,7 +50,9 @@ class BatchReport:
 class BatchAnalyst:
     """Judges batches of one rollout; ``reader`` None (no Elasticsearch configured) is always inconclusive."""
 
-    def __init__(self, settings: AnalysisSettings, telemetry_service: str, reader: TelemetryReader | None) -> None:
+    def __init__(self, settings: AnalysisSettings, telemetry_service: str, reader: TelemetryReader | None,
+                 problem: str = "") -> None:
+        self.problem = problem  # why there is no reader, if known
         self.settings = settings
         self.service = telemetry_service
         self.reader = reader
@@ -65,7 +67,7 @@ class BatchAnalyst:
             kind, base_start, base_end = BEFORE_DEPLOY, deploy_started - (end - start), deploy_started
         took_before = self.reader.seconds if self.reader else 0.0
         if self.reader is None:
-            verdict = inconclusive("no Elasticsearch configured to read the telemetry from",
+            verdict = inconclusive(self.problem or "no Elasticsearch configured to read the telemetry from",
                                    self.settings.on_inconclusive, kind)
         else:
             try:

@@ -97,12 +97,14 @@ def _options(ctx: click.Context, params: dict[str, Any]) -> service.RunOptions:
                               role=params.get("role"), batch_size=params.get("batch_size"),
                               max_parallel=params.get("max_parallel"), canary=params.get("canary") or 0,
                               events_file=events, progress=_progress,
-                              elasticsearch=_elasticsearch(settings, params) if "who" in params else None)
+                              connect_elasticsearch=(lambda: _elasticsearch(settings, params)) if "who" in params
+                              else None)
 
 
 def _elasticsearch(settings: Any, params: dict[str, Any]) -> Any:
     """The client the analysis reads with: the suite's (its read-only user) unless --es names another;
-    each option wins. It connects on first use; unreachable makes a verdict inconclusive."""
+    each option wins. Made only for a deploy with analysis; unusable or unreachable makes its verdicts
+    inconclusive, saying why."""
     connection: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings is not None else {}
     if params.get("elasticsearch"):
         connection = {"hosts": [u.strip() for u in params["elasticsearch"].split(",") if u.strip()]}
@@ -113,8 +115,8 @@ def _elasticsearch(settings: Any, params: dict[str, Any]) -> Any:
         connection.pop("password_file", None)
     try:
         return connect(validate(ElasticsearchConnection, connection, "--es"), request_timeout=10)
-    except (SettingsError, ValueError) as exc:  # ValueError: the client refuses the options (TLS on http)
-        raise click.ClickException(f"Elasticsearch for the analysis: {exc}") from None
+    except ValueError as exc:  # the client refuses the options (TLS on http); SettingsError is one too
+        raise SettingsError(str(exc)) from None
 
 
 def _registry(ctx: click.Context, params: dict[str, Any]) -> Registry:

@@ -5,7 +5,7 @@ Used by the ``oam`` commands, the tests and the benchmark alike.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ class RunOptions:
     events_file: Path | None = None
     progress: Progress | None = None
     elasticsearch: Any = None  # an elasticsearch.Elasticsearch for the analysis after each batch
+    connect_elasticsearch: Callable[[], Any] | None = None  # or how to make one, called only if there is analysis
 
 
 def load_config(registry: Registry, service: str) -> ServiceConfig:
@@ -58,10 +59,14 @@ def make_artifact(config: ServiceConfig, version: str, source: Path | None, arti
 def _rollout(config: ServiceConfig, options: RunOptions) -> Rollout:
     hosts = config.select(options.hosts, options.role)
     batch = options.batch_size or default_batch_size(len(hosts))
-    analysis = config.analysis
-    reader = (TelemetryReader(options.elasticsearch, analysis.index_prefix, analysis.max_durations)
-              if options.elasticsearch is not None else None)
-    analyst = BatchAnalyst(analysis, analysis.service or config.service, reader)
+    analysis, client, problem = config.analysis, options.elasticsearch, ""
+    if client is None and options.connect_elasticsearch is not None and analysis.enabled:
+        try:
+            client = options.connect_elasticsearch()
+        except Exception as exc:  # noqa: BLE001 - bad connection settings make each verdict inconclusive
+            problem = f"Elasticsearch not usable: {exc}"
+    reader = TelemetryReader(client, analysis.index_prefix, analysis.max_durations) if client is not None else None
+    analyst = BatchAnalyst(analysis, analysis.service or config.service, reader, problem)
     return Rollout(config, hosts, options.ssh, batch_size=batch, max_parallel=options.max_parallel,
                    canary=options.canary, progress=options.progress, analyst=analyst)
 

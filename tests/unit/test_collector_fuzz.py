@@ -201,6 +201,8 @@ def test_no_request_to_any_door_gets_a_5xx(collector_app) -> None:
         elif kind:
             headers["Content-Type"] = {"json": "application/json", "protobuf": "application/x-protobuf"}[kind]
         assert collector_app.client.post(path, data=body, headers=headers).status_code < 500
-        assert collector_app.client.get(f"/api/traces/{quote(gtx, safe='')}", headers=reader).status_code in (400, 404)
+        # a refusal, or the 308 redirect Werkzeug answers for a path it normalises (never a 5xx)
+        answer = collector_app.client.get(f"/api/traces/{quote(gtx, safe='')}", headers=reader)
+        assert answer.status_code in (308, 400, 404), (gtx, answer.status_code)
 
     run_counted("collector doors", requests, APP_CASES)

@@ -1,6 +1,7 @@
 """Helpers for tests that run the whole local suite (`oam up`) on free ports in a scratch data dir."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,23 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> No
 
     waiting.wait_until(healthy, timeout=timeout, interval=0.1, what=f"{url} to be healthy",
                        retry_on=(requests.RequestException,))
+
+
+@contextlib.contextmanager
+def collector_on_own_user(tmp: Path, es_users, es_client, prefix: str, token_name: str):
+    """A collector writing ``prefix-*`` as the collector's Elasticsearch user, and a token for it;
+    its indices are deleted afterwards."""
+    from collector.auth import TokenStore
+    from collector.config import CollectorElasticsearch, load_config
+    from collector.testing import serve_in_thread
+    from foundation.elasticsearch import delete_indices
+
+    config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
+                         index_prefix=prefix)
+    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
+    token = TokenStore(config.tokens_file).issue(token_name)
+    try:
+        with serve_in_thread(config) as collector:
+            yield collector, token
+    finally:
+        delete_indices(es_client, f"{prefix}-*")

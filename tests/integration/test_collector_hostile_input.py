@@ -7,17 +7,13 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
+from local_suite import collector_on_own_user
 
 from backing_services.elasticsearch import ElasticsearchServer
-from backing_services.ports import free_port
-from collector.auth import TokenStore
-from collector.config import CollectorElasticsearch, load_config
-from collector.testing import RunningCollector, serve_in_thread
-from foundation.elasticsearch import delete_indices
+from collector.testing import RunningCollector
 from telemetry.ecs import timestamp
 
 PREFIX = "oamhostile"
@@ -27,14 +23,8 @@ GTX = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory, es_users, es_client) -> Iterator[tuple[RunningCollector, str]]:
-    tmp: Path = tmp_path_factory.mktemp("collector")
-    config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
-                         index_prefix=PREFIX)
-    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
-    token = TokenStore(config.tokens_file).issue("hostile")
-    with serve_in_thread(config) as collector:
-        yield collector, token
-    delete_indices(es_client, f"{PREFIX}-*")
+    with collector_on_own_user(tmp_path_factory.mktemp("collector"), es_users, es_client, PREFIX, "hostile") as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

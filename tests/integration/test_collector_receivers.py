@@ -5,17 +5,13 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
+from local_suite import collector_on_own_user
 
-from backing_services.ports import free_port
-from collector.auth import TokenStore
-from collector.config import CollectorElasticsearch, load_config
-from collector.testing import RunningCollector, serve_in_thread
-from foundation.elasticsearch import delete_indices
+from collector.testing import RunningCollector
 from oam.cli import cli
 
 PREFIX = "oamrecv"
@@ -24,14 +20,8 @@ NOW = str(int(time.time()))  # whole seconds: the OTLP nanosecond strings below 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory, es_users, es_client) -> Iterator[tuple[RunningCollector, str]]:
-    tmp: Path = tmp_path_factory.mktemp("collector")
-    config = load_config(None, port=free_port(), tokens_file=tmp / "tokens.json", spool_dir=tmp / "spool",
-                         index_prefix=PREFIX)
-    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
-    token = TokenStore(config.tokens_file).issue("receivers")
-    with serve_in_thread(config) as collector:
-        yield collector, token
-    delete_indices(es_client, f"{PREFIX}-*")
+    with collector_on_own_user(tmp_path_factory.mktemp("collector"), es_users, es_client, PREFIX, "receivers") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,10 @@ GTX_HEADER = "X-Trace-Id"
 _request_state: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("oam_request", default=None)
 _current_state = _request_state.get
 _REQUEST_KEY = "werkzeug.request"  # where Werkzeug's Request puts itself in the environ (populate_request)
+# the same state in the WSGI environ, for a teardown that runs after the WSGI entry returned: a
+# streamed body is torn down when the server closes it, and Flask before 3.1 does not run that
+# teardown in the entry's context
+_STATE_KEY = "oam.request_state"
 
 
 def _add_gtx_headers(app: Flask) -> None:
@@ -43,6 +47,7 @@ def _add_gtx_headers(app: Flask) -> None:
 
     def traced_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         state: list[Any] = [None, None, None, 0.0, None, environ]
+        environ[_STATE_KEY] = state
 
         def start_with_gtx(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             opened = state[0]
@@ -92,12 +97,15 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
             do_teardown_request(*args)
         finally:
             state = _current_state()
+            if state is None and flask.has_request_context():
+                state = flask.request.environ.get(_STATE_KEY)
             if state is not None and state[0] is not None:
                 _end_transaction(state, args[0] if args else sys.exc_info()[1])
 
     def _end_transaction(state: list[Any], error: BaseException | None) -> None:
-        opened, route, method, began, status, _ = state
+        opened, route, method, began, status, environ = state
         state[0] = None  # ended once, even if Flask tears the request down again
+        environ.pop(_STATE_KEY, None)  # no environ -> state -> environ cycle left for the garbage collector
         metrics.request_finished()
         if status is None and error is not None:
             status = 500

@@ -50,6 +50,8 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     if not collectors and settings is not None:
         collectors = [f"http://{host}:{port}" for port in settings.ports.collectors()]
     values["collectors"] = collectors
+    if settings is not None:
+        values["suite_state_file"] = settings.run_dir / "stack.json"
     if params.get("session_minutes"):
         values["session_minutes"] = params["session_minutes"]
     with reported(SettingsError):

@@ -34,6 +34,7 @@ class DashboardConfig(SettingsModel):
     collectors: list[Url] = Field(default_factory=list)  # base URLs, e.g. http://10.0.0.5:4318
     deploy_known_hosts: PathStr | None = None
     deploy_events_file: PathStr | None = None
+    suite_state_file: PathStr | None = None  # `oam up`'s stack.json: the overview lists its pieces and restarts
     search_size: PositiveInt = 200
     request_timeout: PositiveFloat = 10.0
 

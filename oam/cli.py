@@ -98,12 +98,18 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
     ZooKeeper, Elasticsearch, two collectors and the dashboard; then (unless --no-sample) Redis,
     the sample order service under a gentle load, a host agent shipping its telemetry, and three
     local SSH hosts (127.0.0.2-4) to deploy the order service to (see `oam env`).
+
+    A piece that exits is restarted after a back-off (1 s, doubling up to 30 s); one that exits
+    more than 5 times within 120 s is given up, alone ([supervision] in oam.toml; `oam status`).
     """
     settings = obj.settings
     if detach:
         sys.exit(_detach(settings, timeout, sample))
     stack = LocalStack(settings, say=lambda line: click.echo(line, err=True), with_sample=sample)
     signal.signal(signal.SIGTERM, _interrupt)  # `oam down` and service managers send SIGTERM
+    # Ctrl-C stops the suite even when SIGINT came ignored (Python then leaves it ignored: a `cmd &`
+    # of a non-interactive shell, or a parent that ignores it, would make `oam up` deaf to Ctrl-C).
+    signal.signal(signal.SIGINT, _interrupt)
     running = False
     try:
         stack.start(timeout=timeout)
@@ -111,7 +117,7 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
         _print_table(stack.status())
         _print_login(settings)
         click.echo(f"data in {settings.data_dir}; press Ctrl-C to stop (or run `oam down`).", err=True)
-        code = stack.wait()
+        code = stack.wait(timeout=timeout)
     except KeyboardInterrupt:
         code = 0 if running else 130
     finally:

@@ -26,6 +26,12 @@ that exists. Example::
     [sandbox]          # the local SSH hosts for trying the deployer
     hosts = 3
     ssh_port = 2222
+
+    [supervision]      # a piece that exits is restarted (see oam.supervision)
+    restart_sec = 1
+    max_restart_sec = 30
+    start_limit_burst = 5
+    start_limit_interval_sec = 120
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr
 
-from foundation.settings import PathStr, Port, PositiveInt, SettingsError, SettingsModel, load_toml
+from foundation.settings import PathStr, Port, PositiveFloat, PositiveInt, SettingsError, SettingsModel, load_toml
 
 SEARCH_PATHS = (Path("oam.toml"), Path("/etc/oam/oam.toml"))
 
@@ -95,6 +101,15 @@ class SandboxSettings(SettingsModel):
     service: str = "order-service"
 
 
+class SupervisionSettings(SettingsModel):
+    """``[supervision]`` in oam.toml: how ``oam up`` restarts a piece that exits."""
+
+    restart_sec: PositiveFloat = 1.0  # the first restart's delay; doubled for each further one
+    max_restart_sec: PositiveFloat = 30.0
+    start_limit_burst: PositiveInt = 5  # restarts allowed within the interval before the piece is given up
+    start_limit_interval_sec: PositiveFloat = 120.0
+
+
 class Settings(SettingsModel):
     data_dir: PathStr = Field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
@@ -103,6 +118,7 @@ class Settings(SettingsModel):
     ports: PortSettings = Field(default_factory=PortSettings)
     cmdb: CmdbSettings = Field(default_factory=CmdbSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
     _source: Path | None = PrivateAttr(None)
 
     @property

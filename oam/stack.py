@@ -1,7 +1,10 @@
-"""The local suite behind ``oam up``: start every piece, report where it runs, stop it all.
+"""The local suite behind ``oam up``: start every piece, keep it running, report where it runs, stop it all.
 
 ``oam up`` runs in the foreground and owns its services (they die with it, even on SIGKILL);
-its state file ``<data_dir>/run/stack.json`` lets ``oam status`` and ``oam down`` find it.
+a piece that exits is restarted by the policy of :mod:`oam.supervision`: each restart is logged,
+written as a change event (``event.action: restart``, a marker on the dashboard's charts) and
+counted in the state file ``<data_dir>/run/stack.json``, which lets ``oam status``, ``oam down``
+and the dashboard's overview find the suite and its pieces.
 """
 from __future__ import annotations
 
@@ -15,16 +18,20 @@ from typing import Any
 
 from backing_services.ports import port_in_use
 from backing_services.process import ServiceError, pid_alive
+from deployer.events import append_event
 from foundation.waiting import wait_until
+from telemetry.ecs import ServiceInfo, change_event
 
-from . import sandbox
+from . import __version__, sandbox
 from .component import Component, ServiceStatus
 from .config import Settings
 from .programs import ProgramComponent, agent_config, collectors, dashboard_prepare
 from .servers import ElasticsearchComponent, RedisComponent, ZooKeeperComponent
 from .suite_secrets import cmdb_credentials, ensure_token
+from .supervision import GIVEN_UP, RESTARTING, RUNNING, PieceRecord, RestartPolicy
 
 STATE_FILE = "stack.json"
+CHANGES_FILE = "suite-changes.jsonl"  # in <data_dir>/spool, which the suite's agent ships
 
 __all__ = ["LocalStack", "ServiceStatus", "down", "plan", "read_state", "status"]
 
@@ -88,6 +95,10 @@ class LocalStack:
         self.say = say
         self.with_sample = with_sample
         self.components: list[Component] = plan(settings, with_sample)
+        self.policy = RestartPolicy(settings.supervision)
+        self.records = {component.name: PieceRecord() for component in self.components}
+        self.started = time.time()
+        self.phase = "starting"
 
     def _check_ports(self) -> None:
         busy = [f"{c.name} port {c.port}" for c in self.components
@@ -122,29 +133,89 @@ class LocalStack:
             raise
         self._write_state("running")
 
-    def _write_state(self, phase: str) -> None:
-        state = {"pid": os.getpid(), "phase": phase, "started": time.time(), "data_dir": str(self.settings.data_dir),
-                 "services": {c.name: {"pid": c.process.pid, "port": c.port} for c in self.components}}
+    def _write_state(self, phase: str | None = None) -> None:
+        self.phase = phase or self.phase
+        state = {"pid": os.getpid(), "phase": self.phase, "started": self.started,
+                 "data_dir": str(self.settings.data_dir),
+                 "services": {c.name: {"pid": c.process.pid, "port": c.port, **self.records[c.name].as_state()}
+                              for c in self.components}}
         path = state_path(self.settings)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         os.replace(tmp, path)
 
-    def wait(self) -> int:
-        """Block until a service dies (returns 1); Ctrl-C or SIGTERM raise KeyboardInterrupt."""
+    def wait(self, timeout: float = 120.0, interval: float = 0.5) -> int:
+        """Supervise until Ctrl-C or SIGTERM (KeyboardInterrupt): restart each piece that exits.
+
+        A piece past its start limit is given up and left stopped; the others keep running.
+        ``timeout`` bounds each restart's wait for the piece to be healthy.
+        """
         while True:
             for component in self.components:
-                if not component.running():
-                    self.say(f"{component.name} exited unexpectedly (code {component.process.exit_code()}); "
-                             f"last lines of its log:\n{component.process.log_tail(20)}")
-                    return 1
-            time.sleep(1.0)
+                self.supervise(component, timeout)
+            time.sleep(interval)
+
+    def supervise(self, component: Component, timeout: float) -> None:
+        """One look at one piece: note its exit, or start it again once its back-off has passed."""
+        record = self.records[component.name]
+        if record.state == GIVEN_UP:
+            return
+        if record.state != RESTARTING:
+            if component.running():
+                return
+            code = component.process.exit_code()
+            delay = self.policy.exited(record, code)
+            if delay is None:
+                self.say(f"{component.name} exited (code {code}) after {record.restarts} restart(s), "
+                         f"{self.settings.supervision.start_limit_burst} within "
+                         f"{self.settings.supervision.start_limit_interval_sec:g}s: given up (the rest of the "
+                         f"suite keeps running); last lines of its log:\n{component.process.log_tail(20)}")
+            else:
+                self.say(f"{component.name} exited (code {code}); restarting it in {delay:g}s")
+            self._write_state()
+            return
+        if not self.policy.is_due(record):
+            return
+        self.policy.restarted(record)
+        began = time.monotonic()
+        try:
+            component.start(timeout)
+        except ServiceError as exc:
+            self.say(f"{component.name} restart {record.restarts} failed: {str(exc).splitlines()[0]}")
+            component.stop()
+            self.policy.exited(record, component.process.exit_code())
+            if record.state == GIVEN_UP:
+                self.say(f"{component.name}: given up after {record.restarts} restart(s)")
+            self._write_state()
+            return
+        record.state = RUNNING
+        self.say(f"{component.name} restarted (restart {record.restarts}, exit code was {record.last_exit}), "
+                 f"ready in {time.monotonic() - began:.1f}s")
+        self._write_state()
+        self._change_event(component, record)
+
+    def _change_event(self, component: Component, record: PieceRecord) -> None:
+        """The restart as a change event (``event.category: deployment``, ``event.action: restart``)."""
+        event = change_event(ServiceInfo("oam", version=__version__), "deployment", "restart", "oam up",
+                             target=component.name, comment=f"exit code {record.last_exit}; "
+                             f"restart {record.restarts}", labels={"restarts": record.restarts,
+                                                                   "exit_code": record.last_exit})
+        try:
+            append_event(self.settings.data_dir / "spool" / CHANGES_FILE, event)
+        except OSError as exc:
+            self.say(f"could not record the restart of {component.name} as a change event: {exc}")
 
     def stop(self) -> None:
+        if self.phase == "running":
+            self._write_state("stopping")
         for component in reversed(self.components):
-            if component.running():
+            began = time.monotonic()
+            running = component.running()
+            if running:
                 self.say(f"stopping {component.name} ...")
             component.stop()
+            if running:
+                self.say(f"  {component.name} stopped in {time.monotonic() - began:.1f}s")
         state = read_state(self.settings)
         if state and state.get("pid") == os.getpid():
             state_path(self.settings).unlink(missing_ok=True)
@@ -154,11 +225,21 @@ class LocalStack:
 
 
 def status(settings: Settings, with_sample: bool | None = None) -> list[ServiceStatus]:
-    """Health of each piece, asked of the services themselves (not of the state file)."""
+    """Health of each piece, asked of the services themselves; the state file adds restarts and give-ups."""
+    state = read_state(settings)
     if with_sample is None:
-        state = read_state(settings)
         with_sample = state is None or "gateway" in state.get("services", {})
-    return [component.probe() for component in plan(settings, with_sample)]
+    rows = [component.probe() for component in plan(settings, with_sample)]
+    services = state.get("services", {}) if state and pid_alive(int(state.get("pid", 0))) else {}
+    for row in rows:
+        record = services.get(row.name, {})
+        if record.get("state") == GIVEN_UP:
+            row.healthy = False
+            row.detail = (f"given up by oam up after {record.get('restarts', 0)} restart(s) "
+                          f"(last exit code {record.get('last_exit')}); {row.detail}")
+        elif record.get("restarts"):
+            row.detail += f"; restarted {record['restarts']}x"
+    return rows
 
 
 def down(settings: Settings, timeout: float = 60.0) -> list[str]:

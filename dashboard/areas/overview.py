@@ -1,6 +1,8 @@
-"""Overview: health of Elasticsearch and ZooKeeper, hosts live and down, error rate, latency, today's changes."""
+"""Overview: health of Elasticsearch and ZooKeeper, hosts live and down, error rate, latency, today's changes,
+and, on a suite run by ``oam up``, each of its pieces with its restart count."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,7 +12,7 @@ from flask import Blueprint, jsonify, render_template
 from .. import queries
 from ..auth import require
 from ..timerange import TimeRange
-from .common import connections, es, prefix, time_range
+from .common import config, connections, es, prefix, time_range
 from .hosts import host_list
 
 bp = Blueprint("overview", __name__)
@@ -35,7 +37,23 @@ def _overview() -> dict[str, Any]:
             health["elasticsearch"] = {"ok": False, "detail": f"answers, but not searches yet ({type(exc).__name__})"}
     return {"health": health, "hosts_live": sum(h["live"] for h in hosts),
             "hosts_down": [h["name"] for h in hosts if not h["live"]], "figures": figures,
-            "changes_today": today_changes}
+            "changes_today": today_changes, "pieces": suite_pieces()}
+
+
+def suite_pieces() -> list[dict[str, Any]]:
+    """The pieces ``oam up`` supervises (name, state, restarts, last exit and restart), [] without a suite."""
+    path = config().suite_state_file
+    if path is None:
+        return []
+    try:
+        services = json.loads(path.read_text()).get("services", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [{"name": name, "state": record.get("state", "running"), "restarts": record.get("restarts", 0),
+             "last_exit": record.get("last_exit"),
+             "last_restart": (datetime.fromtimestamp(record["last_restart"], timezone.utc).isoformat(timespec="seconds")
+                              if record.get("last_restart") else None)}
+            for name, record in services.items() if isinstance(record, dict)]
 
 
 @bp.get("/api/overview")

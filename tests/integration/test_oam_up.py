@@ -9,10 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 import pytest
+import requests
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 from local_suite import processes_under, suite_config
@@ -67,11 +71,17 @@ def suite(run_dir: Path, request):
 
     up_log = run_dir / f"{request.node.name[:30]}-up.log"
 
-    def popen_up() -> subprocess.Popen:
-        """`oam up` in the foreground; its output goes to a file (a pipe no one reads would fill)."""
+    def popen_up(ignore_sigint: bool = False) -> subprocess.Popen:
+        """`oam up` in the foreground; its output goes to a file (a pipe no one reads would fill).
+
+        ``ignore_sigint``: started in a session of its own with SIGINT ignored, as `oam up &` in a script."""
+        def ignored() -> None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
         with open(up_log, "w") as output:
             return subprocess.Popen([sys.executable, "-m", "oam", "--config", str(config), "up"],
-                                    stdout=output, stderr=subprocess.STDOUT, text=True)
+                                    stdout=output, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=ignore_sigint, preexec_fn=ignored if ignore_sigint else None)
 
     def up_output() -> str:
         return up_log.read_text(errors="replace") if up_log.exists() else ""
@@ -202,7 +212,8 @@ def assert_zookeeper_closed_and_each_piece_on_its_own_account(suite) -> None:
 
 
 def test_ctrl_c_stops_everything(suite):
-    up = suite.popen_up()
+    """Also when SIGINT came ignored, as for `oam up &` in a script (Python then leaves it ignored)."""
+    up = suite.popen_up(ignore_sigint=True)
     try:
         assert started(up, suite), f"suite did not start:\n{suite.up_output()[-3000:]}"
         assert suite("status").returncode == 0
@@ -215,6 +226,106 @@ def test_ctrl_c_stops_everything(suite):
     assert up.returncode == 0, output
     assert "stopped." in output
     assert not processes_under(suite.data_dir)
+
+
+def dashboard_session(suite) -> requests.Session:
+    """A session logged in to the suite's dashboard as its admin."""
+    dashboard = f"http://127.0.0.1:{suite.dashboard_port}"
+    session = requests.Session()
+    form = session.get(f"{dashboard}/login", timeout=10).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    password = (suite.data_dir / "run" / "dashboard-admin.password").read_text().strip()
+    session.post(f"{dashboard}/login", data={"username": "admin", "password": password, "csrf_token": csrf},
+                 timeout=10)
+    return session
+
+
+def test_pieces_killed_under_up_are_restarted_alone_and_no_log_line_is_lost(suite):
+    """kill -9 of a collector, the agent and the dashboard: each is back, nothing else stopped, the
+    overview counts the restarts, the restarts are change events, every line of a tailed file arrives."""
+    up = suite.popen_up()
+    try:
+        assert started(up, suite), f"suite did not start:\n{suite.up_output()[-3000:]}"
+        state = json.loads((suite.data_dir / "run" / "stack.json").read_text())["services"]
+        before = {name: service["pid"] for name, service in state.items()}
+        tailed = suite.data_dir / "sample" / "telemetry" / "survive.jsonl"
+        written, stop_writing = [], threading.Event()
+
+        def write_lines() -> None:
+            with open(tailed, "a") as out:
+                while not stop_writing.is_set():
+                    line = {"_kind": "logs", "@timestamp": datetime.now(timezone.utc).isoformat(),
+                            "message": f"survive line {len(written)}", "service": {"name": "survive-test"}}
+                    out.write(json.dumps(line) + "\n")
+                    out.flush()
+                    written.append(line)
+                    stop_writing.wait(0.02)
+
+        writer = threading.Thread(target=write_lines, daemon=True)
+        writer.start()
+        killed = ("collector-2", "agent", "dashboard")
+        for name in killed:
+            os.kill(before[name], signal.SIGKILL)
+            time.sleep(0.5)
+
+        def back() -> dict:
+            services = json.loads((suite.data_dir / "run" / "stack.json").read_text())["services"]
+            waiting = [n for n in killed if services[n]["restarts"] < 1 or services[n]["state"] != "running"]
+            if waiting:
+                raise NotReady(f"not back yet: {waiting}")
+            return services
+
+        began = time.monotonic()
+        services = wait_until(back, timeout=60, interval=0.3, what="the killed pieces to be restarted")
+        print(f"the three killed pieces were back within {time.monotonic() - began:.1f}s")
+        time.sleep(2)  # long enough for a wrongly stopped piece to show
+        stop_writing.set()
+        writer.join()
+        for name in killed:
+            assert services[name]["pid"] != before[name] and services[name]["restarts"] == 1, name
+            assert services[name]["last_exit"] == -signal.SIGKILL, name
+        for name, pid in before.items():
+            if name not in killed:
+                assert services[name]["pid"] == pid and services[name]["restarts"] == 0, name
+                assert psutil.pid_exists(pid), name
+        status = suite("status")
+        assert status.returncode == 0, status.stdout
+        for name in killed:
+            assert any(line.split()[0] == name and "restarted 1x" in line for line in status.stdout.splitlines())
+        output = suite.up_output()
+        assert "collector-2 exited (code -9); restarting it in 1s" in output
+        assert "exited unexpectedly" not in output
+
+        session = dashboard_session(suite)
+        dashboard = f"http://127.0.0.1:{suite.dashboard_port}"
+        pieces = {p["name"]: p for p in session.get(f"{dashboard}/api/overview", timeout=30).json()["pieces"]}
+        assert {name: pieces[name]["restarts"] for name in killed} == {name: 1 for name in killed}
+        assert pieces["elasticsearch"]["restarts"] == 0 and pieces["elasticsearch"]["state"] == "running"
+        assert '<table id="pieces">' in session.get(f"{dashboard}/", timeout=30).text
+
+        es_url, ca = f"https://127.0.0.1:{suite.es_port}", str(suite.data_dir / "elasticsearch-ca" / "ca.crt")
+        admin = ("oam-admin", (suite.data_dir / "run" / "elasticsearch-admin.password").read_text().strip())
+
+        def count(index: str, query: dict) -> int:
+            requests.post(f"{es_url}/{index}/_refresh", verify=ca, auth=admin, timeout=30)
+            answer = requests.post(f"{es_url}/{index}/_count", json={"query": query}, verify=ca, auth=admin,
+                                   timeout=30)
+            return answer.json().get("count", 0) if answer.ok else 0
+
+        survive = {"term": {"service.name": "survive-test"}}
+        wait_until(lambda: count("oam-logs-*", survive) >= len(written), timeout=90, interval=1,
+                   what=f"the {len(written)} lines written during the kills in Elasticsearch")
+        assert count("oam-logs-*", survive) == len(written)
+        print(f"{len(written)} lines written during the kills, {len(written)} documents in Elasticsearch")
+        restarts = {"bool": {"filter": [{"term": {"event.action": "restart"}},
+                                        {"terms": {"change.target": list(killed)}}]}}
+        wait_until(lambda: count("oam-changes-*", restarts) == len(killed), timeout=60, interval=1,
+                   what="the three restarts as change events")
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=120)
+    assert up.returncode == 0, suite.up_output()[-3000:]
 
 
 def test_a_killed_up_takes_its_services_with_it_and_the_next_up_recovers(suite):

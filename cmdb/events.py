@@ -28,7 +28,7 @@ def configuration_event(record: ChangeRecord, service: ServiceInfo | None = None
     """The ECS change event of one committed change record."""
     environment, owner = record.key.split("/")[:2]
     info = service or ServiceInfo("oam-cmdb", __version__, environment=environment)
-    doc = change_event(info, "configuration", f"cmdb-{record.action}", record.user, target=record.key,
+    doc = change_event(info, f"cmdb-{record.action}", record.user, target=record.key,
                        old=record.old if record.had_value else None,
                        new=record.new if record.has_value else None,
                        comment=record.comment, at=record.at,

@@ -82,7 +82,7 @@ def host_metrics(host: str, start: datetime, count: int, step: timedelta = timed
 
 def deploy_change(at: datetime, service: str = "backend", user: str = "alice") -> Doc:
     info = ServiceInfo(service, "1.2.0", "production", "ops-1")
-    return ("changes", change_event(info, "deployment", "deploy", user, target=f"production/{service}",
+    return ("changes", change_event(info, "deployment-finished", user, target=f"production/{service}",
                                     new="1.2.0", comment="release 1.2.0", at=at))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from foundation.log_levels import level_spellings
-from telemetry.ecs import lookup
+from telemetry.ecs import is_deployment, lookup
 from telemetry.templates import index_pattern
 
 from .timerange import TimeRange
@@ -86,6 +86,13 @@ def error_groups(es: Any, prefix: str, time_range: TimeRange, *, service: str = 
 
 
 # -- change markers -------------------------------------------------------------------------------
+def change_kind(doc: dict[str, Any]) -> str:
+    """``deployment`` for a deploy or rollback, else ``configuration`` (events stored before
+    ``event.category: configuration`` was the only category said ``deployment`` there)."""
+    deployed = is_deployment(lookup(doc, "event.action")) or lookup(doc, "event.category") == "deployment"
+    return "deployment" if deployed else "configuration"
+
+
 def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", size: int = 100) -> list[dict[str, Any]]:
     """Deploys and configuration changes in the range, newest first (the markers on every chart)."""
     filters = _filters(time_range)
@@ -95,7 +102,7 @@ def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", s
     response = es.search(index=index_pattern("changes", prefix), size=size, query={"bool": {"filter": filters}},
                          sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}], **SEARCH_OPTIONS)
     return [{"timestamp": doc.get("@timestamp"), "category": lookup(doc, "event.category"),
-             "action": lookup(doc, "event.action"), "user": lookup(doc, "user.name"),
+             "kind": change_kind(doc), "action": lookup(doc, "event.action"), "user": lookup(doc, "user.name"),
              "target": lookup(doc, "change.target"), "message": doc.get("message")}
             for doc in (hit["_source"] for hit in response["hits"]["hits"])]
 

@@ -9,22 +9,28 @@ import os
 from pathlib import Path
 from typing import Any
 
-from telemetry.ecs import ServiceInfo, change_event, shipping_line
+from telemetry.ecs import DEPLOYMENT_ACTIONS, ServiceInfo, change_event, shipping_line
 
 
 def deployment_event(record: dict[str, Any], environment: str = "production") -> dict[str, Any]:
-    """The ECS change event (``event.category: deployment``) for a deployment record."""
+    """The ECS change event of a deployment record (``event.category: configuration``, ``event.type: change``,
+    ``event.action: deployment-finished`` or ``rollback-finished``)."""
     hosts = record.get("hosts", [])
     previous = sorted({h.get("previous") for h in hosts if h.get("previous")})
     labels = {"deployment_id": record.get("id", ""), "result": record["result"],
               "rolled_back": record.get("rolled_back", False), "hosts": len(hosts)}
     comment = f"{record['result']} on {len(hosts)} host(s)" + "".join(f"; {v}" for v in verdict_notes(record))
     doc = change_event(ServiceInfo(record["service"], version=record["version"], environment=environment),
-                       "deployment", record["action"], record.get("user", ""), target=record["service"],
+                       deployment_action(record["action"]), record.get("user", ""), target=record["service"],
                        old=previous or None, new=record["version"], comment=comment,
                        at=record.get("finished"), labels=labels)
     doc.setdefault("event", {})["outcome"] = "success" if record["result"] == "succeeded" else "failure"
     return doc
+
+
+def deployment_action(action: str) -> str:
+    """``event.action`` of a finished ``deploy`` or ``rollback`` (:data:`telemetry.ecs.DEPLOYMENT_ACTIONS`)."""
+    return {"deploy": DEPLOYMENT_ACTIONS[0], "rollback": DEPLOYMENT_ACTIONS[1]}.get(action, f"{action}-finished")
 
 
 def verdict_notes(record: dict[str, Any]) -> list[str]:

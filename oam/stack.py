@@ -195,8 +195,9 @@ class LocalStack:
         self._change_event(component, record)
 
     def _change_event(self, component: Component, record: PieceRecord) -> None:
-        """The restart as a change event (``event.category: deployment``, ``event.action: restart``)."""
-        event = change_event(ServiceInfo("oam", version=__version__), "deployment", "restart", "oam up",
+        """The restart as a change event (``event.category: configuration``, ``event.type: change``,
+        ``event.action: restart``)."""
+        event = change_event(ServiceInfo("oam", version=__version__), "restart", "oam up",
                              target=component.name, comment=f"exit code {record.last_exit}; "
                              f"restart {record.restarts}", labels={"restarts": record.restarts,
                                                                    "exit_code": record.last_exit})

@@ -1,7 +1,9 @@
 """The one builder of the documents the suite stores: nested Elastic Common Schema, six kinds.
 
-Every document carries ``@timestamp``, ``service.name|version|environment``, ``host.name``,
-``agent.id`` and ``event.dataset``; those emitted inside a transaction also carry ``trace.id``,
+Every document carries ``@timestamp``, ``ecs.version``, ``service.name|version|environment``,
+``host.name``, ``agent.id`` and ``event.dataset`` (and, from a :class:`ServiceInfo` made by
+:meth:`ServiceInfo.local`, ``host.ip``, ``host.os.*``, ``host.architecture``, ``agent.type|version``
+and ``process.pid``); those emitted inside a transaction also carry ``trace.id``,
 ``transaction.id`` and ``span.id`` from :mod:`telemetry.context` without the caller passing them.
 Builders return nested dicts, ready to index::
 
@@ -14,14 +16,20 @@ Senders of dotted fields (``{"log.level": ...}``) are read with :func:`to_nested
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import json
+import os
+import platform
 import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+
+import psutil
 
 from foundation.clock import utc_iso, utc_now
 from foundation.log_levels import log_level
@@ -31,27 +39,90 @@ from .context import TraceIds, current_ids
 KINDS = ("logs", "transactions", "spans", "metrics", "errors", "changes")
 Kind = Literal["logs", "transactions", "spans", "metrics", "errors", "changes"]
 _LINE_NUMBER = re.compile(r", line \d+")
-ChangeCategory = Literal["configuration", "deployment"]
 Outcome = Literal["success", "failure", "unknown"]
+ECS_VERSION = "8.11.0"
+"""The Elastic Common Schema version the documents follow (``ecs.version``, a required ECS field)."""
+CHANGE_CATEGORY = "configuration"
+"""``event.category`` of every change event (ECS allows ``configuration`` with ``event.type: change``)."""
+DEPLOYMENT_ACTIONS = ("deployment-finished", "rollback-finished")
+"""``event.action`` of the change events a deploy or a rollback writes (the dashboard calls them deploys)."""
+
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """Who emits a document: the service, its version and environment, the host and agent."""
+    """Who emits a document: the service, its version and environment, the host, agent and process.
+
+    ``host`` holds the ECS ``host.*`` fields besides the name (``ip``, ``os``, ``architecture``),
+    as :func:`local_host` finds them; ``agent_type``/``agent_version`` name the program that wrote
+    the document; ``pid`` is the emitting process. Left empty, they are left out.
+    """
 
     name: str
     version: str = "unknown"
     environment: str = "development"
     host_name: str = field(default_factory=socket.gethostname)
     agent_id: str = ""
+    agent_type: str = ""
+    agent_version: str = ""
+    host: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    pid: int | None = None
+
+    @classmethod
+    def local(cls, name: str, version: str = "unknown", environment: str = "development", *, agent_id: str = "",
+              agent_type: str = "", agent_version: str = "", host_name: str | None = None) -> "ServiceInfo":
+        """A service running in this process on this host: ``host.*`` and ``process.pid`` filled in."""
+        return cls(name, version, environment, host_name or socket.gethostname(), agent_id, agent_type,
+                   agent_version, local_host(), os.getpid())
+
+    def with_local_details(self, agent_type: str, agent_version: str) -> "ServiceInfo":
+        """This service as running here: this host's details, this process's pid, and the agent that writes."""
+        return replace(self, host=self.host if self.host is not None else local_host(), pid=self.pid or os.getpid(),
+                       agent_type=self.agent_type or agent_type, agent_version=self.agent_version or agent_version)
 
     def fields(self) -> dict[str, Any]:
-        """The nested ``service``/``host`` (and ``agent``) fields every document of this service carries."""
-        out: dict[str, Any] = {"service": {"name": self.name, "version": self.version,
+        """The nested ``ecs``/``service``/``host`` (and ``agent``, ``process``) fields every document carries."""
+        out: dict[str, Any] = {"ecs": {"version": ECS_VERSION},
+                               "service": {"name": self.name, "version": self.version,
                                            "environment": self.environment},
-                               "host": {"name": self.host_name}}
-        if self.agent_id:
-            out["agent"] = {"id": self.agent_id}
+                               "host": {**_copied(self.host), "name": self.host_name}}
+        agent = {key: value for key, value in (("id", self.agent_id), ("type", self.agent_type),
+                                               ("version", self.agent_version)) if value}
+        if agent:
+            out["agent"] = agent
+        if self.pid:
+            out["process"] = {"pid": self.pid}
         return out
+
+
+def _copied(fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy two levels deep (``host.os``, ``host.ip``), so a document's edits never reach the shared one."""
+    return {key: list(value) if isinstance(value, (list, tuple)) else dict(value) if isinstance(value, Mapping)
+            else value for key, value in (fields or {}).items()}
+
+
+@functools.lru_cache(maxsize=1)
+def local_host() -> dict[str, Any]:
+    """This host's ECS ``host.ip`` (its addresses but loopback), ``host.os.*`` and ``host.architecture``."""
+    addresses: list[str] = []
+    for interface in psutil.net_if_addrs().values():
+        for address in interface:
+            if address.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            ip = ipaddress.ip_address(address.address.split("%", 1)[0])
+            if not (ip.is_loopback or ip.is_link_local) and str(ip) not in addresses:
+                addresses.append(str(ip))
+    system = platform.system()
+    os_fields: dict[str, Any] = {"type": system.lower(), "kernel": platform.release()}
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:  # no /etc/os-release (not a Linux distribution)
+        release = {}
+    os_fields.update({key: value for key, value in (
+        ("name", release.get("NAME") or system), ("version", release.get("VERSION_ID") or platform.version()),
+        ("platform", release.get("ID") or system.lower()),
+        ("family", (release.get("ID_LIKE") or release.get("ID") or "").split(" ")[0] or None),
+        ("full", release.get("PRETTY_NAME"))) if value})
+    return {"ip": addresses, "os": os_fields, "architecture": platform.machine()}
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -150,16 +221,32 @@ def _prefixed(prefix: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in (fields or {}).items()}
 
 
+class LogOrigin(NamedTuple):
+    """Where a log record was made: ``log.origin.file.name|line``, ``log.origin.function``, ``process.thread.*``."""
+
+    file_name: str
+    line: int
+    function: str
+    thread_id: int | None = None
+    thread_name: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"log.origin.file.name": self.file_name, "log.origin.file.line": self.line,
+                "log.origin.function": self.function, "process.thread.id": self.thread_id,
+                "process.thread.name": self.thread_name}
+
+
 def log_document(service: ServiceInfo, message: str, level: str | int = "info", logger: str = "", *,
                  at: datetime | str | None = None, file_path: str | None = None, offset: int | None = None,
                  file_fingerprint: str | None = None, error: Mapping[str, Any] | None = None,
                  ids: TraceIds | None = None, labels: Mapping[str, Any] | None = None,
-                 dataset: str = "oam.log") -> dict[str, Any]:
+                 origin: LogOrigin | None = None, dataset: str = "oam.log") -> dict[str, Any]:
     """A log line; ``level`` goes through :func:`log_level`; ``error`` takes ECS ``error.*`` fields
-    without the prefix (``type``, ``message``...); ``file_*`` and ``offset`` give its source position."""
+    without the prefix (``type``, ``message``...); ``file_*`` and ``offset`` give its source position
+    in a shipped file; ``origin`` the code and thread that logged it (``log.origin.*``, ``process.thread.*``)."""
     fields = {"message": message, "log.level": log_level(level), "log.logger": logger or None,
               "log.file.path": file_path, "log.file.fingerprint": file_fingerprint, "log.offset": offset,
-              **_prefixed("error", error)}
+              **_prefixed("error", error), **(origin.fields() if origin is not None else {})}
     return _document(service, dataset, at, ids if ids is not None else current_ids(), "event", fields, labels)
 
 
@@ -207,19 +294,29 @@ def error_document(service: ServiceInfo, error_type: str, message: str, stack_tr
     return _document(service, dataset, when, ids if ids is not None else current_ids(), "event", fields, labels)
 
 
-def change_event(service: ServiceInfo, category: ChangeCategory, action: str, user_name: str, *,
+def change_event(service: ServiceInfo, action: str, user_name: str, *,
                  target: str, old: Any = None, new: Any = None, comment: str = "",
                  at: datetime | str | None = None, labels: Mapping[str, Any] | None = None,
                  dataset: str = "oam.change") -> dict[str, Any]:
-    """A deploy or a configuration edit; ``old`` and ``new`` are kept as JSON text."""
-    if category not in ("configuration", "deployment"):
-        raise ValueError(f"change category must be 'configuration' or 'deployment', not {category!r}")
-    fields = {"event.category": category, "event.action": action, "user.name": user_name,
+    """A deploy or a configuration edit (``event.category: configuration``, ``event.type: change``).
+
+    ``action`` says which (``deployment-finished``, ``config-changed``...: see
+    :data:`DEPLOYMENT_ACTIONS`); ``old`` and ``new`` are kept as JSON text.
+    """
+    if not action:
+        raise ValueError("a change event needs an action")
+    fields = {"event.category": CHANGE_CATEGORY, "event.type": "change", "event.action": action,
+              "user.name": user_name,
               "change.target": target, "change.comment": comment or None,
               "change.old": None if old is None else json.dumps(old, sort_keys=True),
               "change.new": None if new is None else json.dumps(new, sort_keys=True),
               "message": f"{user_name} {action} {target}" + (f": {comment}" if comment else "")}
     return _document(service, dataset, at, None, "event", fields, labels)
+
+
+def is_deployment(action: str | None) -> bool:
+    """Whether a change event's ``event.action`` is a deploy or rollback (else a configuration edit)."""
+    return action in DEPLOYMENT_ACTIONS
 
 
 def shipping_line(kind: Kind, doc: Mapping[str, Any]) -> str:

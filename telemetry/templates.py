@@ -12,12 +12,13 @@ from typing import Any
 from .ecs import KINDS
 
 PREFIX = "oam"
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 COMMON_COMPONENT = f"{PREFIX}-ecs-common"
 
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
 _TEXT = {"type": "text"}
 _LONG = {"type": "long"}
+_IP = {"type": "ip", "ignore_malformed": True}  # a sender's bad address never costs its document
 
 
 def _props(**fields: dict[str, Any]) -> dict[str, Any]:
@@ -27,27 +28,41 @@ def _props(**fields: dict[str, Any]) -> dict[str, Any]:
 COMMON_MAPPINGS: dict[str, Any] = {
     "dynamic_templates": [
         {"labels_as_keyword": {"path_match": "labels.*", "match_mapping_type": "string", "mapping": _KEYWORD}},
+        {"numeric_labels_as_double": {"path_match": "numeric_labels.*", "mapping": {"type": "double"}}},
         {"strings_as_keyword": {"match_mapping_type": "string", "mapping": _KEYWORD}},
     ],
     "properties": {
         "@timestamp": {"type": "date"},
         "message": _TEXT,
+        "ecs": _props(version=_KEYWORD),
         "service": _props(name=_KEYWORD, version=_KEYWORD, environment=_KEYWORD),
-        "host": _props(name=_KEYWORD),
-        "agent": _props(id=_KEYWORD),
-        "event": _props(dataset=_KEYWORD, kind=_KEYWORD, category=_KEYWORD, action=_KEYWORD,
+        "host": _props(name=_KEYWORD, ip=_IP, architecture=_KEYWORD,
+                       os=_props(type=_KEYWORD, name=_KEYWORD, version=_KEYWORD, kernel=_KEYWORD,
+                                 platform=_KEYWORD, family=_KEYWORD, full=_KEYWORD)),
+        "agent": _props(id=_KEYWORD, type=_KEYWORD, version=_KEYWORD, name=_KEYWORD),
+        "process": _props(pid=_LONG, thread=_props(id=_LONG, name=_KEYWORD)),
+        "event": _props(dataset=_KEYWORD, kind=_KEYWORD, category=_KEYWORD, type=_KEYWORD, action=_KEYWORD,
                         outcome=_KEYWORD, duration=_LONG),
         "trace": _props(id=_KEYWORD),
         "transaction": _props(id=_KEYWORD, name=_KEYWORD, type=_KEYWORD),
-        "span": _props(id=_KEYWORD, name=_KEYWORD, type=_KEYWORD),
+        "span": _props(id=_KEYWORD, name=_KEYWORD, type=_KEYWORD,
+                       links=_props(trace=_props(id=_KEYWORD), span=_props(id=_KEYWORD))),
         "parent": _props(id=_KEYWORD),
         "log": _props(level=_KEYWORD, logger=_KEYWORD, offset=_LONG,
-                      file=_props(path=_KEYWORD, fingerprint=_KEYWORD)),
+                      file=_props(path=_KEYWORD, fingerprint=_KEYWORD),
+                      origin=_props(function=_KEYWORD, file=_props(name=_KEYWORD, line=_LONG))),
         "error": _props(id=_KEYWORD, type=_KEYWORD, message=_TEXT, stack_trace=_TEXT, grouping_key=_KEYWORD),
-        "http": _props(request=_props(method=_KEYWORD), response=_props(status_code=_LONG)),
-        "url": _props(path=_KEYWORD, full=_KEYWORD, domain=_KEYWORD),
+        "http": _props(request=_props(method=_KEYWORD, body=_props(bytes=_LONG)),
+                       response=_props(status_code=_LONG, body=_props(bytes=_LONG)), route=_KEYWORD, version=_KEYWORD),
+        "url": _props(path=_KEYWORD, full=_KEYWORD, domain=_KEYWORD, query=_KEYWORD, scheme=_KEYWORD),
+        "server": _props(address=_KEYWORD, port=_LONG),
+        "client": _props(address=_KEYWORD, port=_LONG, ip=_IP),
+        "user_agent": _props(original=_KEYWORD),
+        "db": _props(system=_KEYWORD, name=_KEYWORD, operation=_KEYWORD, statement=_TEXT, collection=_KEYWORD,
+                     user=_KEYWORD),
         "user": _props(name=_KEYWORD),
         "labels": {"type": "object", "dynamic": True},
+        "numeric_labels": {"type": "object", "dynamic": True},
     },
 }
 

@@ -5,8 +5,8 @@ writer thread of the service, where every microsecond is taken from request hand
 line's shape is fixed, so it is
 written with one ``%`` format of a byte template (ids and numbers formatted in C); only the
 values that need escaping (names, messages, labels) go through orjson, a compiled JSON
-encoder, and names repeat so often that their encoding is kept. The ``service``/``host``/
-``agent`` fields never change and are encoded once. Values JSON has no type for are written
+encoder, and names repeat so often that their encoding is kept. The ``ecs``/``service``/``host``/
+``agent``/``process`` fields never change and are encoded once. Values JSON has no type for are written
 as their ``str()``.
 """
 from __future__ import annotations
@@ -27,16 +27,7 @@ if TYPE_CHECKING:  # the line encoder process imports this module without the te
 log = logging.getLogger(__name__)
 _second_cache: tuple[int, bytes] = (-1, b"")
 _NAME_CACHE_SIZE = 4096
-
-
-def service_fields(service: ServiceInfo) -> dict[str, Any]:
-    """The nested ``service``/``host``/``agent`` fields every document of ``service`` carries."""
-    fields: dict[str, Any] = {"service": {"name": service.name, "version": service.version,
-                                          "environment": service.environment},
-                              "host": {"name": service.host_name}}
-    if service.agent_id:
-        fields["agent"] = {"id": service.agent_id}
-    return fields
+_PROCESS_PID = b'"process":{"pid":'
 
 
 def json_value(value: Any) -> bytes:
@@ -109,8 +100,15 @@ class LineEncoder:
         if prefix is None:
             if service is None:
                 raise TypeError("LineEncoder needs a service or a prefix")
-            prefix = orjson.dumps(service_fields(service))[:-1] + b","  # b'{"service":{...},"host":{...},'
+            prefix = orjson.dumps(service.fields())[:-1] + b","  # b'{"service":{...},"host":{...},'
         self.prefix = prefix
+        # The service's fields end with its process.pid, if it has one: a log line with its thread
+        # writes ``process`` itself (process.pid beside process.thread.*).
+        self.prefix_without_process, self.pid_field = prefix, b""
+        at = prefix.rfind(_PROCESS_PID)
+        if at >= 0 and prefix.endswith(b"},") and prefix[at + len(_PROCESS_PID):-2].isdigit():
+            self.prefix_without_process = prefix[:at]
+            self.pid_field = b'"pid":%s,' % prefix[at + len(_PROCESS_PID):-2]
         self._names: dict[str, bytes] = {}
         self._names_and_types: dict[tuple[str, str], bytes] = {}
         self._levels: dict[str, bytes] = {}

@@ -20,7 +20,10 @@ when the span's status is ERROR.
 
 Log record (:class:`agents.app.logs.LogEntry` has the names)::
 
-    (created, message, level, logger, trace_id, span_id, transaction_id, error)
+    (created, message, level, logger, trace_id, span_id, transaction_id, error, origin)
+
+``origin`` (may be left off) is None or ``(file_name, line, function, thread_id, thread_name)``
+(:class:`telemetry.ecs.LogOrigin`).
 """
 from __future__ import annotations
 
@@ -74,7 +77,9 @@ def span_line(record: tuple[Any, ...], encoder: LineEncoder) -> bytes:
 
 
 _LOG_LINE = (b'%s"@timestamp":"%s.%06dZ","event":{"dataset":"oam.log","kind":"event"}%s,"message":%s,'
-             b'"log":{"level":%s%s}%s,"_kind":"logs"}')
+             b'"log":{"level":%s%s%s}%s,"_kind":"logs"}')
+_ORIGIN = b',"origin":{"file":{"name":%s,"line":%d},"function":%s}'
+_PROCESS = b',"process":{%s"thread":{"id":%d,"name":%s}}'
 _IDS = b',"trace":{"id":"%032x"},"span":{"id":"%016x"}'
 _IDS_AND_TRANSACTION = b',"trace":{"id":"%032x"},"span":{"id":"%016x"},"transaction":{"id":%s}'
 _LOGGER = b',"logger":%s'
@@ -82,7 +87,8 @@ _LOGGER = b',"logger":%s'
 
 def log_line(record: tuple[Any, ...], encoder: LineEncoder) -> bytes:
     """One JSON line for a log record (the fields :func:`telemetry.ecs.log_document` gives, plus ``_kind``)."""
-    created, message, level, logger, trace_id, span_id, transaction_id, error = record
+    created, message, level, logger, trace_id, span_id, transaction_id, error = record[:8]
+    origin = record[8] if len(record) > 8 else None
     seconds, micros = divmod(int(round(created * 1_000_000)), 1_000_000)
     if trace_id is None:
         ids = b""
@@ -93,8 +99,16 @@ def log_line(record: tuple[Any, ...], encoder: LineEncoder) -> bytes:
     error_field = b""
     if error:
         error_field = b',"error":' + json_value({key: value for key, value in error.items() if value is not None})
-    return _LOG_LINE % (encoder.prefix, second_prefix(seconds), micros, ids, json_value(message),
-                        encoder.level(level), _LOGGER % encoder.name(logger) if logger else b"", error_field)
+    prefix, origin_field = encoder.prefix, b""
+    if origin is not None:
+        file_name, line, function, thread_id, thread_name = origin
+        origin_field = _ORIGIN % (encoder.name(file_name), line, encoder.name(function))
+        if thread_id is not None:  # process.pid (of the prefix) and the thread in one object
+            prefix = encoder.prefix_without_process
+            error_field += _PROCESS % (encoder.pid_field, thread_id, encoder.name(thread_name or ""))
+    return _LOG_LINE % (prefix, second_prefix(seconds), micros, ids,
+                        json_value(message), encoder.level(level), _LOGGER % encoder.name(logger) if logger else b"",
+                        origin_field, error_field)
 
 
 LINE_FUNCTIONS: dict[str, Callable[[tuple[Any, ...], LineEncoder], bytes]] = {"spans": span_line, "logs": log_line}

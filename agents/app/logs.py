@@ -38,6 +38,7 @@ class LogEntry(NamedTuple):
     span_id: int | None
     transaction_id: str | None
     error: dict[str, str] | None
+    origin: tuple[str, int, str, int | None, str | None] | None  # telemetry.ecs.LogOrigin's fields
 
 
 def _error_fields(record: logging.LogRecord) -> dict[str, str] | None:
@@ -58,8 +59,18 @@ def _unknown_caller(self: logging.Logger, stack_info: bool = False, stacklevel: 
     return UNKNOWN_FILE, 0, UNKNOWN_FUNCTION, None
 
 
-def skip_unused_record_fields() -> Callable[[], None]:
+def _origin(record: logging.LogRecord) -> tuple[str, int, str, int | None, str | None]:
+    """The record's ``log.origin.*`` and ``process.thread.*`` (thread None when logging did not look)."""
+    return (record.filename, record.lineno, record.funcName or "", record.thread,
+            record.threadName if record.thread is not None else None)
+
+
+def skip_unused_record_fields(keep_origin: bool = True) -> Callable[[], None]:
     """Stop ``logging`` looking up what the agent's lines never carry; returns the undo.
+
+    With ``keep_origin`` (the default) the lines carry the caller's file, line and function and
+    the thread (``log.origin.*``, ``process.thread.*``), so logging looks them up as it does by
+    default and nothing is switched off. Without it, every lookup below is off:
 
     Each record otherwise walks the stack for the caller's file and line and asks for the
     thread and process names: a third of a record's cost. The thread and process lookups are
@@ -71,6 +82,8 @@ def skip_unused_record_fields() -> Callable[[], None]:
     ``%(threadName)s`` or ``%(lineno)d`` shows none while the agent runs. Records are then made
     as :class:`~agents.app.log_records.LeanLogRecord` objects.
     """
+    if keep_origin:
+        return lambda: None
     saved = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     replaced = logging.Logger.findCaller
@@ -89,8 +102,11 @@ def skip_unused_record_fields() -> Callable[[], None]:
 class EcsLogHandler(logging.Handler):
     """Hands each record (with the current ids) to a background writer of ECS JSON lines."""
 
-    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.1) -> None:
+    def __init__(self, path: Path, service: ServiceInfo, level: int = logging.NOTSET, interval: float = 0.1,
+                 origin: bool = True) -> None:
+        """``origin``: write each record's ``log.origin.*`` and thread (see :func:`skip_unused_record_fields`)."""
         super().__init__(level)
+        self.origin = origin
         self.writer = BatchLineWriter(path, LineFormat("logs", LineEncoder(service).prefix), interval=interval)
         self._submit = self.writer.submit
 
@@ -107,7 +123,7 @@ class EcsLogHandler(logging.Handler):
             else:
                 trace_id = span_id = ltx = None
             self._submit((record.created, record.getMessage(), record.levelname, record.name,  # a LogEntry's fields
-                          trace_id, span_id, ltx, error))
+                          trace_id, span_id, ltx, error, _origin(record) if self.origin else None))
         except Exception:  # noqa: BLE001 - as logging.Handler.emit does
             self.handleError(record)
         return True
@@ -135,5 +151,5 @@ class EcsJsonFormatter(logging.Formatter):
         ids = current_ids()
         entry = LogEntry(record.created, record.getMessage(), record.levelname, record.name,
                          int(ids.trace_id, 16) if ids else None, int(ids.span_id, 16) if ids else None,
-                         ids.transaction_id if ids else None, _error_fields(record))
+                         ids.transaction_id if ids else None, _error_fields(record), _origin(record))
         return log_line(entry, self._encoder).decode()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -54,8 +53,8 @@ class AgentMetrics:
 class HostAgent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.service = ServiceInfo("oam-agent", __version__, config.environment, socket.gethostname(),
-                                   config.agent_id)
+        self.service = ServiceInfo.local("oam-agent", __version__, config.environment, agent_id=config.agent_id,
+                                         agent_type="oam-host-agent", agent_version=__version__)
         data = config.data_dir
         self.store = CheckpointStore(data / "checkpoints.json")
         self.tailer = Tailer(config.log_paths, self.store)

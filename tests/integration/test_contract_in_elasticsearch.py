@@ -35,7 +35,7 @@ def one_of_each_kind() -> tuple[str, dict[str, dict]]:
     # field so the test can find them the same way.
     docs["metrics"] = metric_document(SERVICE, {"system.cpu.total.pct": 0.5, "system.memory.used.pct": 0.25})
     docs["metrics"]["trace"] = {"id": tx.trace_id}
-    docs["changes"] = change_event(SERVICE, "deployment", "deploy", "alice", target="backend", old="1.9", new="2.0")
+    docs["changes"] = change_event(SERVICE, "deployment-finished", "alice", target="backend", old="1.9", new="2.0")
     docs["changes"]["trace"] = {"id": tx.trace_id}
     return tx.trace_id, docs
 

@@ -146,7 +146,7 @@ def test_host_and_service_charts_and_markers(app):
     assert sum(rate for _, rate in charts["series"]["requests_per_s"]) > 0
     assert charts["shards"] == [{"shard": "2", "operations": 6, "skewed": False}]
     changes = client.get("/api/changes?service=backend&from=now-1h", headers=basic("viewer")).json["changes"]
-    assert [c["category"] for c in changes] == ["deployment"]
+    assert [(c["category"], c["kind"]) for c in changes] == [("configuration", "deployment")]
 
 
 def test_cmdb_edit_history_and_rollback_are_admin_only(app):
@@ -270,4 +270,4 @@ def test_overview_shows_collectors_hosts_figures_and_changes(seed, es_users, tmp
     assert health[f"collector {running.url}"]["ok"] and not health[f"collector {gone}"]["ok"]
     assert overview["hosts_live"] == 0 and overview["hosts_down"] == ["web-1"]
     assert overview["figures"]["requests"] == 18 and overview["figures"]["error_rate"] == round(6 / 18, 4)
-    assert [c["category"] for c in overview["changes_today"]] in (["deployment"], [])  # [] just after midnight
+    assert [c["kind"] for c in overview["changes_today"]] in (["deployment"], [])  # [] just after midnight

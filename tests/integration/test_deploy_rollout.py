@@ -141,7 +141,8 @@ def test_v1_then_v2_to_three_hosts(make_service):
         f"host{i}": ("v1", "deployed") for i in (1, 2, 3)}
     events = [json.loads(line) for line in svc.events.read_text().splitlines()]
     assert [(e["event"]["category"], e["event"]["action"], e["service"]["version"]) for e in events] == [
-        ("deployment", "deploy", "v1"), ("deployment", "deploy", "v2")]
+        ("configuration", "deployment-finished", "v1"), ("configuration", "deployment-finished", "v2")]
+    assert {e["event"]["type"] for e in events} == {"change"}
     assert events[-1]["user"]["name"] == "tester" and events[-1]["event"]["outcome"] == "success"
 
 

@@ -20,7 +20,7 @@ from agents.app.logs import EcsJsonFormatter
 from agents.app.writer import ENCODER_SETTING, BatchLineWriter
 from foundation.waiting import wait_until
 from telemetry.context import TraceIds, span, transaction
-from telemetry.ecs import ServiceInfo, flatten, log_document, span_document, transaction_document
+from telemetry.ecs import LogOrigin, ServiceInfo, flatten, log_document, span_document, transaction_document
 
 SERVICE = ServiceInfo("orders", "2.1.0", "test", "host-7", agent_id="agent-3")
 
@@ -51,7 +51,8 @@ def test_span_and_transaction_lines_match_the_builders(tmp_path):
     docs = {d["span.name"] if "span.name" in d else d["transaction.name"]: d for d in lines(agent.span_file)}
     tx = docs["GET /orders/<id>"]
     ids = TraceIds(tx["trace.id"], tx["transaction.id"], tx["span.id"], "00f067aa0ba902b7")
-    expected = flatten(transaction_document(SERVICE, "GET /orders/<id>", "request", ids,
+    assert agent.service.host and agent.service.pid  # the agent adds this host's and process's details
+    expected = flatten(transaction_document(agent.service, "GET /orders/<id>", "request", ids,
                                             duration_ns=tx["event.duration"], at=tx["@timestamp"],
                                             http={"request.method": "GET"}, url={"path": "/orders/7"},
                                             labels={"tenant": 'a "quoted" name'}))
@@ -60,7 +61,7 @@ def test_span_and_transaction_lines_match_the_builders(tmp_path):
     for name, type_, labels in (("shard-1 SELECT", "db", {"shard": "1"}), ("redis GET \u00e9", "custom", None)):
         doc = docs[name]
         ids = TraceIds(tx["trace.id"], tx["transaction.id"], doc["span.id"], tx["span.id"])
-        expected = flatten(span_document(SERVICE, name, type_, ids, duration_ns=doc["event.duration"],
+        expected = flatten(span_document(agent.service, name, type_, ids, duration_ns=doc["event.duration"],
                                          at=doc["@timestamp"], labels=labels))
         assert doc == {**expected, "_kind": "spans"}
 
@@ -88,7 +89,9 @@ def test_log_lines_match_the_builder(tmp_path):
     with transaction("GET /x") as ids:
         line = flatten(json.loads(EcsJsonFormatter(SERVICE).format(record)))
     expected = flatten(log_document(SERVICE, 'slow "query" \u00e9', "WARNING", "orders.db",
-                                    at=datetime.fromtimestamp(record.created, timezone.utc), ids=ids))
+                                    at=datetime.fromtimestamp(record.created, timezone.utc), ids=ids,
+                                    origin=LogOrigin(record.filename, 1, record.funcName or "", record.thread,
+                                                     record.threadName)))
     assert line == {**expected, "_kind": "logs"}
 
 
@@ -286,7 +289,7 @@ def test_a_transaction_id_that_is_not_hex_is_escaped_in_span_and_log_lines(tmp_p
         agent.shutdown()
     (doc,) = [d for d in lines(agent.span_file) if d.get("span.name") == "call"]
     assert doc["transaction.id"] == 'made "by hand"\n'
-    entry = LogEntry(time.time(), "m", "INFO", "orders", 1, 2, 'also "odd"', None)
+    entry = LogEntry(time.time(), "m", "INFO", "orders", 1, 2, 'also "odd"', None, None)
     assert json.loads(log_line(entry, LineEncoder(SERVICE)))["transaction"]["id"] == 'also "odd"'
     entry = entry._replace(transaction_id="00f067aa0ba902b7")
     assert json.loads(log_line(entry, LineEncoder(SERVICE)))["transaction"]["id"] == "00f067aa0ba902b7"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from agents.app.encoding import LineEncoder
 from agents.app.lines import log_line, span_line
 from telemetry.context import TraceIds
-from telemetry.ecs import ServiceInfo, log_document, span_document, transaction_document
+from telemetry.ecs import LogOrigin, ServiceInfo, log_document, span_document, transaction_document
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,8 +25,12 @@ EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 # quotes, backslashes and control characters included.
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 tricky = st.one_of(texts, st.sampled_from(['"', "\\", "\n\t\r\x00\x1f\x7f", "\u2028\u2029", "é 😀 中", "</script>"]))
+hosts = st.fixed_dictionaries({"ip": st.lists(st.ip_addresses().map(str), max_size=2),
+                               "os": st.fixed_dictionaries({"type": tricky, "name": tricky}), "architecture": tricky})
 services = st.builds(ServiceInfo, name=tricky, version=tricky, environment=tricky, host_name=tricky,
-                     agent_id=st.one_of(st.just(""), tricky))
+                     agent_id=st.one_of(st.just(""), tricky), agent_type=st.one_of(st.just(""), tricky),
+                     agent_version=st.one_of(st.just(""), tricky), host=st.one_of(st.none(), hosts),
+                     pid=st.one_of(st.none(), st.integers(1, 2**22)))
 trace_ids = st.integers(1, 2**128 - 1)
 span_ids = st.integers(1, 2**64 - 1)
 ltx_ids = span_ids.map(lambda n: f"{n:016x}")
@@ -102,19 +106,23 @@ errors = st.fixed_dictionaries({"type": tricky, "message": tricky, "stack_trace"
 # (normalised at the source, as the builder does), and "Level N" for a number it has no name for.
 levels = st.one_of(st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "WARN", "FATAL", "Notice"]),
                    st.integers(1, 60).map("Level {}".format))
+# log.origin.* and the thread, as logging gives them (no thread when logThreads is off).
+origins = st.tuples(tricky, st.integers(0, 10**6), tricky, st.one_of(st.none(), st.integers(0, 2**64 - 1)), tricky
+                    ).map(lambda o: o if o[3] is not None else (*o[:4], None))
 
 
 @EXAMPLES
 @given(service=services, micros=st.integers(0, 2**51 - 1), message=tricky, level=levels,
        logger=st.one_of(st.just(""), tricky), trace=st.one_of(st.none(), trace_ids), span_id=span_ids,
-       ltx=st.one_of(st.none(), ltx_ids), error=st.one_of(st.none(), errors))
+       ltx=st.one_of(st.none(), ltx_ids), error=st.one_of(st.none(), errors), origin=st.one_of(st.none(), origins))
 def test_log_lines_are_the_builders_documents(service, micros, message, level, logger, trace, span_id, ltx,
-                                              error) -> None:
+                                              error, origin) -> None:
     created = micros / 1_000_000  # a LogRecord's float seconds
-    record = (created, message, level, logger, trace, span_id if trace else None, ltx if trace else None, error)
+    record = (created, message, level, logger, trace, span_id if trace else None, ltx if trace else None, error,
+              origin)
     line = log_line(record, LineEncoder(service))
 
     ids = TraceIds(f"{trace:032x}", ltx, f"{span_id:016x}") if trace else None
     expected = log_document(service, message, level, logger, at=EPOCH + timedelta(microseconds=micros),
-                            ids=ids, error=error)
+                            ids=ids, error=error, origin=LogOrigin(*origin) if origin else None)
     assert json.loads(line) == {**expected, "_kind": "logs"}

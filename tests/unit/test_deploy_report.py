@@ -44,7 +44,8 @@ def test_record_and_change_event(tmp_path):
     assert [h["status"] for h in record["hosts"]] == ["rolled back", "rolled back", "skipped"]
     record["id"] = "deploy-0000000007"
     event = deployment_event(record)
-    assert event["event"]["category"] == "deployment" and event["event"]["action"] == "deploy"
+    assert event["event"]["category"] == "configuration" and event["event"]["type"] == "change"
+    assert event["event"]["action"] == "deployment-finished"
     assert event["event"]["outcome"] == "failure"
     assert (event["service"]["name"], event["service"]["version"]) == ("shop", "v3")
     assert json.loads(event["change"]["old"]) == ["v2"] and json.loads(event["change"]["new"]) == "v3"

@@ -39,7 +39,7 @@ def build_all() -> dict[str, dict]:
                 "spans": span_document(SERVICE, "redis GET", "cache", sp, duration_ns=200_000),
                 "metrics": metric_document(SERVICE, {"system.cpu.total.pct": 0.25}),
                 "errors": error_document(SERVICE, "KeyError", "'id'", 'File "app.py", line 3, in get'),
-                "changes": change_event(SERVICE, "deployment", "deploy", "alice", target="gateway", old="1.2.2",
+                "changes": change_event(SERVICE, "deployment-finished", "alice", target="gateway", old="1.2.2",
                                         new="1.2.3"),
             }
 
@@ -74,12 +74,14 @@ def test_timestamps_are_utc_iso8601():
 
 
 def test_change_events_keep_old_and_new_as_json_and_say_who():
-    flat = flatten(change_event(SERVICE, "configuration", "set", "bob", target="prod/gateway/ttl",
+    flat = flatten(change_event(SERVICE, "config-changed", "bob", target="prod/gateway/ttl",
                                 old={"ttl": 30}, new={"ttl": 60}, comment="longer cache"))
-    assert flat["event.category"] == "configuration" and flat["user.name"] == "bob"
+    assert (flat["event.category"], flat["event.type"], flat["event.action"]) == ("configuration", "change",
+                                                                                  "config-changed")
+    assert flat["user.name"] == "bob"
     assert json.loads(flat["change.new"]) == {"ttl": 60}
-    with pytest.raises(ValueError, match="category"):
-        change_event(SERVICE, "other", "set", "bob", target="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="action"):
+        change_event(SERVICE, "", "bob", target="x")
 
 
 def test_nesting_and_flattening_are_inverse_and_conflicts_are_refused():

@@ -13,7 +13,7 @@ TIMING = {"created", "msecs", "relativeCreated"}
 
 @pytest.fixture
 def lean_records():
-    undo = skip_unused_record_fields()
+    undo = skip_unused_record_fields(keep_origin=False)
     try:
         yield
     finally:
@@ -54,7 +54,7 @@ def test_a_switch_turned_back_on_gets_standard_records(lean_records):
 
 
 def test_undo_restores_the_standard_factory():
-    undo = skip_unused_record_fields()
+    undo = skip_unused_record_fields(keep_origin=False)
     assert logging.getLogRecordFactory() is LeanLogRecord
     undo()
     assert logging.getLogRecordFactory() is logging.LogRecord
@@ -68,7 +68,7 @@ def test_another_factory_is_left_in_place():
 
     logging.setLogRecordFactory(factory)
     try:
-        undo = skip_unused_record_fields()
+        undo = skip_unused_record_fields(keep_origin=False)
         assert logging.getLogRecordFactory() is factory
         undo()
         assert logging.getLogRecordFactory() is factory
@@ -91,7 +91,7 @@ def test_the_caller_is_not_looked_up_unless_a_stack_is_asked_for():
     logger.addHandler(kept)
     logger.setLevel(logging.INFO)
     try:
-        undo = skip_unused_record_fields()
+        undo = skip_unused_record_fields(keep_origin=False)
         try:
             logger.info("quick")
             logger.info("with stack", stack_info=True)

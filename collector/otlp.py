@@ -3,6 +3,11 @@
 A span without a parent, or one that receives a call (kind SERVER or CONSUMER), is a transaction
 (an LTX); every other span is a span of the nearest transaction above it in the same export.
 Log records become log documents carrying the trace and span ids they were emitted under.
+Attributes are mapped onto ECS as Elastic's APM Server maps them (:mod:`collector.otlp_ecs`):
+semantic-convention names to ``http.*``, ``url.*``, ``db.*``, ``server.*``, ``user_agent.*``...,
+the rest to ``labels.*`` and ``numeric_labels.*``; resource attributes to ``service.*``,
+``host.*``, ``process.*``, ``agent.*`` or labels. A span's events become log documents of that
+span (an ``exception`` event with its ``error.*``), its links ``span.links``.
 
 Each span and log record is checked on its own (ids, size, JSON depth, timestamp window; see
 :mod:`collector.limits`): a bad one is rejected with a reason and the rest of the export is
@@ -28,10 +33,11 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from telemetry.ecs import log_level, stable_id, timestamp
+from telemetry.ecs import ECS_VERSION, log_level, stable_id, timestamp, to_nested
 
 from .decode import Action, document_action
 from .limits import DEFAULT_LIMITS, Bounds, LimitError, json_depth, parse_json
+from .otlp_ecs import resource_fields, span_fields
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -191,25 +197,36 @@ def attributes(items: Any) -> dict[str, Any]:
     return {item.key: any_value(item.value) for item in items}
 
 
-def _label_value(value: Any) -> Any:
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return value
-    return json.dumps(value, sort_keys=True, default=str)
+@dataclass(frozen=True)
+class _Resource:
+    """What every document of one resource carries: its ECS fields (dotted) and its labels."""
+
+    fields: dict[str, Any]
+    labels: dict[str, Any]
+    numeric_labels: dict[str, Any]
 
 
-def _labels(attrs: dict[str, Any]) -> dict[str, Any]:
-    """Attributes as ECS ``labels`` (dots made underscores, so no key clashes with an object)."""
-    return {key.replace(".", "_"): _label_value(value) for key, value in attrs.items()}
+def _resource(resource_attrs: dict[str, Any]) -> _Resource:
+    fields, labels, numeric = resource_fields(resource_attrs)
+    fields = {"service.name": "unknown_service", "service.version": "unknown",
+              "service.environment": "development", "host.name": "unknown", **fields}
+    fields = {key: value if key == "host.ip" else str(value) if key.startswith(("service.", "host.name"))
+              else value for key, value in fields.items()}
+    return _Resource({"ecs.version": ECS_VERSION, **fields}, labels, numeric)
 
 
-def _service(resource_attrs: dict[str, Any]) -> dict[str, Any]:
-    fields = {"service": {"name": str(resource_attrs.get("service.name") or "unknown_service"),
-                          "version": str(resource_attrs.get("service.version") or "unknown"),
-                          "environment": str(resource_attrs.get("deployment.environment.name")
-                                             or resource_attrs.get("deployment.environment") or "development")}}
-    host = resource_attrs.get("host.name")
-    fields["host"] = {"name": str(host or "unknown")}
-    return fields
+def _document(resource: _Resource, own: dict[str, Any], attrs: dict[str, Any],
+              extra_labels: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A nested document: the resource's fields, ``own`` (dotted), the attributes mapped onto ECS."""
+    fields, labels, numeric = span_fields(attrs)
+    labels = {**resource.labels, **labels, **(extra_labels or {})}
+    numeric = {**resource.numeric_labels, **numeric}
+    doc = to_nested({**resource.fields, **fields, **own})
+    if labels:
+        doc["labels"] = labels
+    if numeric:
+        doc["numeric_labels"] = numeric
+    return doc
 
 
 def _ts(nanos: int) -> str:
@@ -232,9 +249,9 @@ def _transaction_of(span: Span, by_id: dict[bytes, Span]) -> bytes | None:
     return None
 
 
-def _span_action(span: Span, resource: dict[str, Any], by_id: dict[bytes, Span], prefix: str,
-                 bounds: Bounds) -> Action:
-    """One span as a transaction or span document; ValueError naming what is wrong."""
+def _span_actions(span: Span, resource: _Resource, by_id: dict[bytes, Span], prefix: str,
+                  bounds: Bounds) -> list[Action]:
+    """One span as a transaction or span document, and its events as log documents; ValueError naming what is wrong."""
     if len(span.trace_id) != 16 or len(span.span_id) != 8:
         raise ValueError("invalid trace or span id (16 and 8 bytes)")
     bounds.check_size(span.ByteSize(), "span")
@@ -242,38 +259,42 @@ def _span_action(span: Span, resource: dict[str, Any], by_id: dict[bytes, Span],
     kind = "transactions" if transaction else "spans"
     outcome = {Status.STATUS_CODE_ERROR: "failure", Status.STATUS_CODE_OK: "success"}.get(span.status.code, "success")
     name_field = "transaction" if transaction else "span"
-    doc: dict[str, Any] = {
-        "@timestamp": _ts(span.start_time_unix_nano), **resource,
-        "event": {"dataset": "otlp.trace", "kind": "event", "outcome": outcome,
-                  "duration": max(0, span.end_time_unix_nano - span.start_time_unix_nano)},
-        "trace": {"id": span.trace_id.hex()},
-        "span": {"id": span.span_id.hex()},
-    }
-    doc.setdefault(name_field, {}).update(name=span.name, type=_SPAN_TYPES.get(span.kind, "internal"))
+    trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
     owner = span.span_id if transaction else _transaction_of(span, by_id)
-    if owner:
-        doc.setdefault("transaction", {})["id"] = owner.hex()
-    if span.parent_span_id:
-        doc["parent"] = {"id": span.parent_span_id.hex()}
-    labels = _labels(attributes(span.attributes))
-    if span.status.message:
-        labels["status_message"] = span.status.message
-    if labels:
-        doc["labels"] = labels
-    return document_action(doc, kind, span.span_id.hex(), prefix, bounds)
+    ids = {"trace.id": trace_id, "span.id": span_id, "transaction.id": owner.hex() if owner else None,
+           "parent.id": span.parent_span_id.hex() if span.parent_span_id else None}
+    own: dict[str, Any] = {
+        "@timestamp": _ts(span.start_time_unix_nano), "event.dataset": "otlp.trace", "event.kind": "event",
+        "event.outcome": outcome, "event.duration": max(0, span.end_time_unix_nano - span.start_time_unix_nano),
+        f"{name_field}.name": span.name, f"{name_field}.type": _SPAN_TYPES.get(span.kind, "internal"), **ids}
+    doc = _document(resource, own, attributes(span.attributes),
+                    {"status_message": span.status.message} if span.status.message else None)
+    links = [{"trace": {"id": link.trace_id.hex()}, "span": {"id": link.span_id.hex()}}
+             for link in span.links if len(link.trace_id) == 16 and len(link.span_id) == 8]
+    if links:
+        doc.setdefault("span", {})["links"] = links
+    actions = [document_action(doc, kind, span_id, prefix, bounds)]
+    for number, event in enumerate(span.events):
+        event_doc = _document(resource, {
+            "@timestamp": _ts(event.time_unix_nano or span.start_time_unix_nano), "event.dataset": "otlp.span_event",
+            "event.kind": "event", "message": event.name, **{k: v for k, v in ids.items() if k != "parent.id"},
+            "log.level": "error" if event.name == "exception" else "info"}, attributes(event.attributes))
+        actions.append(document_action(event_doc, "logs", stable_id("otlp-span-event", trace_id, span_id, number),
+                                       prefix, bounds))
+    return actions
 
 
 def span_actions(request: ExportTraceServiceRequest, prefix: str = "oam", bounds: Bounds | None = None) -> Export:
-    """Transactions and spans of every span in the export; a reason for each span refused."""
+    """Transactions and spans of every span in the export (and logs of their events); a reason for each span refused."""
     bounds = bounds or DEFAULT_LIMITS.at()
     export = Export()
     for resource_spans in request.resource_spans:
-        resource = _service(attributes(resource_spans.resource.attributes))
+        resource = _resource(attributes(resource_spans.resource.attributes))
         spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
         by_id = {span.span_id: span for span in spans}
         for span in spans:
             try:
-                export.actions.append(_span_action(span, resource, by_id, prefix, bounds))
+                export.actions.extend(_span_actions(span, resource, by_id, prefix, bounds))
             except ValueError as exc:
                 export.rejected.append(f"span {span.name[:100]!r} ({span.span_id.hex() or 'no id'}): {exc}")
     return export
@@ -288,30 +309,22 @@ def _severity(number: int, text: str) -> str:
     return "info"
 
 
-def _log_action(record: LogRecord, scope_name: str, resource: dict[str, Any], prefix: str,
+def _log_action(record: LogRecord, scope_name: str, resource: _Resource, prefix: str,
                 bounds: Bounds) -> Action:
     """One log record as a log document; ValueError naming what is wrong."""
     bounds.check_size(record.ByteSize(), "log record")
     nanos = record.time_unix_nano or record.observed_time_unix_nano
     body = any_value(record.body)
     message = body if isinstance(body, str) else json.dumps(body, sort_keys=True, default=str)
-    doc: dict[str, Any] = {
-        "@timestamp": _ts(nanos) if nanos else timestamp(), **resource,
-        "event": {"dataset": "otlp.log", "kind": "event"},
-        "message": message,
-        "log": {"level": _severity(record.severity_number, record.severity_text)},
-    }
-    if scope_name:
-        doc["log"]["logger"] = scope_name
-    if len(record.trace_id) == 16:
-        doc["trace"] = {"id": record.trace_id.hex()}
-    if len(record.span_id) == 8:
-        doc["span"] = {"id": record.span_id.hex()}
-    labels = _labels(attributes(record.attributes))
-    if labels:
-        doc["labels"] = labels
+    own: dict[str, Any] = {
+        "@timestamp": _ts(nanos) if nanos else timestamp(), "event.dataset": "otlp.log", "event.kind": "event",
+        "message": message, "log.level": _severity(record.severity_number, record.severity_text),
+        "log.logger": scope_name or None,
+        "trace.id": record.trace_id.hex() if len(record.trace_id) == 16 else None,
+        "span.id": record.span_id.hex() if len(record.span_id) == 8 else None}
+    doc = _document(resource, own, attributes(record.attributes))
     doc_id = stable_id("otlp-log", record.SerializeToString(deterministic=True).hex(),
-                       json.dumps(resource, sort_keys=True))
+                       json.dumps(resource.fields, sort_keys=True))
     return document_action(doc, "logs", doc_id, prefix, bounds)
 
 
@@ -320,7 +333,7 @@ def log_actions(request: ExportLogsServiceRequest, prefix: str = "oam", bounds: 
     bounds = bounds or DEFAULT_LIMITS.at()
     export = Export()
     for resource_logs in request.resource_logs:
-        resource = _service(attributes(resource_logs.resource.attributes))
+        resource = _resource(attributes(resource_logs.resource.attributes))
         for scope in resource_logs.scope_logs:
             for number, record in enumerate(scope.log_records, start=1):
                 try:

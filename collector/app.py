@@ -2,7 +2,8 @@
 
 * ``POST /v1/ingest``                     agent batches (gzip NDJSON, bearer token of scope ingest)
 * ``POST /api/<project>/envelope/``       Sentry envelopes; ``/api/<project>/store/`` legacy events (DSN key: ingest)
-* ``POST /v1/traces``, ``POST /v1/logs``  OTLP/HTTP, protobuf or JSON (bearer token of scope ingest)
+* ``POST /v1/traces``, ``POST /v1/logs``, ``POST /v1/metrics``  OTLP/HTTP, protobuf or JSON (bearer token
+  of scope ingest)
 * ``GET /api/traces/<gtx>``               every document of one GTX as a tree (bearer token of scope read)
 * ``GET /health``, ``GET /metrics``       liveness and Prometheus metrics
 """
@@ -15,6 +16,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
@@ -24,6 +26,7 @@ from .compression import BodyError, decompress
 from .decode import Action, decode_batch
 from .limits import Bounds
 from .otlp import Export, OtlpError, log_request_actions, trace_request_actions
+from .otlp_metrics import metric_request_actions
 from .sentry import SentryError, SentryResult, envelope_actions, sentry_key, store_action
 from .service import Collector
 from .spool import SpoolFull
@@ -221,6 +224,11 @@ def partial_success_message(rejected: list[str], shown: int = 5) -> str:
 @otlp.post("/v1/traces")
 def otlp_traces() -> Response:
     return _otlp(trace_request_actions, ExportTraceServiceResponse, "rejected_spans", "rejectedSpans")
+
+
+@otlp.post("/v1/metrics")
+def otlp_metrics() -> Response:
+    return _otlp(metric_request_actions, ExportMetricsServiceResponse, "rejected_data_points", "rejectedDataPoints")
 
 
 @otlp.post("/v1/logs")

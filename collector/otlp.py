@@ -54,7 +54,7 @@ ENVELOPE_DEPTH = 8  # an export's own nesting around its spans or records (resou
 
 
 @dataclass(frozen=True)
-class _Layout:
+class Layout:
     """Where an export keeps its items, in OTLP/JSON and protobuf field names."""
 
     item: str
@@ -63,10 +63,15 @@ class _Layout:
     proto: tuple[str, str, str]
 
 
-_LAYOUT = {ExportTraceServiceRequest: _Layout("span", Span, ("resourceSpans", "scopeSpans", "spans"),
+_LAYOUT = {ExportTraceServiceRequest: Layout("span", Span, ("resourceSpans", "scopeSpans", "spans"),
                                               ("resource_spans", "scope_spans", "spans")),
-           ExportLogsServiceRequest: _Layout("log record", LogRecord, ("resourceLogs", "scopeLogs", "logRecords"),
+           ExportLogsServiceRequest: Layout("log record", LogRecord, ("resourceLogs", "scopeLogs", "logRecords"),
                                              ("resource_logs", "scope_logs", "log_records"))}
+
+
+def register_layout(message_type: type, layout: Layout) -> None:
+    """Tell the JSON reader where another export (``/v1/metrics``'s) keeps its items."""
+    _LAYOUT[message_type] = layout
 
 
 class OtlpError(ValueError):
@@ -102,7 +107,7 @@ def _hex_ids_to_base64(node: Any) -> Any:
     return node
 
 
-def _take_items(body: dict[str, Any], layout: _Layout) -> list[tuple[int, int, list[Any]]]:
+def _take_items(body: dict[str, Any], layout: Layout) -> list[tuple[int, int, list[Any]]]:
     """Remove every scope's spans (or records) from ``body``: ``(group, scope, items)`` to parse one by one."""
     groups_key, scopes_key, items_key = layout.json
     taken = []
@@ -115,7 +120,7 @@ def _take_items(body: dict[str, Any], layout: _Layout) -> list[tuple[int, int, l
     return taken
 
 
-def _parse_item(item: Any, layout: _Layout, bounds: Bounds) -> Any:
+def _parse_item(item: Any, layout: Layout, bounds: Bounds) -> Any:
     """One OTLP/JSON span or log record as its message; ValueError naming what is wrong."""
     if not isinstance(item, dict):
         raise ValueError(f"expected a JSON object, got {type(item).__name__}")
@@ -206,7 +211,7 @@ class _Resource:
     numeric_labels: dict[str, Any]
 
 
-def _resource(resource_attrs: dict[str, Any]) -> _Resource:
+def resource_of(resource_attrs: dict[str, Any]) -> _Resource:
     fields, labels, numeric = resource_fields(resource_attrs)
     fields = {"service.name": "unknown_service", "service.version": "unknown",
               "service.environment": "development", "host.name": "unknown", **fields}
@@ -229,7 +234,7 @@ def _document(resource: _Resource, own: dict[str, Any], attrs: dict[str, Any],
     return doc
 
 
-def _ts(nanos: int) -> str:
+def nano_timestamp(nanos: int) -> str:
     return timestamp(datetime.fromtimestamp(nanos / 1e9, timezone.utc))
 
 
@@ -264,7 +269,7 @@ def _span_actions(span: Span, resource: _Resource, by_id: dict[bytes, Span], pre
     ids = {"trace.id": trace_id, "span.id": span_id, "transaction.id": owner.hex() if owner else None,
            "parent.id": span.parent_span_id.hex() if span.parent_span_id else None}
     own: dict[str, Any] = {
-        "@timestamp": _ts(span.start_time_unix_nano), "event.dataset": "otlp.trace", "event.kind": "event",
+        "@timestamp": nano_timestamp(span.start_time_unix_nano), "event.dataset": "otlp.trace", "event.kind": "event",
         "event.outcome": outcome, "event.duration": max(0, span.end_time_unix_nano - span.start_time_unix_nano),
         f"{name_field}.name": span.name, f"{name_field}.type": _SPAN_TYPES.get(span.kind, "internal"), **ids}
     doc = _document(resource, own, attributes(span.attributes),
@@ -276,7 +281,7 @@ def _span_actions(span: Span, resource: _Resource, by_id: dict[bytes, Span], pre
     actions = [document_action(doc, kind, span_id, prefix, bounds)]
     for number, event in enumerate(span.events):
         event_doc = _document(resource, {
-            "@timestamp": _ts(event.time_unix_nano or span.start_time_unix_nano), "event.dataset": "otlp.span_event",
+            "@timestamp": nano_timestamp(event.time_unix_nano or span.start_time_unix_nano), "event.dataset": "otlp.span_event",
             "event.kind": "event", "message": event.name, **{k: v for k, v in ids.items() if k != "parent.id"},
             "log.level": "error" if event.name == "exception" else "info"}, attributes(event.attributes))
         actions.append(document_action(event_doc, "logs", stable_id("otlp-span-event", trace_id, span_id, number),
@@ -289,7 +294,7 @@ def span_actions(request: ExportTraceServiceRequest, prefix: str = "oam", bounds
     bounds = bounds or DEFAULT_LIMITS.at()
     export = Export()
     for resource_spans in request.resource_spans:
-        resource = _resource(attributes(resource_spans.resource.attributes))
+        resource = resource_of(attributes(resource_spans.resource.attributes))
         spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
         by_id = {span.span_id: span for span in spans}
         for span in spans:
@@ -317,7 +322,7 @@ def _log_action(record: LogRecord, scope_name: str, resource: _Resource, prefix:
     body = any_value(record.body)
     message = body if isinstance(body, str) else json.dumps(body, sort_keys=True, default=str)
     own: dict[str, Any] = {
-        "@timestamp": _ts(nanos) if nanos else timestamp(), "event.dataset": "otlp.log", "event.kind": "event",
+        "@timestamp": nano_timestamp(nanos) if nanos else timestamp(), "event.dataset": "otlp.log", "event.kind": "event",
         "message": message, "log.level": _severity(record.severity_number, record.severity_text),
         "log.logger": scope_name or None,
         "trace.id": record.trace_id.hex() if len(record.trace_id) == 16 else None,
@@ -333,7 +338,7 @@ def log_actions(request: ExportLogsServiceRequest, prefix: str = "oam", bounds: 
     bounds = bounds or DEFAULT_LIMITS.at()
     export = Export()
     for resource_logs in request.resource_logs:
-        resource = _resource(attributes(resource_logs.resource.attributes))
+        resource = resource_of(attributes(resource_logs.resource.attributes))
         for scope in resource_logs.scope_logs:
             for number, record in enumerate(scope.log_records, start=1):
                 try:
@@ -343,7 +348,7 @@ def log_actions(request: ExportLogsServiceRequest, prefix: str = "oam", bounds: 
     return export
 
 
-def _request_actions(message_type: type, to_actions: Any, data: bytes, content_type: str | None, prefix: str,
+def request_actions(message_type: type, to_actions: Any, data: bytes, content_type: str | None, prefix: str,
                      bounds: Bounds | None) -> Export:
     bounds = bounds or DEFAULT_LIMITS.at()
     message, unreadable = parse(message_type, data, content_type, bounds)
@@ -355,10 +360,10 @@ def _request_actions(message_type: type, to_actions: Any, data: bytes, content_t
 def trace_request_actions(data: bytes, content_type: str | None, prefix: str = "oam",
                           bounds: Bounds | None = None) -> Export:
     """``/v1/traces``: the actions of the export's spans and a reason per rejected span."""
-    return _request_actions(ExportTraceServiceRequest, span_actions, data, content_type, prefix, bounds)
+    return request_actions(ExportTraceServiceRequest, span_actions, data, content_type, prefix, bounds)
 
 
 def log_request_actions(data: bytes, content_type: str | None, prefix: str = "oam",
                         bounds: Bounds | None = None) -> Export:
     """``/v1/logs``: the actions of the export's log records and a reason per rejected record."""
-    return _request_actions(ExportLogsServiceRequest, log_actions, data, content_type, prefix, bounds)
+    return request_actions(ExportLogsServiceRequest, log_actions, data, content_type, prefix, bounds)

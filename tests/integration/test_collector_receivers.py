@@ -135,6 +135,72 @@ def test_otel_sdk_exporter_trace_prints_as_a_three_level_tree(running, es_client
     assert [child["name"] for child in root_node["children"][0]["children"]] == ["SELECT carts"]
 
 
+def test_otel_sdk_semantic_attributes_events_links_and_metrics_land_in_their_ecs_fields(running, es_client) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Link, SpanKind
+
+    collector, token = running
+    headers = {"Authorization": f"Bearer {token}"}
+    resource = Resource.create({"service.name": "otel-semconv", "service.version": "3.1", "team": "payments"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.url}/v1/traces",
+                                                                     headers=headers)))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("earlier") as earlier:
+        pass
+    with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER, links=[Link(earlier.get_span_context())],
+                                      attributes={"http.request.method": "GET", "http.response.status_code": 404,
+                                                  "url.path": "/orders/7", "user_agent.original": "curl/8",
+                                                  "tenant": "acme", "retries": 2}) as root:
+        with tracer.start_as_current_span("GET order:7", kind=SpanKind.CLIENT,
+                                          attributes={"db.system": "redis", "server.address": "cache-1",
+                                                      "server.port": 6379}) as child:
+            child.add_event("cache miss", {"key": "order:7"})
+    provider.shutdown()
+    meters = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{collector.url}/v1/metrics", headers=headers), export_interval_millis=60_000)])
+    meter = meters.get_meter("test")
+    meter.create_counter("orders.paid").add(3, {"shard": "2"})
+    meter.create_histogram("orders.amount", unit="EUR").record(12.5)
+    meter.create_up_down_counter("queue.depth").add(4)
+    meters.shutdown()  # a last export of every instrument
+    gtx = format(root.get_span_context().trace_id, "032x")
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+
+    def one(kind: str, query: dict) -> dict:
+        hits = es_client.search(index=f"{PREFIX}-{kind}-*", query=query)["hits"]["hits"]
+        assert len(hits) == 1, (kind, query, hits)
+        return hits[0]["_source"]
+
+    tx = one("transactions", {"term": {"trace.id": gtx}})
+    assert tx["http"] == {"request": {"method": "GET"}, "response": {"status_code": 404}}
+    assert tx["url"] == {"path": "/orders/7"} and tx["user_agent"] == {"original": "curl/8"}
+    assert tx["labels"]["tenant"] == "acme" and tx["labels"]["team"] == "payments"
+    assert tx["numeric_labels"] == {"retries": 2}
+    assert tx["agent"]["name"] == "opentelemetry/python" and tx["ecs"]["version"]
+    assert tx["span"]["links"] == [{"trace": {"id": format(earlier.get_span_context().trace_id, "032x")},
+                                    "span": {"id": format(earlier.get_span_context().span_id, "016x")}}]
+    span = one("spans", {"term": {"trace.id": gtx}})
+    assert span["db"] == {"system": "redis"} and span["server"] == {"address": "cache-1", "port": 6379}
+    event = one("logs", {"term": {"trace.id": gtx}})
+    assert (event["message"], event["span"]["id"], event["labels"]["key"]) == (
+        "cache miss", format(child.get_span_context().span_id, "016x"), "order:7")
+    found = {"service.name": "otel-semconv"}
+    paid = one("metrics", {"bool": {"filter": [{"term": found}, {"exists": {"field": "orders.paid"}}]}})
+    assert paid["orders"]["paid"] == 3 and paid["labels"]["shard"] == "2"
+    amount = one("metrics", {"bool": {"filter": [{"term": found}, {"exists": {"field": "orders.amount.count"}}]}})
+    assert amount["orders"]["amount"]["count"] == 1 and amount["orders"]["amount"]["sum"] == 12.5
+    assert sum(amount["orders"]["amount"]["buckets"]["counts"]) == 1
+    depth = one("metrics", {"bool": {"filter": [{"term": found}, {"exists": {"field": "queue.depth"}}]}})
+    assert depth["queue"]["depth"] == 4
+
+
 def test_otlp_json_spans_and_logs_share_one_tree(running, es_client, reader) -> None:
     collector, token = running
     gtx, root_id, child_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "00f067aa0ba902b7"

@@ -87,3 +87,33 @@ def test_a_span_keeps_its_resource_events_and_links():
     assert (log["message"], log["log"]["level"], log["trace"]["id"], log["span"]["id"], log["transaction"]["id"]) \
         == ("exception", "error", GTX, "01" * 8, "01" * 8)
     assert log["error"] == {"type": "KeyError", "message": "'7'"} and log["numeric_labels"] == {"attempt": 1}
+
+
+def test_metrics_sums_gauges_and_histograms_become_metric_documents_in_protobuf_and_json():
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    from collector.otlp_metrics import metric_request_actions
+
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    resource_metrics.resource.attributes.extend(_kv({"service.name": "shop"}))
+    metrics = resource_metrics.scope_metrics.add().metrics
+    paid = metrics.add(name="orders.paid", unit="1")
+    point = paid.sum.data_points.add(time_unix_nano=NOW_NS, as_int=3)
+    point.attributes.extend(_kv({"shard": "2"}))
+    metrics.add(name="queue.depth").gauge.data_points.add(time_unix_nano=NOW_NS, as_double=1.5)
+    metrics.add(name="http.server.duration").histogram.data_points.add(
+        time_unix_nano=NOW_NS, count=4, sum=0.9, min=0.1, max=0.5, bucket_counts=[1, 3, 0], explicit_bounds=[0.2, 1.0])
+    metrics.add(name="").gauge.data_points.add(time_unix_nano=NOW_NS, as_int=1)  # refused alone
+    body = json_format.MessageToJson(request).encode()
+    for data, media in ((request.SerializeToString(), "application/x-protobuf"), (body, "application/json")):
+        export = metric_request_actions(data, media)
+        assert len(export.rejected) == 1 and "needs a name" in export.rejected[0]
+        paid_doc, depth_doc, histogram_doc = (action.source for action in export.actions)
+        assert all(action.index.startswith("oam-metrics-") for action in export.actions)
+        assert paid_doc["orders"]["paid"] == 3 and paid_doc["labels"] == {"shard": "2", "unit": "1"}
+        assert paid_doc["service"]["name"] == "shop" and paid_doc["event"]["kind"] == "metric"
+        assert depth_doc["queue"]["depth"] == 1.5
+        assert histogram_doc["http"]["server"]["duration"] == {
+            "count": 4, "sum": 0.9, "min": 0.1, "max": 0.5, "buckets": {"counts": [1, 3, 0], "bounds": [0.2, 1.0]}}

@@ -37,6 +37,10 @@ _common = [
                       "to stderr as plain text, as an uninstrumented service writes them; for comparisons)."),
     click.option("--log-level", type=click.Choice(sorted(LOG_LEVELS), case_sensitive=False), default="info",
                  show_default=True, help="The least severe log records written."),
+    click.option("--sample-ratio", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+                 envvar="OAM_SAMPLE_RATIO",
+                 help="Share of new traces recorded; a caller's sampled/not-sampled flag is always followed "
+                      "[env OAM_SAMPLE_RATIO]."),
 ]
 
 
@@ -47,9 +51,10 @@ def common_options(func):
 
 
 def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None,
-           enabled: bool = True, log_level: str = "info") -> AppAgent:
+           enabled: bool = True, log_level: str = "info", sample_ratio: float = 1.0) -> AppAgent:
     return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
-                    sentry_dsn=sentry_dsn, log_level=LOG_LEVELS[log_level.lower()], enabled=enabled).start()
+                    sentry_dsn=sentry_dsn, log_level=LOG_LEVELS[log_level.lower()], enabled=enabled,
+                    sample_ratio=sample_ratio).start()
 
 
 def _settings(cmdb: CmdbConnection, environment: str) -> LiveSettings:
@@ -95,13 +100,13 @@ def sample() -> None:
 @common_options
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb,
-            agent_on, log_level) -> None:
+            agent_on, log_level, sample_ratio) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
 
     from .backend import create_backend
 
-    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
+    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level, sample_ratio)
     app = create_backend(agent, _settings(cmdb, environment), redis.Redis.from_url(redis_url), data_dir)
     _serve(app, bind, port, agent)
 
@@ -111,25 +116,25 @@ def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version,
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--backend-url", default="http://127.0.0.1:8001", show_default=True)
 def gateway(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb, agent_on,
-            log_level, backend_url) -> None:
+            log_level, sample_ratio, backend_url) -> None:
     """The public API, relaying to the backend with the GTX attached."""
     from .gateway import create_gateway
 
-    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
+    agent = _agent("gateway", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level, sample_ratio)
     _serve(create_gateway(agent, backend_url), bind, port, agent)
 
 
 @sample.command()
 @common_options
 def worker(bind, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb, agent_on,
-           log_level) -> None:
+           log_level, sample_ratio) -> None:
     """Run queued jobs (recompute an order) until SIGTERM or Ctrl-C."""
     import redis
 
     from .shards import ShardedStore
     from .worker import Worker
 
-    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level)
+    agent = _agent("worker", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level, sample_ratio)
     settings = _settings(cmdb, environment)
     store = ShardedStore(data_dir / settings.get("shards.directory"), settings.get("shards.count"), agent.metrics)
     stop = threading.Event()

@@ -12,7 +12,9 @@ transaction (a log line, a span, an error) can read them without being handed th
         call_backend(headers=outgoing_headers())
 
 A missing, malformed or all-zero ``traceparent`` starts a new GTX; nothing here raises on bad
-input from the wire.
+input from the wire. The caller's ``tracestate`` and ``baggage`` (W3C) are kept in the context
+and go on with ``traceparent`` in :func:`outgoing_headers`, through OpenTelemetry's standard
+propagators; a caller's "not sampled" flag (``-00``) is followed (see :mod:`telemetry.tracer`).
 """
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
@@ -46,9 +51,14 @@ from .runtime_context import reset as _reset
 from .tracer import TRANSACTION_ID, Provider
 
 TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+BAGGAGE = "baggage"
+PROPAGATED = (TRACEPARENT, TRACESTATE, BAGGAGE)
+"""The headers (and job fields) that carry the caller's context."""
 INSTRUMENTATION_NAME = "oam.telemetry"
 
 _propagator = TraceContextTextMapPropagator()
+_standard_propagator = CompositePropagator([_propagator, W3CBaggagePropagator()])
 _transaction_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("oam_ltx", default=None)
 _fallback_provider = Provider(transaction_id=_transaction_id.get)
 
@@ -71,6 +81,7 @@ class TraceIds(NamedTuple):
         return fields
 
 
+_EMPTY_CONTEXT = otel_context.Context()
 _installed_provider: trace.TracerProvider | None = None
 _installed_tracer: trace.Tracer | None = None
 _installed_start_child: Callable[..., trace.Span] | None = None  # the app agent's tracer's short path
@@ -131,18 +142,38 @@ def format_traceparent(trace_id: str, span_id: str, sampled: bool = True) -> str
     return carrier[TRACEPARENT]
 
 
-def _header(headers: Mapping[str, str] | None) -> str | None:
+def _carrier(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The propagated headers of ``headers`` under their lowercase names (the lookup ignores case)."""
     if not headers:
-        return None
-    for key, value in headers.items():
-        if key.lower() == TRACEPARENT:
-            return value
-    return None
+        return {}
+    return {key.lower(): value for key, value in headers.items()
+            if isinstance(key, str) and key.lower() in PROPAGATED and isinstance(value, str)}
 
 
-def _parent_context(remote: SpanContext | None) -> otel_context.Context:
-    """The caller's span as the parent, or an empty context (a new GTX)."""
-    return trace.set_span_in_context(NonRecordingSpan(remote)) if remote else otel_context.Context()
+def extract(carrier: Mapping[str, str | None]) -> otel_context.Context:
+    """The caller's context from ``traceparent``, ``tracestate`` and ``baggage`` (OpenTelemetry's W3C
+    propagators): its span as the parent (if valid), its baggage; an empty context when there is none."""
+    given = {key: value.strip() for key, value in carrier.items() if value and isinstance(value, str)}
+    if not given:
+        return _EMPTY_CONTEXT
+    try:
+        ctx = _standard_propagator.extract(given)
+    except Exception:  # noqa: BLE001 - the propagators are lenient, but wire input must never raise here
+        return _EMPTY_CONTEXT
+    if not trace.get_current_span(ctx).get_span_context().is_valid:  # keep the baggage, not an invalid parent
+        return _standard_propagator.extract({key: value for key, value in given.items() if key == BAGGAGE}) \
+            if BAGGAGE in given else _EMPTY_CONTEXT
+    return ctx
+
+
+def propagated_labels(ctx: otel_context.Context) -> dict[str, str]:
+    """The caller's ``tracestate`` and baggage as transaction labels (``labels.tracestate``,
+    ``labels.baggage_<key>``), so the backend's documents show what reached it."""
+    labels = {f"labels.baggage_{key.replace('.', '_')}": str(value) for key, value in otel_baggage.get_all(ctx).items()}
+    state = trace.get_current_span(ctx).get_span_context().trace_state
+    if state:
+        labels["labels.tracestate"] = state.to_header()
+    return labels
 
 
 class OpenTransaction:
@@ -169,18 +200,23 @@ class OpenTransaction:
         self.span.end()
 
 
-_EMPTY_CONTEXT = otel_context.Context()
 _new_object = object.__new__
 
 
 def begin_transaction(name: str, traceparent: str | None = None, kind: SpanKind = SpanKind.SERVER,
-                      attributes: dict[str, Any] | None = None) -> OpenTransaction:
+                      attributes: dict[str, Any] | None = None, tracestate: str | None = None,
+                      baggage: str | None = None) -> OpenTransaction:
     """Like :func:`transaction`, without a ``with`` block: call ``end()`` on the result."""
-    remote = parse_traceparent(traceparent) if traceparent else None
-    if remote is None:
-        parent, remote = _EMPTY_CONTEXT, INVALID_SPAN_CONTEXT
+    if tracestate is None and baggage is None:  # the usual request: traceparent alone, read the short way
+        remote = parse_traceparent(traceparent) if traceparent else None
+        if remote is None:
+            parent, remote = _EMPTY_CONTEXT, INVALID_SPAN_CONTEXT
+        else:
+            parent = Context({_SPAN_KEY: NonRecordingSpan(remote)})
     else:
-        parent = Context({_SPAN_KEY: NonRecordingSpan(remote)})
+        parent = extract({TRACEPARENT: traceparent, TRACESTATE: tracestate, BAGGAGE: baggage})
+        remote = trace.get_current_span(parent).get_span_context()
+        attributes = {**(attributes or {}), **propagated_labels(parent)}
     start_child = _installed_start_child
     span = start_child(name, parent, remote, kind, attributes) if start_child is not None \
         else _tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
@@ -200,14 +236,24 @@ def transaction(
     traceparent: str | None = None,
     kind: SpanKind = SpanKind.SERVER,
     attributes: dict[str, Any] | None = None,
+    tracestate: str | None = None,
+    baggage: str | None = None,
 ) -> Iterator[TraceIds]:
     """Run a unit of work (LTX) that continues the caller's GTX, or starts one.
 
-    ``headers`` (any mapping; the lookup ignores case) or ``traceparent`` carry the caller's
-    context; a job passes the ``traceparent`` it was enqueued with.
+    ``headers`` (any mapping; the lookup ignores case: ``traceparent``, ``tracestate``,
+    ``baggage``) or the values themselves carry the caller's context; a job passes the ones it
+    was enqueued with.
     """
-    remote = parse_traceparent(traceparent or _header(headers))
-    parent_ctx = _parent_context(remote)
+    carrier = _carrier(headers)
+    for key, value in ((TRACEPARENT, traceparent), (TRACESTATE, tracestate), (BAGGAGE, baggage)):
+        if value:
+            carrier[key] = value
+    parent_ctx = extract(carrier)
+    remote_context = trace.get_current_span(parent_ctx).get_span_context()
+    remote = remote_context if remote_context.is_valid else None
+    if len(carrier) > 1 or TRACEPARENT not in carrier:
+        attributes = {**(attributes or {}), **propagated_labels(parent_ctx)}
     with _tracer().start_as_current_span(name, context=parent_ctx, kind=kind, attributes=attributes) as span:
         ids = span.get_span_context()
         token = _transaction_id.set(_hex(ids.span_id, 16))
@@ -301,8 +347,9 @@ current_transaction_id: Callable[[], str | None] = _transaction_id.get
 
 
 def outgoing_headers() -> dict[str, str]:
-    """Headers (``traceparent``) to put on an outgoing call or queued job; empty outside a transaction."""
+    """Headers (``traceparent``, and ``tracestate`` and ``baggage`` when the context has them) to put
+    on an outgoing call or queued job; empty outside a transaction."""
     carrier: dict[str, str] = {}
     if current_ids() is not None:
-        _propagator.inject(carrier)
+        _standard_propagator.inject(carrier)
     return carrier

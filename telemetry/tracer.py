@@ -11,7 +11,11 @@ the API reads.
 What it keeps short, because a cache lookup that takes 50 microseconds cannot afford a
 generic span's hundred Python calls three times per request:
 
-* every span is recorded and sampled (the agent writes all of them); ids are random bits;
+* sampling is parent-based: a span with a parent is recorded exactly when its parent was
+  sampled (a caller's ``-00`` is honoured), and a new trace is recorded when its trace id falls
+  under the provider's ``sample_ratio`` (as the SDK's ``TraceIdRatioBased``: the id's low 64 bits
+  below ``ratio * 2**64``); a span not recorded is the API's ``NonRecordingSpan`` with the
+  not-sampled flag, so its context still propagates. Ids are random bits;
 * a span's fields are plain attributes of its own (``name``, ``context``, ``parent``, ``kind``,
   ``attributes``, ``start_time``, ``end_time``, ``status``, ``events``, ``links``), read by
   processors without property calls;
@@ -42,7 +46,16 @@ from typing import Any, NamedTuple
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.trace import DEFAULT_TRACE_STATE, Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,10 @@ _STR_TYPE = frozenset((str,))
 _RANDOM_TRACE_ID = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | _RANDOM_TRACE_ID)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_NOT_SAMPLED_RANDOM = TraceFlags(_RANDOM_TRACE_ID)
+_SAMPLED_BIT = int(TraceFlags.SAMPLED)
+_LOW_64 = 2**64 - 1
 _DROPPED = object()
 _new_object = object.__new__
 
@@ -287,6 +304,8 @@ class Tracer(trace.Tracer):
                    set_status_on_exception: bool = True) -> RecordedSpan:
         parent = trace.get_current_span(context).get_span_context()
         span = self.start_child(name, context, parent, kind, attributes, start_time, links)
+        if not isinstance(span, RecordedSpan):  # not sampled
+            return span  # type: ignore[return-value]
         if not record_exception:
             span.record_exception_on_exit = False
         if not set_status_on_exception:
@@ -316,10 +335,17 @@ class Tracer(trace.Tracer):
         """
         if parent[5]:  # is_valid (a SpanContext is a tuple: trace id, span id, remote, flags, state, valid)
             trace_id, trace_state = parent[0], parent[4]
+            if not parent[3] & _SAMPLED_BIT:  # the parent was not sampled: neither is this span
+                return NonRecordingSpan(SpanContext(  # type: ignore[return-value]
+                    trace_id, getrandbits(64) or 1, False,
+                    _NOT_SAMPLED_RANDOM if parent[3] & _RANDOM_TRACE_ID else _NOT_SAMPLED, trace_state))
             flags = _SAMPLED_RANDOM if parent[3] & _RANDOM_TRACE_ID else _SAMPLED
         else:
             parent, trace_state, flags = None, DEFAULT_TRACE_STATE, _SAMPLED_RANDOM  # type: ignore[assignment]
             trace_id = getrandbits(128) or 1 + getrandbits(127)  # never the invalid zero
+            if trace_id & _LOW_64 >= self.provider.sample_bound:  # a new trace outside the ratio
+                return NonRecordingSpan(SpanContext(  # type: ignore[return-value]
+                    trace_id, getrandbits(64) or 1, False, _NOT_SAMPLED_RANDOM, trace_state))
         span_id = getrandbits(64) or 1 + getrandbits(63)
         span_class = self.span_class
         span = _new_object(span_class)  # no __init__: the fields are set here
@@ -350,11 +376,17 @@ class Provider(trace.TracerProvider):
     """The API's ``TracerProvider`` for :class:`Tracer`\\ s; spans go to its :class:`SpanProcessor`\\ s.
 
     ``transaction_id`` returns the LTX of the unit of work in progress (or None); every span
-    that is not itself a transaction carries it as ``transaction.id``.
+    that is not itself a transaction carries it as ``transaction.id``. ``sample_ratio`` is the
+    share of new traces recorded (1.0, the default, records all; a caller's decision is always
+    followed).
     """
 
     def __init__(self, limits: SpanLimits = _DEFAULT_LIMITS,
-                 transaction_id: Callable[[], str | None] | None = None) -> None:
+                 transaction_id: Callable[[], str | None] | None = None, sample_ratio: float = 1.0) -> None:
+        if not 0.0 <= sample_ratio <= 1.0:
+            raise ValueError(f"sample_ratio must be between 0 and 1, not {sample_ratio!r}")
+        self.sample_ratio = sample_ratio
+        self.sample_bound = round(sample_ratio * 2**64)  # a trace id's low 64 bits below it: recorded
         self.limits = limits
         self.transaction_id = transaction_id
         self.processors: tuple[SpanProcessor, ...] = ()

@@ -29,9 +29,12 @@ class AppAgent:
     """Instruments one service: ``<telemetry_dir>/<service>.spans.jsonl`` and ``.log.jsonl``."""
 
     def __init__(self, service: ServiceInfo, telemetry_dir: Path, sentry_dsn: str | None = None,
-                 log_level: int = logging.INFO, enabled: bool = True, log_origin: bool = True) -> None:
+                 log_level: int = logging.INFO, enabled: bool = True, log_origin: bool = True,
+                 sample_ratio: float = 1.0) -> None:
         """``log_origin``: log lines carry the caller's file, line, function and thread (a stack
-        lookup per record; off, a record costs a third less)."""
+        lookup per record; off, a record costs a third less). ``sample_ratio``: the share of new
+        traces recorded (parent-based: a caller's sampled or not-sampled flag is always followed)."""
+        self.sample_ratio = sample_ratio
         self.service = service.with_local_details(AGENT_TYPE, __version__)
         self.log_origin = log_origin
         self.enabled = enabled
@@ -68,7 +71,7 @@ class AppAgent:
             self._add_log_handler(handler)
             return self
         # the suite's OpenTelemetry API implementation; every span carries the LTX in progress
-        self.provider = Provider(transaction_id=context.current_transaction_id)
+        self.provider = Provider(transaction_id=context.current_transaction_id, sample_ratio=self.sample_ratio)
         self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
         context.use_tracer_provider(self.provider)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,8 @@ def _add_gtx_headers(app: Flask) -> None:
             if opened is not None:
                 state[4] = int(status[:3])
                 headers.append((GTX_HEADER, opened.trace_id))
-                headers.append(("traceresponse", f"00-{opened.trace_id}-{opened.transaction_id}-01"))  # W3C
+                flags = "01" if opened.span.get_span_context().trace_flags & 1 else "00"  # sampled, or not
+                headers.append(("traceresponse", f"00-{opened.trace_id}-{opened.transaction_id}-{flags}"))  # W3C
             return start_response(status, headers, exc_info)
 
         token = _request_state.set(state)
@@ -87,7 +88,8 @@ def instrument(app: Flask, metrics: AppMetrics, metrics_path: str = "/metrics") 
         method, rule = current.method, current.url_rule
         route = rule.rule if rule is not None else "unmatched"
         state[0] = begin_transaction(f"{method} {route}", environ.get("HTTP_TRACEPARENT"), SpanKind.SERVER,
-                                     {"http.request.method": method, "url.path": current.path})
+                                     {"http.request.method": method, "url.path": current.path},
+                                     environ.get("HTTP_TRACESTATE"), environ.get("HTTP_BAGGAGE"))
         state[1], state[2], state[3] = route, method, time.perf_counter()
         metrics.request_started(None)
         return full_dispatch_request()

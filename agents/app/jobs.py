@@ -1,7 +1,8 @@
 """Queued jobs that carry the GTX: enqueue inside a request, run in a worker as a new LTX.
 
-A job is a JSON object ``{"name", "payload", "traceparent", "enqueued_at"}`` pushed on a Redis
-list. The worker continues the GTX from ``traceparent`` in a transaction of type ``job``.
+A job is a JSON object ``{"name", "payload", "traceparent", "enqueued_at"}`` (with ``tracestate``
+and ``baggage`` when the request had them) pushed on a Redis list. The worker continues the GTX
+from them in a transaction of type ``job``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from telemetry.context import TRACEPARENT, outgoing_headers, span, transaction
+from telemetry.context import PROPAGATED, TRACEPARENT, outgoing_headers, span, transaction
 
 from .metrics import AppMetrics
 
@@ -23,8 +24,8 @@ def enqueue(redis: Any, queue: str, name: str, payload: Mapping[str, Any],
     """Push a job on ``queue`` (a producer span of type ``queue``); returns the job."""
     with span(f"queue push {queue}", kind=SpanKind.PRODUCER) as scope:
         scope.span.set_attribute("span.type", "queue")
-        job = {"name": name, "payload": dict(payload), "enqueued_at": time.time(),
-               TRACEPARENT: outgoing_headers().get(TRACEPARENT)}
+        job = {"name": name, "payload": dict(payload), "enqueued_at": time.time(), TRACEPARENT: None,
+               **outgoing_headers()}
         depth = redis.lpush(queue, json.dumps(job))
     if metrics is not None:
         metrics.queue_depth.labels(queue).set(depth)
@@ -44,7 +45,8 @@ def run_job(raw: bytes | str, handlers: Mapping[str, Callable[[dict[str, Any]], 
         raise ValueError(f"not a runnable job: {exc}") from exc
     began = time.perf_counter()
     outcome = "success"
-    with transaction(f"job {job['name']}", traceparent=job.get(TRACEPARENT), kind=SpanKind.CONSUMER):
+    context = {key: job[key] for key in PROPAGATED if isinstance(job.get(key), str)}
+    with transaction(f"job {job['name']}", headers=context, kind=SpanKind.CONSUMER):
         current = trace.get_current_span()
         current.set_attribute("transaction.type", "job")
         if job.get("enqueued_at"):

@@ -259,7 +259,7 @@ def test_rollback_command_and_releases(make_service):
     assert {tuple(r["version"] for r in h["releases"]) for h in listed["hosts"]} == {("v2", "v1")}
     assert [(d["action"], d["version"]) for d in listed["deployments"]][0] == ("rollback", "v1")
     events = [json.loads(line) for line in svc.events.read_text().splitlines()]
-    assert events[-1]["event"]["action"] == "rollback" and events[-1]["service"]["version"] == "v1"
+    assert events[-1]["event"]["action"] == "rollback-finished" and events[-1]["service"]["version"] == "v1"
 
 
 def test_old_releases_beyond_keep_are_removed(make_service):

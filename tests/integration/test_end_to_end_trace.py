@@ -123,6 +123,33 @@ def test_one_request_is_one_trace_in_elasticsearch(pipeline, es_client):
     assert all(d["transaction"]["id"] in ltx.values() for d in logs)
 
 
+def test_tracestate_and_baggage_reach_backend_and_worker_and_a_not_sampled_request_is_not_recorded(
+        pipeline, es_client):
+    context = {"tracestate": "vendor=abc", "baggage": "tenant=acme"}
+    skipped_gtx, kept_gtx = "1" * 32, "2" * 32
+    skipped = requests.put(f"{pipeline['gateway']}/api/orders/e2e-w3c-0", json=ORDER, timeout=10,
+                           headers={"traceparent": f"00-{skipped_gtx}-00f067aa0ba902b7-00", **context})
+    kept = requests.put(f"{pipeline['gateway']}/api/orders/e2e-w3c-1", json=ORDER, timeout=10,
+                        headers={"traceparent": f"00-{kept_gtx}-00f067aa0ba902b7-01", **context})
+    assert skipped.status_code == kept.status_code == 201, (skipped.text, kept.text)
+    assert skipped.headers["traceresponse"].startswith(f"00-{skipped_gtx}-") and skipped.headers["traceresponse"].endswith("-00")
+    assert kept.headers["traceresponse"].endswith("-01")
+
+    def all_three() -> dict[str, dict]:
+        found = {d["service"]["name"]: d for d in search(es_client, kept_gtx) if "-transactions-" in d["_index"]}
+        if set(found) != {"gateway", "backend", "worker"}:
+            raise NotReady(f"transactions of {sorted(found)}")
+        return found
+
+    transactions = wait_until(all_three, timeout=60, interval=0.5, what=f"the transactions of GTX {kept_gtx}")
+    for name, doc in transactions.items():
+        assert doc["labels"]["tracestate"] == "vendor=abc", name
+        assert doc["labels"]["baggage_tenant"] == "acme", name
+    # the sampled request, sent after the other one, has fully arrived: the other left nothing behind
+    recorded = [d for d in search(es_client, skipped_gtx) if "-transactions-" in d["_index"] or "-spans-" in d["_index"]]
+    assert recorded == []
+
+
 def test_the_failing_endpoints_sentry_error_is_found_by_its_gtx(pipeline):
     response = requests.get(f"{pipeline['gateway']}/api/fail", timeout=10)
     assert response.status_code == 500

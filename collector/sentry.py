@@ -1,9 +1,13 @@
-"""Sentry events (envelopes and the legacy store endpoint) to ECS error documents.
+"""Sentry events (envelopes and the legacy store endpoint) to ECS error documents, and
+envelopes' ``transaction`` items to transactions and spans (:mod:`collector.sentry_transaction`).
 
 Any unmodified Sentry SDK works: point its DSN at the collector,
 ``http://<token>@collector:4318/<project>``; the DSN's public key must be an issued collector
 token. The GTX comes from the event's ``contexts.trace.trace_id``; the group key is the
-exception type and its top in-app frames (module and function, not line numbers).
+exception type and its top in-app frames (module and function, not line numbers). The frames
+are kept as the SDK sent them (``error.stack_frames``) and rendered as the event's platform
+prints a stack (``error.stack_trace``: Python's ``Traceback`` layout for ``python``,
+``at fn (file:line:col)`` lines for ``javascript``, ``node`` and the others).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from telemetry.ecs import ServiceInfo, error_document, timestamp
 from .decode import Action, document_action
 from .limits import DEFAULT_LIMITS, Bounds, LimitError
 from .sentry_event import SentryError, SentryEvent, TraceContext, read_event
+from .sentry_transaction import transaction_actions
 
 __all__ = ["SentryError", "SentryResult", "envelope_actions", "event_document", "parse_envelope", "sentry_key",
            "store_action"]
@@ -89,7 +94,16 @@ def grouping_key(error_type: str, frames: list[dict[str, Any]]) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
-def _stack_trace(error_type: str, message: str, frames: list[dict[str, Any]]) -> str:
+def _stack_trace(error_type: str, message: str, frames: list[dict[str, Any]], platform: str | None = None) -> str:
+    """The frames as the platform prints a stack: Python's ``Traceback`` layout, else JavaScript's
+    ``at fn (file:line:col)`` lines, innermost first (Sentry sends the frames outermost first)."""
+    if platform and platform != "python":
+        lines = [f"{error_type}: {message}"]
+        for frame in reversed(frames):
+            where = ":".join(str(part) for part in (frame.get("abs_path") or frame.get("filename") or "?",
+                                                     frame.get("lineno"), frame.get("colno")) if part is not None)
+            lines.append(f"    at {frame.get('function')} ({where})" if frame.get("function") else f"    at {where}")
+        return "\n".join(lines)
     lines = ["Traceback (most recent call last):"]
     for frame in frames:
         lines.append(f'  File "{frame.get("abs_path") or frame.get("filename") or "?"}", '
@@ -121,7 +135,8 @@ def event_document(event: SentryEvent, project: str, at: datetime | None = None)
     tags = event.tags or {}
     trace_id = trace_ctx.trace_id or tags.get("trace.id") or ""
     span_id = trace_ctx.span_id or ""
-    doc = error_document(service, error_type, message, _stack_trace(error_type, message, frames) if frames else "",
+    stack = _stack_trace(error_type, message, frames, event.platform) if frames else ""
+    doc = error_document(service, error_type, message, stack,
                          error_id=event.event_id, group=grouping_key(error_type, frames),
                          at=timestamp(at), ids=None,
                          labels={"sentry_project": project, "sentry_level": event.level or "error"},
@@ -135,6 +150,11 @@ def event_document(event: SentryEvent, project: str, at: datetime | None = None)
             doc["transaction"] = {"id": transaction_id}
     if event.logger:
         doc.setdefault("log", {})["logger"] = event.logger
+    if frames:  # the SDK's own frame structure, outermost first, beside the rendered stack
+        doc["error"]["stack_frames"] = [{key: value for key, value in frame.items() if value is not None}
+                                        for frame in frames]
+    if event.platform:
+        doc.setdefault("labels", {})["sentry_platform"] = event.platform
     return doc
 
 
@@ -165,16 +185,35 @@ def _event_action(payload: bytes, project: str, prefix: str, bounds: Bounds, res
     result.dropped += dropped
 
 
+def _transaction_item(payload: bytes, project: str, prefix: str, bounds: Bounds, result: SentryResult) -> None:
+    """A ``transaction`` item's transaction and spans (:mod:`collector.sentry_transaction`); SentryError if refused."""
+    try:
+        data = bounds.loads(payload, "transaction")
+    except LimitError as exc:
+        raise SentryError(400, str(exc)) from None
+    try:
+        actions, skipped = transaction_actions(data, project, prefix, bounds)
+    except ValueError as exc:  # SentryError included
+        raise SentryError(400, str(exc)) from None
+    result.actions += actions
+    result.dropped += skipped
+
+
 def envelope_actions(data: bytes, project: str, prefix: str = "oam", bounds: Bounds | None = None) -> SentryResult:
-    """The error documents of an envelope's ``event`` items; a refused item is named, the others kept."""
+    """The documents of an envelope's ``event`` items (errors) and ``transaction`` items (a transaction
+    and its spans); a refused item is named, the others kept."""
     bounds = bounds or DEFAULT_LIMITS.at()
     header, items = parse_envelope(data, bounds)
     result = SentryResult(event_id=str(header["event_id"]) if isinstance(header.get("event_id"), str) else None)
     for number, (item_header, payload) in enumerate(items, start=1):
-        if not isinstance(item_header, dict) or item_header.get("type") != "event":
-            continue  # sessions, client reports, attachments, transactions: not stored
+        kind = item_header.get("type") if isinstance(item_header, dict) else None
+        if kind not in ("event", "transaction"):
+            continue  # sessions, client reports, attachments, profiles: not stored
         try:
-            _event_action(payload, project, prefix, bounds, result)
+            if kind == "event":
+                _event_action(payload, project, prefix, bounds, result)
+            else:
+                _transaction_item(payload, project, prefix, bounds, result)
         except SentryError as exc:
             result.failed.append(f"item {number}: {exc}")
     return result

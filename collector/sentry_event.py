@@ -62,6 +62,7 @@ class Frame(_Lenient):
     abs_path: str | None = None
     function: str | None = None
     lineno: int | str | None = None
+    colno: int | str | None = None
     context_line: str | None = None
     in_app: bool | None = None
 
@@ -112,6 +113,7 @@ class SentryEvent(_Lenient):
     server_name: str | None = None
     level: str | None = None
     logger: str | None = None
+    platform: str | None = None
 
     def moment(self, bounds: Bounds) -> datetime | None:
         """The event's time (None: not given), or SentryError naming ``timestamp``."""

@@ -51,7 +51,8 @@ COMMON_MAPPINGS: dict[str, Any] = {
         "log": _props(level=_KEYWORD, logger=_KEYWORD, offset=_LONG,
                       file=_props(path=_KEYWORD, fingerprint=_KEYWORD),
                       origin=_props(function=_KEYWORD, file=_props(name=_KEYWORD, line=_LONG))),
-        "error": _props(id=_KEYWORD, type=_KEYWORD, message=_TEXT, stack_trace=_TEXT, grouping_key=_KEYWORD),
+        "error": _props(id=_KEYWORD, type=_KEYWORD, message=_TEXT, stack_trace=_TEXT, grouping_key=_KEYWORD,
+                        stack_frames={"type": "object", "enabled": False}),  # kept, not indexed
         "http": _props(request=_props(method=_KEYWORD, body=_props(bytes=_LONG)),
                        response=_props(status_code=_LONG, body=_props(bytes=_LONG)), route=_KEYWORD, version=_KEYWORD),
         "url": _props(path=_KEYWORD, full=_KEYWORD, domain=_KEYWORD, query=_KEYWORD, scheme=_KEYWORD),

@@ -73,6 +73,35 @@ def test_sentry_sdk_error_inside_a_gtx_is_found_by_that_gtx(running, es_client, 
     assert len(error["error"]["grouping_key"]) == 40
 
 
+def test_sentry_sdk_transaction_appears_in_the_trace_tree_with_its_spans(running, es_client, reader) -> None:
+    import sentry_sdk
+
+    collector, token = running
+    host = collector.url.removeprefix("http://")
+    sentry_sdk.init(dsn=f"http://{token}@{host}/8", traces_sample_rate=1.0, default_integrations=False,
+                    release="billing@4.2.0", environment="test", server_name="billing-1")
+    try:
+        with sentry_sdk.start_transaction(op="task", name="charge invoices") as sentry_tx:
+            with sentry_tx.start_child(op="db.query", description="SELECT invoices") as query:
+                with query.start_child(op="http.client", description="POST /charge"):
+                    pass
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+    es_client.indices.refresh(index=f"{PREFIX}-*")
+    response = _trace(collector.url, reader, sentry_tx.trace_id)
+    assert response.status_code == 200, response.text
+    [root] = response.json()["roots"]
+    assert (root["kind"], root["name"], root["service"]) == ("transaction", "charge invoices", "billing")
+    assert root["document"]["transaction"]["type"] == "task" and root["document"]["event"]["outcome"] == "success"
+    [child] = root["children"]
+    assert (child["kind"], child["name"]) == ("span", "SELECT invoices")
+    assert child["document"]["span"]["type"] == "db" and child["document"]["parent"]["id"] == sentry_tx.span_id
+    [grandchild] = child["children"]
+    assert grandchild["name"] == "POST /charge"
+    assert grandchild["document"]["transaction"]["id"] == sentry_tx.span_id
+
+
 def test_sentry_store_endpoint_groups_by_type_and_in_app_frames(running, es_client) -> None:
     collector, token = running
     gtx = "a" * 31 + "1"

@@ -89,3 +89,38 @@ def test_a_retried_create_with_the_same_id_is_not_a_duplicate(es_client):
     es_client.indices.refresh(index=index_name("logs"))
     count = es_client.count(index=index_pattern("logs"), query={"term": {"log.file.fingerprint": "fp-unique-to-this-test"}})
     assert count["count"] == 1
+
+
+def test_stored_documents_carry_the_ecs_process_host_and_agent_fields_with_their_ecs_types(es_client):
+    from telemetry.ecs import LogOrigin, flatten
+
+    install_templates(es_client)
+    local = ServiceInfo.local("backend", "2.0.0", "test", agent_id="agent-a", agent_type="oam-app-agent",
+                              agent_version="0.1.0")
+    with transaction("GET /orders/{id}") as tx:
+        with span("shard-3 SELECT") as sp:
+            docs = {"logs": log_document(local, "loaded", origin=LogOrigin("orders.py", 12, "load", 140, "MainThread")),
+                    "transactions": transaction_document(local, "GET /orders/{id}", "request", tx, duration_ns=1),
+                    "spans": span_document(local, "shard-3 SELECT", "db", sp, duration_ns=1),
+                    "errors": error_document(local, "TimeoutError", "slow")}
+    docs["metrics"] = {**metric_document(local, {"system.cpu.total.pct": 0.5}), "trace": {"id": tx.trace_id}}
+    docs["changes"] = {**change_event(local, "deployment-finished", "alice", target="backend"),
+                       "trace": {"id": tx.trace_id}}
+    for kind, doc in docs.items():
+        es_client.index(index=index_name(kind), id=document_id(kind, doc), document=doc, op_type="create")
+    es_client.indices.refresh(index=index_pattern())
+    hits = es_client.search(index=index_pattern(), query={"term": {"trace.id": tx.trace_id}}, size=20)["hits"]["hits"]
+    assert {hit["_index"].split("-")[1] for hit in hits} == set(KINDS)
+    for hit in hits:
+        stored = flatten(hit["_source"])
+        for key in ("ecs.version", "host.os.type", "host.architecture", "agent.type", "agent.version", "process.pid"):
+            assert stored.get(key), (hit["_index"], key)
+    logs = es_client.indices.get_mapping(index=index_name("logs"))[index_name("logs")]["mappings"]["properties"]
+    assert logs["host"]["properties"]["ip"]["type"] == "ip"
+    assert logs["process"]["properties"]["pid"]["type"] == "long"
+    assert logs["process"]["properties"]["thread"]["properties"]["id"]["type"] == "long"
+    assert logs["log"]["properties"]["origin"]["properties"]["file"]["properties"]["line"]["type"] == "long"
+    assert logs["ecs"]["properties"]["version"]["type"] == "keyword"
+    change = next(flatten(hit["_source"]) for hit in hits if "-changes-" in hit["_index"])
+    assert (change["event.category"], change["event.type"], change["event.action"]) == (
+        "configuration", "change", "deployment-finished")

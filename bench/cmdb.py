@@ -6,8 +6,11 @@ Starts its own ZooKeeper (free port, temporary directory, stopped at the end) an
 through the CMDB API and through raw kazoo on the same server:
 
 * reads/s    ``cmdb.store.get(key)``            vs ``client.get(path)``
-* writes/s   ``cmdb.store.set(key, value)``     vs ``client.set(path, data)``
-  (ours is a compare-and-set plus a history record in one multi-op transaction, and a schema check)
+* writes/s   ``cmdb.store.set(key, value)``     vs ``client.set(path, data)``, and vs the same
+  ZooKeeper operations a versioned write makes, done with raw kazoo: a ``get`` (the current value
+  and version) then one multi-op transaction (compare-and-set of the value, create of its history
+  record, delete of the record past the history limit); ours adds the schema check, the record's
+  JSON and the key checks in Python
 * watch notification latency p50/p99: from just before a write on one connection until the
   callback runs on another, one write at a time; ``cmdb.store.set`` + ``cmdb.watch`` vs
   ``client.set`` + kazoo's ``DataWatch`` (so ours includes its costlier write).
@@ -131,6 +134,7 @@ def run(hosts: str, args: argparse.Namespace) -> int:
 
 # How each measured figure is reported: name, unit, the raw kazoo call it is compared with.
 FIGURES = [("reads/s (store.get)", "ops/s", "get"), ("writes/s (store.set)", "ops/s", "set"),
+           ("writes/s (store.set) vs its operations", "ops/s", "get + multi(set, create, delete)"),
            ("watch notification p50", "ms", "+ DataWatch"), ("watch notification p99", "ms", "+ DataWatch")]
 
 
@@ -144,16 +148,33 @@ def measure(ours: Cmdb, ours_watcher: Cmdb, raw_watcher: KazooClient, raw_watche
     raw.set(raw_path, data)
     ours.schemas.register("*/web/db", {"type": "object", "required": ["host", "port"]})
 
+    record = json.dumps({"key": KEY, "old": VALUE, "new": VALUE, "user": "bench", "comment": "",
+                         "at": "2026-01-01T00:00:00.000Z", "change_id": "0" * 32}).encode()
+    history_path, limit = "/bench/raw/history", ours.history_limit
+    raw.ensure_path(history_path)
+
+    def raw_versioned_write(i: int) -> None:
+        _, stat = raw.get(raw_path)
+        version = stat.version + 1
+        transaction = raw.transaction()
+        transaction.set_data(raw_path, data, version=stat.version)
+        transaction.create(f"{history_path}/{version:010d}", record)
+        if version > limit:
+            transaction.delete(f"{history_path}/{version - limit:010d}")
+        transaction.commit()
+
     results: dict[str, tuple[float, float]] = {}
     reads: tuple[list[float], list[float]] = ([], [])
-    writes: tuple[list[float], list[float]] = ([], [])
+    writes: tuple[list[float], list[float], list[float]] = ([], [], [])
     for _ in range(args.rounds):
         reads[0].append(rate(lambda i: ours.store.get(KEY), args.seconds))
         reads[1].append(rate(lambda i: raw.get(raw_path), args.seconds))
         writes[0].append(rate(lambda i: ours.store.set(KEY, {**VALUE, "pool": i}), args.seconds))
         writes[1].append(rate(lambda i: raw.set(raw_path, data), args.seconds))
+        writes[2].append(rate(raw_versioned_write, args.seconds))
     results["reads/s"] = (max(reads[0]), max(reads[1]))
     results["writes/s"] = (max(writes[0]), max(writes[1]))
+    results["writes/s vs its operations"] = (max(writes[0]), max(writes[2]))
 
     watch_key, watch_path = "bench/web/watched", "/bench/raw/web/watched"
     ours.store.set(watch_key, {"n": -1})

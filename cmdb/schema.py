@@ -34,9 +34,15 @@ def check_schema(schema: Any) -> None:
         raise InvalidValue(f"invalid JSON schema: {exc.message}") from exc
 
 
-def violation(key: str, pattern: str, schema: Any, value: Any) -> str | None:
-    """The one-line reason ``value`` breaks ``schema``, or None if it validates."""
-    validator = validators.validator_for(schema)(schema)
+def compiled(schema: Any) -> Any:
+    """A validator for ``schema``, of the JSON-schema draft it declares."""
+    return validators.validator_for(schema)(schema)
+
+
+def violation(key: str, pattern: str, schema: Any, value: Any, validator: Any = None) -> str | None:
+    """The one-line reason ``value`` breaks ``schema`` (checked by ``validator`` if given, else
+    one made for it), or None if it validates."""
+    validator = validator or compiled(schema)
     error = schema_errors.best_match(validator.iter_errors(value))
     if error is None:
         return None
@@ -51,6 +57,7 @@ class SchemaRegistry:
         self._cmdb = cmdb
         # Valid until a child watch on the schemas node fires or the connection wobbles.
         self._cache: dict[str, Any] | None = None
+        self._validators: dict[str, Any] = {}  # by pattern, for the cached schemas
         self._generation = 0
         self._cache_lock = threading.Lock()
         cmdb.client.add_listener(self._on_state)
@@ -107,6 +114,7 @@ class SchemaRegistry:
     def _invalidate(self, *_: Any) -> None:
         with self._cache_lock:
             self._cache = None
+            self._validators = {}
             self._generation += 1
 
     def _on_state(self, state: str) -> None:
@@ -128,9 +136,14 @@ class SchemaRegistry:
 
     def validate(self, key: str, value: Any, schemas: dict[str, Any] | None = None) -> None:
         """Raise :class:`SchemaViolation` if ``value`` breaks any schema whose pattern matches ``key``."""
+        # taken before the schemas are read: a change meanwhile replaces this dict, never fills the new one
+        validators_now = self._validators if schemas is None else {}
         candidates = self.matching(key) if schemas is None else {
             p: s for p, s in schemas.items() if fnmatch.fnmatchcase(key, p)}
         for pattern, schema in candidates.items():
-            reason = violation(key, pattern, schema, value)
+            validator = validators_now.get(pattern)
+            if validator is None:
+                validator = validators_now[pattern] = compiled(schema)
+            reason = violation(key, pattern, schema, value, validator)
             if reason:
                 raise SchemaViolation(reason)

@@ -22,7 +22,14 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from kazoo.exceptions import BadVersionError, ConnectionLoss, NodeExistsError, NoNodeError, SessionExpiredError
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionLoss,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    SessionExpiredError,
+)
 
 from foundation.clock import utc_now_iso
 
@@ -256,13 +263,23 @@ class ConfigStore:
         return record
 
     def _commit(self, path: str, data: bytes, current: int, record: ChangeRecord) -> None:
+        """One multi-op: the value (compare-and-set), its change record and, past the history
+        limit, the removal of the record that falls out of it — one ZooKeeper write, one fsync."""
         cmdb = self._cmdb
-        transaction = cmdb.client.transaction()
-        transaction.set_data(path, data, version=current)
         record_path = cmdb.layout.record(record.key, record.version)
-        transaction.create(record_path, json.dumps(record.to_json(), sort_keys=True).encode(),
-                           acl=cmdb.acl_for(record_path))
-        raise_first_failure(transaction.commit())
+        record_data = json.dumps(record.to_json(), sort_keys=True).encode()
+        stale = record.version - cmdb.history_limit
+        for trim in ((True, False) if stale > 0 else (False,)):
+            transaction = cmdb.client.transaction()
+            transaction.set_data(path, data, version=current)
+            transaction.create(record_path, record_data, acl=cmdb.acl_for(record_path))
+            if trim:
+                transaction.delete(cmdb.layout.record(record.key, stale))
+            results = transaction.commit()
+            if trim and isinstance(results[2], NoNodeError):  # already gone: commit without it
+                continue
+            raise_first_failure(results)
+            return
 
     def _committed(self, record: ChangeRecord) -> bool:
         """After a lost connection: did our transaction commit before it was cut?"""
@@ -274,11 +291,22 @@ class ConfigStore:
             return False
 
     def _trim(self, key: str, version: int) -> None:
-        """Keep the last ``history_limit`` records of ``key``."""
+        """Every tenth version, remove records older than the last ``history_limit`` that a
+        write with another limit, or a lost trim, left behind (each write trims its own one).
+        Not waited for: the listing and the deletes run while the caller goes on."""
         cmdb = self._cmdb
         limit = cmdb.history_limit
-        if version <= limit:
+        if version <= limit or version % 10:
             return
-        stale = [version - limit] if version % 10 else [v for v in self.versions(key) if v <= version - limit]
-        for old in stale:  # not waited for: a missed trim is redone at the next tenth version
-            cmdb.client.delete_async(cmdb.layout.record(key, old))
+        history = cmdb.layout.history(key)
+
+        def sweep(listing: Any) -> None:
+            try:
+                nodes = listing.get()
+            except KazooException:  # a missed sweep is redone at the next tenth version
+                return
+            for node in nodes:
+                if node.isdigit() and int(node) < version - limit:
+                    cmdb.client.delete_async(cmdb.layout.record(key, int(node)))
+
+        cmdb.client.get_children_async(history).rawlink(sweep)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from cmdb import ChangeSpool, Cmdb, InvalidKey, KeyNotFound, SchemaViolation, VersionConflict
+from foundation.waiting import wait_until
 
 
 @pytest.fixture
@@ -119,6 +120,19 @@ def test_history_is_bounded_per_key(open_cmdb):
     with pytest.raises(KeyNotFound, match=r"no version 2 in its history \(kept: 5..7\)"):
         store.diff("dev/web/build", 2)
     assert store.get("dev/web/build").version == 7
+
+
+def test_writers_with_different_history_limits_keep_writing_and_the_shortest_limit_wins(open_cmdb):
+    long_kept, medium_kept, short_kept = (open_cmdb(history_limit=n).store for n in (8, 4, 3))
+    for n in range(1, 8):
+        long_kept.set("dev/web/cache", {"n": n})
+    short_kept.set("dev/web/cache", {"n": 8})  # its write trims version 5
+    medium_kept.set("dev/web/cache", {"n": 9})  # would trim version 5 too, already gone: still written
+    short_kept.set("dev/web/cache", {"n": 10})  # trims 7; the tenth version sweeps what is left older
+    assert short_kept.get("dev/web/cache").value == {"n": 10}
+    # the sweep is not waited for by the write
+    wait_until(lambda: short_kept.versions("dev/web/cache") == [8, 9, 10], timeout=10, what="the sweep")
+    assert [r.new for r in short_kept.history("dev/web/cache")] == [{"n": 8}, {"n": 9}, {"n": 10}]
 
 
 def test_a_value_that_breaks_its_schema_is_refused_and_changes_nothing(open_cmdb):

@@ -35,7 +35,8 @@ class ServiceError(RuntimeError):
     """A backing service failed to start, stop or answer; the message says why."""
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """For ``preexec_fn``: the kernel sends the child SIGTERM when its parent dies (runs between fork and exec)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -157,7 +158,7 @@ class ManagedProcess:
                     user=self.user,
                     group=self.user,
                     extra_groups=[] if self.user else None,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                 )
             except OSError as exc:
                 raise ServiceError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc

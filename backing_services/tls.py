@@ -99,11 +99,13 @@ class CertificateAuthority:
             return False
         return True
 
-    def ensure_server_certificate(self, cert_path: Path, key_path: Path, hosts: list[str]) -> bool:
+    def ensure_server_certificate(self, cert_path: Path, key_path: Path, hosts: list[str],
+                                  client_auth: bool = False) -> bool:
         """A server certificate for ``hosts`` signed by this CA at ``cert_path``/``key_path`` (mode 600);
-        True if it was (re)made, False if the one there still fits."""
+        True if it was (re)made, False if the one there still fits. ``client_auth``: also usable as a
+        client certificate (a cluster node's transport layer is both)."""
         self.ensure()
-        if cert_path.exists() and key_path.exists() and self._fits(cert_path, hosts):
+        if cert_path.exists() and key_path.exists() and self._fits(cert_path, hosts, client_auth):
             return False
         ca_cert, ca_key = self._load()
         key = ec.generate_private_key(ec.SECP256R1())
@@ -115,7 +117,9 @@ class CertificateAuthority:
                 .not_valid_after(now + timedelta(days=SERVER_DAYS))
                 .add_extension(x509.SubjectAlternativeName([_san(host) for host in hosts]), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]),
+                               critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                                critical=False)
                 .sign(ca_key, hashes.SHA256()))
@@ -123,11 +127,13 @@ class CertificateAuthority:
         write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
         return True
 
-    def _fits(self, cert_path: Path, hosts: list[str]) -> bool:
+    def _fits(self, cert_path: Path, hosts: list[str], client_auth: bool = False) -> bool:
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
             names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except (ValueError, x509.ExtensionNotFound):
             return False
         fresh = cert.not_valid_after_utc - RENEW_BEFORE > datetime.now(timezone.utc)
-        return fresh and self.signed(cert) and all(_san(host) in names for host in hosts)
+        usable = not client_auth or ExtendedKeyUsageOID.CLIENT_AUTH in usages
+        return fresh and usable and self.signed(cert) and all(_san(host) in names for host in hosts)

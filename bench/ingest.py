@@ -1,15 +1,18 @@
-"""Sustained ingest through the collector vs a raw ``parallel_bulk`` into the same Elasticsearch.
+"""Sustained ingest through the collector (1 and N worker processes) vs raw ``parallel_bulk`` from N processes.
 
-Run: ``python bench/ingest.py [--docs 100000] [--senders 4] [--batch 1000] [--interval 0.5] [--json PATH]``
+Run: ``python bench/ingest.py [--docs 100000] [--senders 4] [--workers N] [--batch 1000] [--interval 0.5]
+[--json PATH]``
 
-Starts its own Elasticsearch (temp dir under /tmp, free port) and a collector (``oam collector
-run`` in a subprocess), then indexes the same documents into the same node in four phases, A-B-B-A:
-straight through ``elasticsearch.helpers.parallel_bulk`` (the reference), twice as gzip NDJSON
-batches from concurrent senders through the collector (acknowledged only when indexed), and the
-reference again. Prints each phase, both rates, the ratio (target >= 0.8), and the collector's CPU
-seconds and peak RSS. With ``--json`` it also writes the figures and each phase's throughput over
-time (docs/s per ``--interval`` seconds, counted as documents are acknowledged), which ``oam bench``
-draws as a chart.
+Starts its own Elasticsearch (temp dir under /tmp, free port) and two collectors (``oam collector
+run`` in subprocesses): one with a single worker, one with ``--workers`` (default: one per core).
+It then indexes the same documents into the same node in six phases, A-B-C-C-B-A: straight
+through ``elasticsearch.helpers.parallel_bulk`` from N client processes (the reference), as gzip
+NDJSON batches from concurrent senders through the 1-worker collector, through the N-worker
+collector (acknowledged only when indexed), and back. Prints each phase, the rates, the ratios
+(target >= 0.8 for N workers against the reference), and each collector's CPU seconds and peak
+RSS (its processes summed). With ``--json`` it also writes the figures and each phase's throughput
+over time (docs/s per ``--interval`` seconds, counted as documents are acknowledged), which ``oam
+bench`` draws as a chart.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -28,10 +32,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import requests  # noqa: E402
 from elasticsearch import Elasticsearch  # noqa: E402
 from elasticsearch.helpers import parallel_bulk  # noqa: E402
@@ -40,14 +46,13 @@ from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
+from collector.workers import worker_count  # noqa: E402
 from foundation.elasticsearch import connect  # noqa: E402
 from foundation.settings import write_toml  # noqa: E402
 from foundation.waiting import wait_until  # noqa: E402
 from oam.benchmarks.results import Row, Target, script_arguments, write_results  # noqa: E402
 from telemetry.ecs import ServiceInfo, document_id, log_document, timestamp  # noqa: E402
 from telemetry.templates import index_name  # noqa: E402
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class ThroughputMeter:
@@ -103,16 +108,30 @@ def make_documents(count: int, days_ago: int = 0) -> list[dict]:
             for n in range(count)]
 
 
+def _family(pid: int) -> list[psutil.Process]:
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """CPU seconds of a process and its live children (a collector's workers)."""
+    total = 0.0
+    for process in _family(pid):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of a process and its children, summed (each one's VmHWM)."""
+    total = 0.0
+    for process in _family(pid):
+        with contextlib.suppress(OSError, psutil.Error):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 def count(client: Elasticsearch, pattern: str) -> int:
@@ -135,6 +154,56 @@ def raw_parallel_bulk(client: Elasticsearch, docs: list[dict], prefix: str, thre
             if meter is not None:
                 meter.add(1)
         return time.perf_counter() - started
+
+
+def _bulk_process(connection: dict, actions: list[dict], threads: int, batch: int, progress: object) -> None:
+    """One client process of the reference: ``parallel_bulk`` of its share, reporting each chunk done."""
+    from foundation.elasticsearch import ElasticsearchConnection
+
+    client = connect(ElasticsearchConnection(**connection), request_timeout=120, max_retries=3)
+    done = 0
+    for ok, item in parallel_bulk(client, actions, thread_count=threads, chunk_size=batch, queue_size=threads * 2):
+        if not ok:
+            raise RuntimeError(f"raw bulk failed: {item}")
+        done += 1
+        if done % batch == 0:
+            progress.put(batch)  # type: ignore[attr-defined]
+    progress.put(done % batch)  # type: ignore[attr-defined]
+    client.close()
+
+
+def raw_processes(connection: dict, client: Elasticsearch, docs: list[dict], prefix: str, processes: int,
+                  threads: int, batch: int, meter: ThroughputMeter, label: str) -> float:
+    """The reference from ``processes`` client processes, each ``parallel_bulk`` with ``threads`` threads."""
+    install(client, prefix)
+    index = index_name("logs", prefix=prefix)
+    actions = [{"_op_type": "create", "_index": index, "_id": document_id("logs", doc), "_source": doc}
+               for doc in docs]
+    shares = [actions[n::processes] for n in range(processes)]
+    context = multiprocessing.get_context("spawn")
+    progress = context.Queue()
+    workers = [context.Process(target=_bulk_process, args=(connection, share, threads, batch, progress))
+               for share in shares]
+    with meter.phase(label):
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        received = 0
+        while received < len(actions):
+            try:
+                chunk = progress.get(timeout=1)
+            except Exception:  # noqa: BLE001 - queue.Empty: check the processes are alive
+                if not any(worker.is_alive() for worker in workers):
+                    raise RuntimeError("a parallel_bulk process failed") from None
+                continue
+            received += chunk
+            meter.add(chunk)
+        seconds = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+            if worker.exitcode:
+                raise RuntimeError(f"a parallel_bulk process exited with {worker.exitcode}")
+        return seconds
 
 
 def collector_bodies(docs: list[dict], batch: int) -> list[tuple[bytes, int]]:
@@ -187,86 +256,106 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> No
                retry_on=(requests.RequestException,))
 
 
+def start_collector(work: Path, name: str, es: ElasticsearchServer, workers: int, args: argparse.Namespace,
+                    log: Any) -> tuple[subprocess.Popen, str]:
+    """A collector with ``workers`` worker processes, its own port, spool and index prefix (``bench<name>``)."""
+    port = free_port()
+    config = work / f"{name}.toml"
+    write_toml(config, {"port": port, "tokens_file": work / "tokens.json", "spool_dir": work / f"spool-{name}",
+                        "index_prefix": f"bench{name}", "bulk_chunk_size": args.batch, "threads": args.senders * 2,
+                        "workers": workers, "elasticsearch": es.connection().model_dump(exclude_defaults=True)})
+    process = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),
+                                "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, process)
+    return process, url
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=100_000, help="documents per phase (4 phases)")
-    parser.add_argument("--senders", type=int, default=4, help="concurrent senders (and parallel_bulk threads)")
+    parser.add_argument("--docs", type=int, default=100_000, help="documents per phase (6 phases)")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent senders (and parallel_bulk threads in all)")
+    parser.add_argument("--workers", type=int, default=worker_count("auto"),
+                        help="worker processes of the N-worker collector, and parallel_bulk client processes "
+                             "(default: one per core)")
     parser.add_argument("--batch", type=int, default=1000, help="documents per batch / bulk chunk")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds per throughput sample")
-    args = script_arguments(parser, quick={"docs": 50_000, "interval": 0.25})
+    args = script_arguments(parser, quick={"docs": 30_000, "interval": 0.25})
 
     work = Path(tempfile.mkdtemp(prefix="oam-bench-ingest-", dir="/tmp"))
     os.chmod(work, 0o755)
     es = ElasticsearchServer(work / "es", http_port=free_port(), heap_mb=1024)
-    collector: subprocess.Popen | None = None
+    collectors: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
         print(f"starting Elasticsearch on {es.url} ...", flush=True)
         es.start(timeout=180)
+        connection = es.connection().model_dump(exclude_defaults=True)
         client = connect(es.connection(), request_timeout=120, max_retries=3)  # TLS and auth, as the suite runs it
         docs = make_documents(args.docs)
-
-        port = free_port()
-        config = work / "collector.toml"
-        write_toml(config, {"port": port, "tokens_file": work / "tokens.json", "spool_dir": work / "spool",
-                            "index_prefix": "benchcol", "bulk_chunk_size": args.batch, "threads": args.senders * 2,
-                            "elasticsearch": es.connection().model_dump(exclude_defaults=True)})
         token = TokenStore(work / "tokens.json").issue("bench")
         log = open(work / "collector.log", "wb")
-        collector = subprocess.Popen([sys.executable, "-m", "oam", "collector", "run", "--config", str(config),
-                                      "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, collector)
+        paths = {"col1": 1, f"col{args.workers}": args.workers}
+        for name, workers in paths.items():
+            collectors[name] = start_collector(work, name, es, workers, args, log)
 
-        # Warm both paths a little (JIT of Elasticsearch, index creation), then measure.
+        # Warm every path a little (JIT of Elasticsearch, index creation), then measure.
         raw_parallel_bulk(client, docs[:2000], "benchwarm", args.senders, args.batch)
-        through_collector(url, token, collector_bodies(make_documents(2000), args.batch)[:2], args.senders)
+        for _, url in collectors.values():
+            through_collector(url, token, collector_bodies(make_documents(2000), args.batch)[:2], args.senders)
 
-        # A-B-B-A: raw, collector, collector, raw, so drift on a shared machine weighs on both alike.
-        raw_seconds = col_seconds = cpu_used = 0.0
+        # A-B-C-C-B-A: raw, 1 worker, N workers, N workers, 1 worker, raw: drift on a shared machine weighs alike.
+        threads = max(1, args.senders // args.workers)
+        seconds = {"raw": 0.0, **{name: 0.0 for name in paths}}
+        cpu = {name: 0.0 for name in paths}
         meter = ThroughputMeter(args.interval)
-        for phase, path in enumerate(("raw", "collector", "collector", "raw"), start=1):
-            label = f"{phase}: " + ("raw parallel_bulk" if path == "raw" else "through the collector")
+        order = ["raw", *paths, *reversed(paths), "raw"]
+        for phase, path in enumerate(order, start=1):
             if path == "raw":
-                seconds = raw_parallel_bulk(client, docs, f"benchraw{phase}", args.senders, args.batch, meter, label)
+                label = f"{phase}: raw parallel_bulk"
+                took = raw_processes(connection, client, docs, f"benchraw{phase}", args.workers, threads,
+                                     args.batch, meter, label)
                 assert count(client, f"benchraw{phase}-logs-*") == args.docs
-                raw_seconds += seconds
             else:
+                process, url = collectors[path]
+                label = f"{phase}: collector, {paths[path]} worker{'s' if paths[path] > 1 else ''}"
                 bodies = collector_bodies(make_documents(args.docs, days_ago=phase), args.batch)
-                cpu_before = cpu_seconds(collector.pid)
-                seconds = through_collector(url, token, bodies, args.senders, meter, label)
-                cpu_used += cpu_seconds(collector.pid) - cpu_before
+                cpu_before = cpu_seconds(process.pid)
+                took = through_collector(url, token, bodies, args.senders, meter, label)
+                cpu[path] += cpu_seconds(process.pid) - cpu_before
                 day = datetime.now(timezone.utc) - timedelta(days=phase)
-                indexed = count(client, index_name("logs", day, prefix="benchcol"))
-                assert indexed == args.docs, f"collector path indexed {indexed} of {args.docs}"
-                col_seconds += seconds
-            print(f"  phase {phase} {path:<9} {args.docs / seconds:10.0f} docs/s", flush=True)
+                indexed = count(client, index_name("logs", day, prefix=f"bench{path}"))
+                assert indexed == args.docs, f"{path} indexed {indexed} of {args.docs}"
+            seconds[path] += took
+            print(f"  phase {phase} {label:<40} {args.docs / took:10.0f} docs/s", flush=True)
 
         total = 2 * args.docs
-        raw_rate, col_rate = total / raw_seconds, total / col_seconds
-        print(f"documents:                 {args.docs} per phase ({args.senders} senders/threads, "
-              f"batches of {args.batch})")
-        print(f"raw parallel_bulk:         {raw_rate:10.0f} docs/s  ({raw_seconds:.1f} s for {total})")
-        print(f"through the collector:     {col_rate:10.0f} docs/s  ({col_seconds:.1f} s for {total})")
-        print(f"ratio collector/raw:       {col_rate / raw_rate:10.2f}   (target >= 0.8)")
-        print(f"collector CPU seconds:     {cpu_used:10.1f}   ({cpu_used / total * 1e6:.0f} us/doc)")
-        rss = peak_rss_mb(collector.pid)
-        print(f"collector peak RSS:        {rss:10.1f} MB")
+        rates = {path: total / took for path, took in seconds.items()}
+        many = f"col{args.workers}"
+        print(f"documents:                      {args.docs} per phase ({args.senders} senders, batches of "
+              f"{args.batch}; the reference: {args.workers} processes x {threads} threads)")
+        print(f"raw parallel_bulk:              {rates['raw']:10.0f} docs/s")
+        for path, workers in paths.items():
+            print(f"collector, {workers} worker(s):         {rates[path]:10.0f} docs/s  "
+                  f"(ratio to raw {rates[path] / rates['raw']:.2f}; CPU {cpu[path] / total * 1e6:.0f} us/doc; "
+                  f"peak RSS {peak_rss_mb(collectors[path][0].pid):.0f} MB)")
+        print(f"N workers / 1 worker:           {rates[many] / rates['col1']:10.2f}")
         write_results(args, "ingest", [
-            Row("ingest", "collector ingest", col_rate, "docs/s", raw_rate, "raw parallel_bulk",
+            Row("ingest", "collector ingest", rates[many], "docs/s", rates["raw"], "raw parallel_bulk",
                 Target("ratio", ">=", 0.8)),
-            Row("ingest", "collector CPU per document", cpu_used / total * 1e6, "us/doc"),
-            Row("ingest", "collector peak RSS", rss, "MB"),
+            Row("ingest", "collector ingest, 1 worker", rates["col1"], "docs/s", rates["raw"], "raw parallel_bulk"),
+            Row("ingest", "collector CPU per document", cpu[many] / total * 1e6, "us/doc"),
+            Row("ingest", "collector peak RSS", peak_rss_mb(collectors[many][0].pid), "MB"),
         ], series={"throughput": {"title": f"Ingest: {args.docs:,} documents per phase, {args.senders} senders",
                                   "unit": "docs/s", "interval": args.interval, "phases": meter.phases}})
         return 0
     finally:
-        if collector is not None:
-            collector.terminate()
+        for process, _ in collectors.values():
+            process.terminate()
             try:
-                collector.wait(timeout=20)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                collector.kill()
-                collector.wait()
+                process.kill()
+                process.wait()
         es.stop()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -261,7 +261,7 @@ ops = Blueprint("ops", __name__)
 def health() -> Response:
     app_collector = collector()
     return jsonify({"status": "ok", "spool": {"bytes": app_collector.spool.bytes,
-                                              "segments": len(app_collector.spool)},
+                                              "segments": app_collector.spooled_segments()},
                     "last_error": app_collector.sink.last_error or None})
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import signal
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,7 @@ from foundation.suite import suite_elasticsearch
 
 from .auth import DEFAULT_SCOPE, SCOPES, TokenError, TokenStore, suite_state_dir, suite_tokens_file
 from .config import load_config
+from .workers import run_workers, shared_port_socket, worker_count
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
 URL_ENV = "OAM_COLLECTOR_URL"
@@ -35,7 +37,8 @@ def _suite_defaults() -> dict[str, object]:
     data_dir = Path(settings.data_dir)
     defaults: dict[str, object] = {
         "host": settings.host, "port": settings.ports.collector, "tokens_file": suite_tokens_file(data_dir),
-        "spool_dir": suite_state_dir(data_dir) / "spool", "elasticsearch": suite_elasticsearch(settings, "collector")}
+        "spool_dir": suite_state_dir(data_dir) / "spool", "elasticsearch": suite_elasticsearch(settings, "collector"),
+        "index_replicas": settings.elasticsearch.replicas}
     if settings.elasticsearch.security:  # the suite's Elasticsearch: expired indices go with a user of their own
         defaults["retention_elasticsearch"] = suite_elasticsearch(settings, "retention")
     return defaults
@@ -95,12 +98,15 @@ def collector_group() -> None:
 @cmdb_options
 @click.option("-e", "--environment", default="production", show_default=True,
               help="The environment whose CMDB settings to read.")
+@click.option("--workers", help='Processes sharing the port (default from the config: "auto", one per core).')
+@click.option("--worker-index", type=click.IntRange(min=0), hidden=True)  # set by the parent for each worker
 def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir: Path | None, log_level: str,
-        cmdb: CmdbConnection, environment: str) -> None:
+        cmdb: CmdbConnection, environment: str, workers: str | None, worker_index: int | None) -> None:
     """Run a collector in the foreground until SIGTERM or Ctrl-C.
 
     With --zk it also reads settings from the CMDB key <environment>/oam-collector/config
-    (the file's settings win).
+    (the file's settings win). With more than one worker, each worker process binds the port
+    (SO_REUSEPORT) and keeps its own spool (worker-N inside the spool directory).
 
     \b
     Example:
@@ -113,15 +119,23 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir)
+    config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
+                     workers=int(workers) if workers and workers.isdigit() else workers)
+    count = worker_count(config.workers)
+    if worker_index is None and count > 1:
+        click.echo(f"collector: {count} worker processes on http://{config.host}:{config.port}", err=True)
+        sys.exit(run_workers(count, sys.argv[1:]))
     with reported(StartupError, SettingsError):
-        collector = Collector(config)
+        collector = Collector(config, worker=worker_index or 0)
         collector.start()
     signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
-    click.echo(f"collector listening on http://{config.host}:{config.port} "
-               f"-> {config.elasticsearch.describe()}; spool {config.spool_dir}", err=True)
+    where = {"host": config.host, "port": config.port} if worker_index is None else {
+        "sockets": [shared_port_socket(config.host, config.port)]}
+    click.echo(f"collector{'' if worker_index is None else f' worker {worker_index}'} listening on "
+               f"http://{config.host}:{config.port} -> {config.elasticsearch.describe()}; "
+               f"spool {collector.spool.directory}", err=True)
     try:
-        waitress.serve(create_app(collector), host=config.host, port=config.port, threads=config.threads,
+        waitress.serve(create_app(collector), **where, threads=config.threads,
                        # far above the app's own limit, so the app answers 413 with its JSON message
                        max_request_body_size=2 * config.max_body_bytes + 65536, ident="oam-collector",
                        connection_limit=1000, channel_timeout=60)

@@ -4,10 +4,12 @@ Example ``collector.toml``::
 
     host = "0.0.0.0"
     port = 4318
+    workers = "auto"                 # processes sharing the port; "auto": one per core
     tokens_file = "/var/lib/oam/collector/tokens.json"
     spool_dir = "/var/lib/oam/collector/spool"
     spool_max_bytes = 1073741824
     max_body_bytes = 10485760
+    index_replicas = 1               # 0 on a single Elasticsearch node
 
     [elasticsearch]                  # writes documents and installs the index templates
     hosts = ["https://es1:9200", "https://es2:9200"]
@@ -69,7 +71,8 @@ class CollectorConfig(SettingsModel):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 4318
-    threads: PositiveInt = 8
+    threads: PositiveInt = 8  # per worker process
+    workers: Literal["auto"] | PositiveInt = "auto"  # processes on the port (SO_REUSEPORT); auto: one per core
     elasticsearch: CollectorElasticsearch = Field(default_factory=CollectorElasticsearch)
     retention_elasticsearch: ElasticsearchConnection | None = None  # None: retention runs as `elasticsearch`
     tokens_file: PathStr = Field(default_factory=lambda: _default_state_dir() / "tokens.json")
@@ -84,6 +87,7 @@ class CollectorConfig(SettingsModel):
     retention_days: dict[RetentionKind, PositiveInt] = Field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
     retention_interval_seconds: PositiveFloat = 3600.0
     index_prefix: str = "oam"
+    index_replicas: int = Field(0, ge=0)  # replicas of each index its templates make: 1 on a cluster
     limits: InputLimits = Field(default_factory=InputLimits)
 
     @field_validator("retention_days")

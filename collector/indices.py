@@ -50,13 +50,13 @@ def dead_letter_action(action: Action, reason: str, prefix: str = "oam") -> Acti
     return Action(dead_letter_index(prefix=prefix), stable_id(action.index, action.id), source)
 
 
-def install(client: Any, prefix: str = "oam") -> list[str]:
-    """Install the per-kind templates and the dead-letter template (idempotent)."""
-    names = install_templates(client, prefix=prefix)
+def install(client: Any, prefix: str = "oam", replicas: int = 0) -> list[str]:
+    """Install the per-kind templates and the dead-letter template (idempotent), ``replicas`` per index."""
+    names = install_templates(client, replicas=replicas, prefix=prefix)
     client.indices.put_index_template(
         name=f"{prefix}-{DEAD_LETTER}", index_patterns=[f"{prefix}-{DEAD_LETTER}-*"], priority=200,
         version=TEMPLATE_VERSION, meta={"managed_by": "oam", "kind": DEAD_LETTER},
-        template={"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
+        template={"settings": {"index": {"number_of_shards": 1, "number_of_replicas": replicas}},
                   "mappings": DEAD_LETTER_MAPPINGS},
     )
     return [*names, f"{prefix}-{DEAD_LETTER}"]

@@ -26,7 +26,8 @@ from .config import CollectorConfig
 from .indices import apply_retention
 from .metrics import CollectorMetrics
 from .sink import Sink, TemplateGate
-from .spool import Spool, SpoolLocked
+from .spool import SUFFIX, Spool, SpoolLocked
+from .workers import spool_dirs, worker_spool
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,21 @@ def check_elasticsearch(client: Any, config: CollectorConfig) -> bool:
 
 
 class Collector:
-    def __init__(self, config: CollectorConfig, client: Any | None = None) -> None:
+    """``worker``: which of the collector's processes this is (its spool: :func:`collector.workers.worker_spool`)."""
+
+    def __init__(self, config: CollectorConfig, client: Any | None = None, worker: int = 0) -> None:
         self.config = config
+        self.worker = worker
         self.client = client if client is not None else connect(config)
         self.retention_client = (connect_retention(config) if client is None else None) or self.client
         self.tokens = TokenStore(config.tokens_file)
         self.metrics = CollectorMetrics()
         try:
-            self.spool = Spool(config.spool_dir, config.spool_max_bytes)
+            self.spool = Spool(worker_spool(config.spool_dir, worker), config.spool_max_bytes)
         except SpoolLocked as exc:
             raise StartupError(str(exc)) from None
         self.metrics.watch_spool(lambda: self.spool.bytes)
-        self.templates = TemplateGate(self.client, config.index_prefix)
+        self.templates = TemplateGate(self.client, config.index_prefix, config.index_replicas)
         self.sink = Sink(self.client, self.spool, self.metrics, chunk_size=config.bulk_chunk_size,
                          item_retries=config.item_retries, retry_backoff=config.retry_backoff_seconds,
                          prefix=config.index_prefix, templates=self.templates)
@@ -107,6 +111,12 @@ class Collector:
             except Exception as exc:  # noqa: BLE001 - retry at the next interval
                 log.warning("retention run failed: %s", exc)
             self._stop.wait(self.config.retention_interval_seconds)
+
+    def spooled_segments(self) -> int:
+        """Segments waiting in the spools of all the collector's workers (this one's counted live)."""
+        others = sum(len(list(directory.glob(f"*{SUFFIX}"))) for directory in spool_dirs(self.config.spool_dir)
+                     if directory != self.spool.directory)
+        return len(self.spool) + others
 
     def close(self) -> None:
         self._stop.set()

@@ -45,9 +45,10 @@ class SendResult:
 class TemplateGate:
     """Install the index templates once, before the first document is written (and again after a failure)."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(self, client: Any, prefix: str, replicas: int = 0) -> None:
         self.client = client
         self.prefix = prefix
+        self.replicas = replicas
         self._done = False
         self._lock = threading.Lock()
 
@@ -56,7 +57,7 @@ class TemplateGate:
             return
         with self._lock:
             if not self._done:
-                install(self.client, self.prefix)
+                install(self.client, self.prefix, self.replicas)
                 self._done = True
 
 

@@ -24,8 +24,9 @@ def elasticsearch_ca_dir(data_dir: Path) -> Path:
 def suite_elasticsearch(settings: Any, piece: str) -> dict[str, Any]:
     """The connection table of ``piece`` to the suite's Elasticsearch (``[elasticsearch]`` of the settings)."""
     es = settings.elasticsearch
+    ports = [es.port + number for number in range(getattr(es, "nodes", 1))]  # a cluster: every node
     if not es.security:
-        return {"hosts": [f"http://{settings.host}:{es.port}"]}
-    return {"hosts": [f"https://{settings.host}:{es.port}"], "username": ELASTICSEARCH_USERS[piece],
+        return {"hosts": [f"http://{settings.host}:{port}" for port in ports]}
+    return {"hosts": [f"https://{settings.host}:{port}" for port in ports], "username": ELASTICSEARCH_USERS[piece],
             "password_file": str(elasticsearch_password_file(settings.data_dir, piece)),
             "ca_file": str(elasticsearch_ca_dir(settings.data_dir) / "ca.crt")}

@@ -10,6 +10,7 @@ that exists. Example::
     port = 9200
     heap_mb = 512
     security = true    # false: open HTTP, for a development box only
+    nodes = 1          # 3: a cluster (HTTP 9200-9202, transport 9300-9302), one replica per index
 
     [zookeeper]
     port = 2181
@@ -54,10 +55,20 @@ def default_data_dir() -> Path:
 class ElasticsearchSettings(SettingsModel):
     """The suite's own Elasticsearch; ``security = false`` (open HTTP, no users) is for a development box only."""
 
-    port: Port = 9200
+    port: Port = 9200  # a cluster's nodes listen on port, port + 1, ...
     heap_mb: PositiveInt = 512
     security: bool = True  # TLS on HTTP with the suite's CA, a user per piece, destructive_requires_name
     password: str = Field("", repr=False)  # the superuser's (oam-admin); "": made on the first start and kept
+    nodes: PositiveInt = 1  # more than one: a cluster on loopback, indices with one replica
+    transport_port: Port = 9300  # a cluster's nodes talk on transport_port, + 1, ... (one node: any free port)
+
+    def http_ports(self) -> list[int]:
+        return [self.port + number for number in range(self.nodes)]
+
+    @property
+    def replicas(self) -> int:
+        """Replicas of each index: 0 on one node, 1 on a cluster."""
+        return 0 if self.nodes == 1 else 1
 
 
 class ZooKeeperSettings(SettingsModel):

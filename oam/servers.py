@@ -1,7 +1,8 @@
 """The backing servers ``oam up`` runs: Elasticsearch, ZooKeeper and Redis, each probed natively."""
 from __future__ import annotations
 
-from backing_services.elasticsearch import ElasticsearchServer
+from backing_services.elasticsearch import ElasticsearchCluster, ElasticsearchServer
+from backing_services.process import reap_stale
 from backing_services.redis import RedisServer, ping
 from backing_services.zookeeper import ZooKeeperServer, four_letter_word
 from foundation.suite import ELASTICSEARCH_USERS, elasticsearch_ca_dir
@@ -18,17 +19,31 @@ ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION}
 
 
 class ElasticsearchComponent(ServerComponent):
-    """The suite's Elasticsearch with each piece's user and role (written again on every start)."""
+    """The suite's Elasticsearch with each piece's user and role (written again on every start).
+
+    ``[elasticsearch] nodes`` above 1 makes it a cluster on loopback; a restart then starts only
+    the nodes that are down."""
 
     name = "elasticsearch"
+    server: ElasticsearchServer | ElasticsearchCluster  # type: ignore[assignment]
 
     def __init__(self, settings: Settings) -> None:
         es = settings.elasticsearch
         self.settings = settings
         self.port = es.port
-        self.server = ElasticsearchServer(settings.data_dir / "elasticsearch", http_port=es.port, heap_mb=es.heap_mb,
-                                          security=es.security, password=elasticsearch_admin_password(settings, False),
-                                          host=settings.host, ca_dir=elasticsearch_ca_dir(settings.data_dir))
+        common = {"heap_mb": es.heap_mb, "security": es.security, "host": settings.host,
+                  "password": elasticsearch_admin_password(settings, False),
+                  "ca_dir": elasticsearch_ca_dir(settings.data_dir)}
+        if es.nodes == 1:
+            self.server = ElasticsearchServer(settings.data_dir / "elasticsearch", http_port=es.port, **common)
+        else:
+            self.server = ElasticsearchCluster(
+                settings.data_dir / "elasticsearch", es.nodes, http_ports=es.http_ports(),
+                transport_ports=[es.transport_port + number for number in range(es.nodes)], **common)
+
+    def reap(self) -> bool:
+        nodes = self.server.nodes if isinstance(self.server, ElasticsearchCluster) else [self.server]
+        return any([reap_stale(node.process.pid_file) for node in nodes])
 
     def start(self, timeout: float) -> None:
         if self.server.security:
@@ -44,8 +59,9 @@ class ElasticsearchComponent(ServerComponent):
             health = server.request("GET", "/_cluster/health", timeout=3)
             nodes = server.request("GET", "/_nodes/_local/info/http", timeout=3)["nodes"]
             version = next(iter(nodes.values()))["version"]
+            members = f", {health['number_of_nodes']} nodes" if isinstance(server, ElasticsearchCluster) else ""
             return ServiceStatus(self.name, server.url, health["status"] in ("green", "yellow"),
-                                 f"{health['status']}, version {version}")
+                                 f"{health['status']}{members}, version {version}")
         except (OSError, ValueError, KeyError, StopIteration) as exc:
             return ServiceStatus(self.name, server.url, False, f"not answering ({exc})")
 

@@ -42,8 +42,11 @@ def test_quick_cmdb_and_ingest_report(tmp_path):
     assert all(rows[("cmdb", figure)]["ours"] > 0 for figure in ("reads/s (store.get)", "writes/s (store.set)"))
 
     phases = json.loads((out / "ingest.json").read_text())["series"]["throughput"]["phases"]
-    assert [phase["name"] for phase in phases] == ["1: raw parallel_bulk", "2: through the collector",
-                                                   "3: through the collector", "4: raw parallel_bulk"]
+    workers = json.loads((out / "ingest.json").read_text())["settings"]["workers"]
+    many = f"collector, {workers} workers" if workers > 1 else "collector, 1 worker"
+    assert [phase["name"] for phase in phases] == [
+        "1: raw parallel_bulk", "2: collector, 1 worker", f"3: {many}", f"4: {many}", "5: collector, 1 worker",
+        "6: raw parallel_bulk"]
     assert all(phase["points"] and sum(rate for _, rate in phase["points"]) > 0 for phase in phases)
 
     chart = out / "ingest-throughput.png"

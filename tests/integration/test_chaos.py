@@ -80,7 +80,8 @@ def own_ensemble(run_dir: Path):
 def _collector_config(base: Path, port: int, es: ElasticsearchConnection, tokens: Path) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     path = base / "collector.toml"
-    path.write_text(toml_text({"host": "127.0.0.1", "port": port, "threads": 4, "tokens_file": tokens,
+    # One worker process: the test reads its /metrics and its spool directory as the whole collector's.
+    path.write_text(toml_text({"host": "127.0.0.1", "port": port, "threads": 4, "workers": 1, "tokens_file": tokens,
                                "spool_dir": base / "spool", "retry_backoff_seconds": 0.1,
                                "elasticsearch": {**es.model_dump(exclude_defaults=True), "request_timeout": 10.0}}))
     return path

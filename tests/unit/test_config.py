@@ -30,8 +30,8 @@ def test_a_file_overrides_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[elasticsearch]\nprot = 1\n", "oam.toml: [elasticsearch] prot: unknown key (known: heap_mb, password, port, "
-                                     "security)"),
+    ("[elasticsearch]\nprot = 1\n", "oam.toml: [elasticsearch] prot: unknown key (known: heap_mb, nodes, password, "
+                                     "port, security, transport_port)"),
     ("[elasticsearch]\nport = \"9200\"\n", 'oam.toml: [elasticsearch] port: expected an integer, got "9200"'),
     ("elasticsearch = 3\n", "oam.toml: elasticsearch: expected a table, got 3"),
     ("[ports]\ndashboard = 70000\n", "oam.toml: [ports] dashboard: expected an integer less than or equal to "

@@ -168,7 +168,7 @@ def test_the_tour(tour, run_dir):
         notes = browser.execute_script(
             "const chart = Chart.getChart(document.querySelector('canvas[data-series]'));"
             "return chart.data.datasets.find(d => d.label === 'changes').data.map(p => p.note);")
-        assert any("rolled_back" in note for note in notes) and any("rollback order-service" in note for note in notes)
+        assert any("rolled_back" in note for note in notes) and any("rollback-finished order-service" in note for note in notes)
 
     # 9. Ctrl-C stops everything, the backends the deploys started included.
     tour.up.send_signal(signal.SIGINT)

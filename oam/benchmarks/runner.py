@@ -33,7 +33,7 @@ def _installed_scripts() -> Path:
 
 BENCH_DIR = _installed_scripts()
 # Quick ones first, so a short look at the report does not wait for the long ones.
-ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "agent", "dashboard")
+ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "deploy_verdicts", "agent", "dashboard")
 INTERRUPT_GRACE = 90.0  # seconds a script gets to stop the services it started
 
 

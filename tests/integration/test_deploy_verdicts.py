@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from deployer.registry import Registry
 from deployer.rollout import EXIT_OK, EXIT_ROLLED_BACK
 from foundation.elasticsearch import delete_indices
 from oam.cli import cli
+from order_service.read_load import BackgroundReads
 from order_service.sample_release import sample_config, write_sample_release
 from remote import SshOptions
 
@@ -55,33 +55,6 @@ def registry(zookeeper):
     root = f"/oam-test-verdicts-{uuid.uuid4().hex[:10]}/cmdb"
     with Registry.connect(zookeeper.connection_string, user=CMDB_USER, password=CMDB_PASSWORD, root=root) as reg:
         yield reg
-
-
-class Load:
-    """Reads orders from every host, about ``rate`` a second in all, until stopped."""
-
-    def __init__(self, urls: list[str], rate: float = 45) -> None:
-        self.urls, self.pause = urls, 1 / rate
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        session = requests.Session()
-        for n in itertools.count():
-            if self.stopping.wait(self.pause):
-                return
-            try:
-                session.get(f"{self.urls[n % len(self.urls)]}/orders/{n}", timeout=2)
-            except requests.RequestException:
-                pass  # a host restarting
-
-    def __enter__(self) -> Load:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stopping.set()
-        self.thread.join(10)
 
 
 class Service:
@@ -157,7 +130,7 @@ def checks_of(report: dict) -> dict[str, dict]:
 def test_a_release_failing_a_third_of_its_reads_is_rolled_back_by_the_first_verdict(make_service):
     svc = make_service()
     svc.first("3.0.0")
-    with Load(svc.urls):
+    with BackgroundReads(svc.urls):
         time.sleep(BAKE["bake_seconds"] + 1)  # the hosts' figures before the deploy
         good = svc.oam("deploy", svc.name, "3.1.0", "--source", str(svc.source("3.1.0")), "--batch", "2")
         assert good.exit_code == EXIT_OK, good.output

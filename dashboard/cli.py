@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +16,8 @@ from foundation.settings import SettingsError, validate
 from foundation.suite import suite_elasticsearch
 
 from .config import DashboardConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _settings(ctx: click.Context) -> Any:
@@ -73,6 +76,20 @@ def _elasticsearch(settings: Any, params: dict[str, Any]) -> dict[str, Any]:
     return connection
 
 
+def elasticsearch_options(command: F) -> F:
+    """``--es``, ``--es-user``, ``--es-password``, ``--es-ca-file`` and ``--index-prefix`` (each with its variable)."""
+    for option in reversed((
+        click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
+                     help="Elasticsearch URL; several nodes of a cluster comma-separated (a request fails over)."),
+        click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth)."),
+        click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password (prefer the variable)."),
+        click.option("--es-ca-file", envvar="OAM_ES_CA_FILE",
+                     help="The CA that signed Elasticsearch's HTTP certificate (default: the system's CAs)."),
+        click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam)."))):
+        command = option(command)
+    return command
+
+
 @click.group("dashboard")
 def dashboard() -> None:
     """The web dashboard: hosts, services, logs, traces by GTX, errors, CMDB and deployments."""
@@ -81,13 +98,7 @@ def dashboard() -> None:
 @dashboard.command("run")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: [ports] dashboard, 8080).")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--es", "elasticsearch", envvar="OAM_ES_URL",
-              help="Elasticsearch URL; several nodes of a cluster comma-separated (a request fails over).")
-@click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user (basic auth).")
-@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Elasticsearch password (prefer the variable).")
-@click.option("--es-ca-file", envvar="OAM_ES_CA_FILE",
-              help="The CA that signed Elasticsearch's HTTP certificate (default: the system's CAs).")
-@click.option("--index-prefix", envvar="OAM_INDEX_PREFIX", help="Index prefix (default oam).")
+@elasticsearch_options
 @cmdb_options
 @click.option("--environment", "-e", default="production", show_default=True, help="Deploy environment shown.")
 @click.option("--secret-key-file", type=click.Path(path_type=Path), envvar="OAM_DASHBOARD_SECRET_FILE",

@@ -2,6 +2,7 @@
 with one user per role, and the app configured for both. Real Elasticsearch and ZooKeeper only."""
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import tempfile
@@ -98,6 +99,16 @@ class ServedApp:
 
 def make_app(seed: Seeded, **flask_config: Any) -> Flask:
     return create_app(seed.config, **flask_config)
+
+
+def form_login(client: Any, role: str) -> str:
+    """Log a Flask test client in through the form as the seeded user ``role``; returns the page's CSRF token."""
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    answer = client.post("/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token})
+    assert answer.status_code == 302, f"login as {role} failed: {answer.status_code}"
+    return re.search(r'name="csrf-token" content="([^"]+)"',  # type: ignore[union-attr]
+                     client.get("/").get_data(as_text=True)).group(1)
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

@@ -47,6 +47,7 @@ PIECES: dict[str, str] = {
     "rollback": "deployer.cli:rollback_command",
     "sample": "order_service.cli:sample",
     "trace": "collector.cli:trace_command",
+    "traces": "dashboard.traces_cli:traces",
 }
 
 

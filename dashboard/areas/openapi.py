@@ -16,6 +16,23 @@ _ERRORS = {"400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/c
                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                    "content": {"application/json": {}}}}
 
+_TRACE_SEARCH = [
+    *({"name": n, "in": "query", "schema": {"type": "string"}, "description": d} for n, d in (
+        ("service", "a transaction of this service.name"), ("operation", "a transaction of this transaction.name"),
+        ("host", "a transaction on this host.name"), ("version", "a transaction of this service.version"),
+        ("text", "all these words in one log line of the trace"),
+        ("error_group", "an error of this error.grouping_key in the trace"),
+        ("min_duration", "at least: 200, 200ms or 1.5s"), ("max_duration", "at most: 200, 200ms or 1.5s"))),
+    {"name": "labels.{name}", "in": "query", "schema": {"type": "string"},
+     "description": "a transaction or span with this label value (any label; repeat for more)"},
+    {"name": "outcome", "in": "query", "schema": {"enum": ["success", "failure", "unknown"]}},
+    {"name": "status", "in": "query", "schema": {"type": "integer", "minimum": 100, "maximum": 599},
+     "description": "a transaction with this http.response.status_code"},
+    {"name": "duration_of", "in": "query", "schema": {"enum": ["trace", "transaction"], "default": "trace"},
+     "description": "whether min/max_duration bound the whole trace or one of its transactions"},
+    {"name": "sort", "in": "query", "schema": {"enum": ["newest", "slowest"], "default": "newest"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}]
+
 
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -51,6 +68,8 @@ def document() -> dict[str, Any]:
                                                         [_path("name"), *_RANGE])},
             "/api/changes": {"get": _op("Deploys and configuration changes (chart markers)", _RANGE)},
             "/api/logs": {"get": _op("Search logs (newest first, bounded)", [*query, *_RANGE])},
+            "/api/traces/search": {"get": _op("Search traces (newest or slowest first, bounded)",
+                                              [*_TRACE_SEARCH, *_RANGE])},
             "/api/traces/{gtx}": {"get": _op("Every transaction, span, log and error of a GTX", [_path("gtx")])},
             "/api/errors": {"get": _op("Errors grouped by grouping key", _RANGE)},
             "/api/cmdb/keys": {"get": _op("Keys under a prefix", [{"name": "prefix", "in": "query",

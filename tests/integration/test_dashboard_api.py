@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dashboard.testing import PASSWORDS, make_app, seeded
+from dashboard.testing import PASSWORDS, form_login, make_app, seeded
 from foundation.waiting import wait_until
 from telemetry.ecs import ServiceInfo, log_document
 from telemetry.templates import index_name
@@ -39,12 +39,7 @@ def basic(role: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def login(client, role: str) -> str:
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    answer = client.post("/login", data={"username": role, "password": PASSWORDS[role], "csrf_token": token})
-    assert answer.status_code == 302
-    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+login = form_login
 
 
 def test_login_needs_the_right_password_and_a_csrf_token(app):

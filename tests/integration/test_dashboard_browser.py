@@ -139,3 +139,25 @@ def test_bad_input_gets_a_friendly_page(served, browser, shots):
     browser.get(served.url + "/logs?from=now&to=now-1h")
     assert "must be before" in browser.find_element(By.ID, "problem").text
     shot(browser, shots, "bad-range")
+
+
+def test_trace_search_lists_the_slow_trace_and_its_point_opens_it(served, browser, shots):
+    require(DashboardConfig().chart_js_path(),
+            "Chart.js is not installed (Debian package libjs-chart.js, installed by scripts/setup)")
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    url, seed = served.url, served.seed
+    log_in(browser, url, "viewer")
+    browser.get(url + "/traces/search?from=now-1h&min_duration=150ms")  # the seeded trace is 175 ms, the rest < 80
+    rows = browser.find_elements(By.CSS_SELECTOR, "#trace-results tr")[1:]
+    assert len(rows) == 1 and "gateway: POST /orders" in rows[0].text
+    WebDriverWait(browser, 15).until(
+        until.presence_of_element_located((By.CSS_SELECTOR, "#trace-scatter[data-loaded='1']")))
+    shot(browser, shots, "trace-search")
+    canvas = browser.find_element(By.ID, "trace-scatter")
+    x, y = browser.execute_script("const p = Chart.getChart(arguments[0]).getDatasetMeta(0).data[0];"
+                                  "return [p.x - arguments[0].clientWidth / 2, p.y - arguments[0].clientHeight / 2];",
+                                  canvas)
+    ActionChains(browser).move_to_element_with_offset(canvas, int(x), int(y)).click().perform()
+    WebDriverWait(browser, 10).until(until.url_contains(f"/traces/{seed.trace_id}"))
+    assert browser.find_elements(By.ID, "waterfall")

@@ -5,7 +5,9 @@
 * ``POST /v1/traces``, ``POST /v1/logs``, ``POST /v1/metrics``  OTLP/HTTP, protobuf or JSON (bearer token
   of scope ingest)
 * ``GET /api/traces/<gtx>``               every document of one GTX as a tree (bearer token of scope read)
-* ``GET /health``, ``GET /metrics``       liveness and Prometheus metrics
+* ``GET /health``, ``GET /ready``         liveness (the process answers), readiness (Elasticsearch reachable,
+  spool below its limit; 503 if not)
+* ``GET /metrics``                        Prometheus metrics (the collector's, ``process_*``, ``python_*``)
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
+
+from foundation.health import liveness
 
 from .auth import INGEST, READ, bearer_token
 from .compression import BodyError, decompress
@@ -259,10 +263,18 @@ ops = Blueprint("ops", __name__)
 
 @ops.get("/health")
 def health() -> Response:
+    """Liveness: this process answers. Whether Elasticsearch does is ``/ready``'s to say."""
     app_collector = collector()
-    return jsonify({"status": "ok", "spool": {"bytes": app_collector.spool.bytes,
-                                              "segments": app_collector.spooled_segments()},
-                    "last_error": app_collector.sink.last_error or None})
+    return jsonify(liveness(spool={"bytes": app_collector.spool.bytes, "segments": app_collector.spooled_segments()},
+                            last_error=app_collector.sink.last_error or None))
+
+
+@ops.get("/ready")
+def ready() -> Response:
+    report = collector().readiness()
+    response = jsonify(report.as_dict())
+    response.status_code = report.status_code
+    return response
 
 
 @ops.get("/metrics")

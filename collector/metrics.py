@@ -1,16 +1,19 @@
-"""The collector's own metrics, in a registry of its own (one per app, so tests start from zero)."""
+"""The collector's own metrics, in a registry of its own (one per app, so tests start from zero),
+beside prometheus_client's process, platform and garbage collector collectors."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from foundation.health import register_runtime_collectors
+
 
 class CollectorMetrics:
     """Received, indexed, failed, dead-lettered and spooled documents, spool bytes, bulk latency."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = register_runtime_collectors(CollectorRegistry(auto_describe=True))
         self.received = Counter("oam_collector_received_documents", "Documents received, by source",
                                 ["source"], registry=self.registry)
         self.rejected = Counter("oam_collector_rejected_lines", "Input lines or events refused as malformed",

@@ -20,6 +20,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, AuthenticationException, AuthorizationException, Elasticsearch
 
 from foundation import elasticsearch
+from foundation.health import Readiness, limit_check, readiness
 
 from .auth import TokenStore
 from .config import CollectorConfig
@@ -111,6 +112,11 @@ class Collector:
             except Exception as exc:  # noqa: BLE001 - retry at the next interval
                 log.warning("retention run failed: %s", exc)
             self._stop.wait(self.config.retention_interval_seconds)
+
+    def readiness(self) -> Readiness:
+        """Ready while Elasticsearch answers and this worker's spool has room (below 90% of its bound)."""
+        return readiness({"elasticsearch": lambda: elasticsearch.reachable(self.client),
+                          "spool": lambda: limit_check(self.spool.bytes, self.spool.max_bytes, "spool")})
 
     def spooled_segments(self) -> int:
         """Segments waiting in the spools of all the collector's workers (this one's counted live)."""

@@ -22,7 +22,7 @@ from cmdb import (
     VersionConflict,
 )
 
-from . import auth, security
+from . import auth, ops, security
 from .areas import AREAS
 from .areas.common import check_page_args
 from .config import DashboardConfig
@@ -86,6 +86,7 @@ def create_app(config: DashboardConfig | None = None, **flask_config: Any) -> Fl
     app.register_blueprint(auth.bp)
     for blueprint in AREAS:
         app.register_blueprint(blueprint)
+    ops.install(app, config)
     _register_errors(app)
 
     @app.get("/vendor/chart.js")

@@ -40,6 +40,8 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
             raise click.ClickException(f"cannot read the secret key file {secret_file}: {exc.strerror}") from exc
         if len(values["secret_key"]) < 16:
             raise click.ClickException(f"the secret key in {secret_file} is too short (at least 16 characters)")
+    if params.get("metrics_token_file") is not None:
+        values["metrics_token_file"] = params["metrics_token_file"]
     for name in ("known_hosts", "identity", "events_file"):
         if params.get(name) is not None:
             values[f"deploy_{name}"] = params[name]
@@ -113,6 +115,8 @@ def dashboard() -> None:
               help="The collector's token file, for issuing ingest tokens (default: <data dir>/collector/tokens.json).")
 @click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",
               help="Where deploy change events are appended.")
+@click.option("--metrics-token-file", type=click.Path(path_type=Path), envvar="OAM_DASHBOARD_METRICS_TOKEN_FILE",
+              help="File with a bearer token /metrics asks for (default: /metrics is open; it holds no user data).")
 @click.pass_context
 def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
     """Serve the dashboard until Ctrl-C.
@@ -128,6 +132,8 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
     settings = _settings(ctx)
     port = port or (settings.ports.dashboard if settings else 8080)
     config = _config(ctx, params)
+    with reported(SettingsError):
+        config.metrics_token()  # an unreadable or too short token file: one line, before anything starts
     _move_legacy_users(config)
     app = create_app(config)
     click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)

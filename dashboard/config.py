@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from foundation.elasticsearch import ElasticsearchConnection
-from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsModel, Url
+from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsError, SettingsModel, Url
 
 DEFAULT_CHART_JS = (Path("/usr/share/javascript/chart.js/chart.min.js"),
                     Path("/usr/share/nodejs/chart.js/dist/chart.umd.js"))
@@ -37,6 +37,7 @@ class DashboardConfig(SettingsModel):
     suite_state_file: PathStr | None = None  # `oam up`'s stack.json: the overview lists its pieces and restarts
     search_size: PositiveInt = 200
     request_timeout: PositiveFloat = 10.0
+    metrics_token_file: PathStr | None = None  # set: /metrics asks for this bearer token; unset: open
 
     @field_validator("elasticsearch", mode="before")
     @classmethod
@@ -45,6 +46,18 @@ class DashboardConfig(SettingsModel):
         if isinstance(value, str):
             return {"hosts": [url.strip() for url in value.split(",") if url.strip()]}
         return value
+
+    def metrics_token(self) -> str | None:
+        """The bearer token ``/metrics`` asks for (the file's first line), or None: no token."""
+        if self.metrics_token_file is None:
+            return None
+        try:
+            token = self.metrics_token_file.read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read metrics_token_file {self.metrics_token_file}: {exc.strerror}") from None
+        if len(token) < 16:
+            raise SettingsError(f"the metrics token in {self.metrics_token_file} is too short (at least 16 characters)")
+        return token
 
     def chart_js_path(self) -> Path | None:
         """The installed Chart.js build to serve, or None if none is installed."""

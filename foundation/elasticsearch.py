@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from elasticsearch import Elasticsearch
 from pydantic import Field
 
+from .health import Check
 from .settings import PositiveFloat, SettingsError, SettingsModel, Url
 
 
@@ -86,3 +87,11 @@ def delete_indices(client: Any, pattern: str) -> list[str]:
     for name in names:
         client.indices.delete(index=name, ignore_unavailable=True)
     return names
+
+
+def reachable(client: Any, timeout: float = 2.0) -> Check:
+    """A readiness check: Elasticsearch answers the cluster health within ``timeout`` seconds and is
+    green or yellow (red: some primary shard is missing, writes to it fail)."""
+    answer = client.options(request_timeout=timeout, max_retries=0).cluster.health()
+    status = answer["status"]
+    return Check(status in ("green", "yellow"), f"cluster status {status}")

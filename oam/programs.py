@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,9 @@ from .suite_secrets import cmdb_credentials, ensure_token, kept_secret, write_pr
 
 
 class ProgramComponent(Component):
-    """One of the suite's own processes (``python -m oam ...``), healthy when ``/health`` says so.
+    """One of the suite's own processes (``python -m oam ...``): started once ``health_path``
+    (liveness) answers; healthy in ``oam status`` when ``ready_path`` (readiness) answers 200, or,
+    for a piece without one, when ``/health`` says ``ok``.
 
     ``prepare``, if given, runs just before the start and returns more arguments (tokens and
     config files are made then, not when ``oam status`` merely looks).
@@ -32,9 +35,10 @@ class ProgramComponent(Component):
 
     def __init__(self, name: str, args: list[str], base_dir: Path, host: str, port: int | None = None,
                  prepare: Callable[[], list[str]] | None = None, health_path: str = "/health",
-                 environment: Callable[[], dict[str, str]] | None = None) -> None:
+                 environment: Callable[[], dict[str, str]] | None = None, ready_path: str | None = None) -> None:
         self.name = name
         self.health_path = health_path
+        self.ready_path = ready_path
         self.environment = environment
         self.port = port
         self.host = host
@@ -93,11 +97,44 @@ class ProgramComponent(Component):
             except (OSError, ValueError, KeyError):
                 alive = False
             return ServiceStatus(self.name, self.address, alive, "running" if alive else "not running")
+        if self.ready_path is not None:
+            return self._probe_ready()
         health = self._health()
         if health is None:
             return ServiceStatus(self.name, self.address, False, "not answering")
         detail = f"version {health['version']}" if "version" in health else "answering"
         return ServiceStatus(self.name, self.address, health.get("status") == "ok", detail)
+
+    def _probe_ready(self) -> ServiceStatus:
+        """``/ready``: 200 is healthy; a 503 names each failing check and why."""
+        answer = get_json(f"{self.address}{self.ready_path}")
+        if answer is None:
+            return ServiceStatus(self.name, self.address, False, "not answering")
+        code, body = answer
+        version = f"version {body['version']}" if "version" in body else ""
+        if code == 200:
+            return ServiceStatus(self.name, self.address, True, ", ".join(filter(None, ("ready", version))))
+        checks = body.get("checks") if isinstance(body.get("checks"), dict) else {}
+        failing = [f"{name}: {check.get('detail') or 'failed'}" for name, check in checks.items()
+                   if isinstance(check, dict) and not check.get("ok")]
+        return ServiceStatus(self.name, self.address, False,
+                             f"not ready (HTTP {code}): {'; '.join(failing) or 'no check named'}")
+
+
+def get_json(url: str, timeout: float = 10.0) -> tuple[int, dict] | None:
+    """The status and JSON object of a GET (an error status included), or None if nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            code, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        code, body = exc.code, exc.read()
+    except OSError:
+        return None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = {}
+    return code, answer if isinstance(answer, dict) else {}
 
 
 DASHBOARD_ADMIN = "admin"
@@ -154,5 +191,5 @@ def collectors(settings: Settings, suite: list[str]) -> list[Component]:
             name, [*suite, "collector", "run", "--port", str(port),
                    "--spool-dir", str(settings.data_dir / name / "spool")],
             settings.data_dir / "suite", settings.host, port,
-            prepare=(lambda: read_token(settings)) if number == 1 else None))
+            prepare=(lambda: read_token(settings)) if number == 1 else None, ready_path="/ready"))
     return components

@@ -46,7 +46,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
         ZooKeeperComponent(settings), ElasticsearchComponent(settings), *collectors(settings, suite),
         ProgramComponent("dashboard", [*suite, "dashboard", "run", "--bind", host, "--port", str(ports.dashboard),
                                        "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
-                         prepare=lambda: dashboard_prepare(settings, suite), health_path="/login",
+                         prepare=lambda: dashboard_prepare(settings, suite), ready_path="/ready",
                          environment=lambda: cmdb_credentials(settings, "dashboard")),
     ]
     if with_sample:
@@ -66,7 +66,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
                                          "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway,
                              prepare=sentry_dsn),
             ProgramComponent("agent", ["agent", "run"], settings.data_dir / "suite", host, ports.agent_metrics,
-                             prepare=lambda: agent_config(settings, base), health_path="/metrics"),
+                             prepare=lambda: agent_config(settings, base), ready_path="/ready"),
             ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
                                       "--duration", str(10 * 365 * 86400), "--keys", "100", "--fail-ratio", "0.02"],
                              base, host),

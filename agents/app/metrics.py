@@ -1,10 +1,13 @@
-"""The Prometheus metrics an instrumented service exposes on ``/metrics``."""
+"""The Prometheus metrics an instrumented service exposes on ``/metrics``: its requests, cache, shards
+and jobs, and prometheus_client's process (``process_*``) and platform (``python_*``) collectors."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from foundation.health import register_runtime_collectors
 
 from .request_metrics import RequestMetrics
 
@@ -15,7 +18,7 @@ class AppMetrics:
     """One registry per service instance, so tests and several apps in one process stay apart."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = register_runtime_collectors(registry or CollectorRegistry())
         r = self.registry
         self.requests = RequestMetrics(LATENCY_BUCKETS)  # http_requests_total, http_request_duration_seconds
         r.register(self.requests)

@@ -12,9 +12,11 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from foundation.health import Check, Readiness, limit_check, readiness, register_runtime_collectors
 from foundation.version import __version__
 from foundation.waiting import Backoff
 from telemetry.ecs import ServiceInfo, metric_document, stable_id
@@ -26,6 +28,7 @@ from .documents import DocumentMaker, Event, MultilineJoiner
 from .live_config import FIELDS, LiveAgentSettings
 from .scrape import scrape
 from .shipper import RETRY_AFTER_CAP, Refused, Shipper, Unavailable
+from .status_server import StatusServer
 from .system import SystemMetrics
 from .tailer import Tailer
 
@@ -37,7 +40,7 @@ SHIP_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=RETRY_AFTER_CAP)
 
 class AgentMetrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
+        self.registry = r = register_runtime_collectors(CollectorRegistry())
         self.lines = Counter("oam_agent_lines_read", "Log lines read", registry=r)
         self.shipped = Counter("oam_agent_documents_shipped", "Documents a collector accepted", ["kind"], registry=r)
         self.rejected = Counter("oam_agent_documents_rejected", "Documents a collector refused", registry=r)
@@ -79,6 +82,9 @@ class HostAgent:
         self.file_settings = {key: getattr(config, key) for key in FIELDS}
         self._bytes_counted = 0
         self._dropped_counted = 0
+        self.last_failure = ""
+        self.cmdb: Any = None
+        self.cmdb_error = ""
 
     # -- logs -----------------------------------------------------------------------------
     def _fill_batch(self, now: float) -> None:
@@ -123,6 +129,7 @@ class HostAgent:
 
     def _failed(self, now: float, why: str, retry_after: float | None = None) -> None:
         self.metrics.send_failures.inc()
+        self.last_failure = why
         self.attempt += 1
         self.next_try = now + SHIP_BACKOFF.delay(self.attempt, retry_after)
         if self.attempt in (1, 5) or self.attempt % 20 == 0:
@@ -186,7 +193,7 @@ class HostAgent:
             self._sample_now.clear()
 
     def _ship_metrics(self, now: float) -> None:
-        while self.attempt == 0:
+        while now >= self.next_try:  # after a failed send, the next try waits for the backoff, logs or not
             with self._buffer_lock:
                 item = self.buffer.oldest()
             if item is None:
@@ -242,6 +249,31 @@ class HostAgent:
         self._ship_metrics(now)
         return (len(self.batch), self.pending is None) != before
 
+    # -- readiness ------------------------------------------------------------------------
+    def readiness(self) -> Readiness:
+        """Ready while a collector takes batches, the metrics buffer has room and (if configured)
+        the CMDB session is connected."""
+        checks = {"collector": self._collector_check, "buffer": self._buffer_check}
+        if self.config.cmdb_hosts:
+            checks["cmdb"] = self._cmdb_check
+        return readiness(checks)
+
+    def _collector_check(self) -> Check:
+        if self.attempt:
+            return Check(False, f"no collector took the last {self.attempt} send(s): {self.last_failure}")
+        return Check(True, f"shipping to {', '.join(self.config.collector_urls)}")
+
+    def _buffer_check(self) -> Check:
+        with self._buffer_lock:
+            size = self.buffer.size()
+        return limit_check(size, self.config.buffer_max_bytes, "metrics buffer")
+
+    def _cmdb_check(self) -> Check:
+        if self.cmdb is None:
+            return Check(False, f"not registered in the CMDB at {self.config.cmdb_hosts}: {self.cmdb_error}")
+        state = self.cmdb.client.state
+        return Check(state == "CONNECTED", f"ZooKeeper session {state.lower()}")
+
     def _register(self) -> object | None:
         """Announce the host live in the CMDB (if configured); a CMDB outage never stops shipping."""
         if not self.config.cmdb_hosts:
@@ -259,14 +291,17 @@ class HostAgent:
             self.live_settings.follow(cmdb, self.config.environment, self.service.agent_id)
         except CmdbError as exc:
             log.error("could not register in the CMDB at %s: %s", self.config.cmdb_hosts, exc)
+            self.cmdb_error = str(exc)
             return None
         log.info("registered %s as a live host in the CMDB", self.service.agent_id)
         return cmdb
 
     def run(self) -> None:
-        cmdb = self._register()
+        self.cmdb = cmdb = self._register()
+        status = None
         if self.config.metrics_port:
-            start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.metrics.registry)
+            status = StatusServer("127.0.0.1", self.config.metrics_port, self.metrics.registry, self.readiness)
+            status.start()
         log.info("agent %s shipping %s to %s", self.service.agent_id, self.config.log_paths or "no logs",
                  ", ".join(self.config.collector_urls))
         sampler = threading.Thread(target=self._sample_loop, name="oam-agent-metrics", daemon=True)
@@ -278,5 +313,8 @@ class HostAgent:
         sampler.join(timeout=5)
         self.store.save()
         self.tailer.close()
+        if status is not None:
+            status.stop()
         if cmdb is not None:
+            self.cmdb = None
             cmdb.close()  # the live registration leaves with the session

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from agents.host.buffer import DiskBuffer
-from agents.host.config import load_agent_config
-from agents.host.daemon import SHIP_BACKOFF
+from agents.host.config import AgentConfig, load_agent_config
+from agents.host.daemon import SHIP_BACKOFF, HostAgent
 from agents.host.documents import DocumentMaker, Event, MultilineJoiner
 from agents.host.live_config import validate
 from agents.host.shipper import Shipper, Unavailable
 from agents.host.tailer import Line
+from backing_services.ports import free_port
 from foundation.settings import SettingsError
 from telemetry.ecs import ServiceInfo
 
@@ -184,3 +186,15 @@ def test_the_installer_writes_an_agent_toml_the_agent_reads(tmp_path):
     assert (config.agent_id, config.token, config.cmdb_password, config.cmdb_root) == ("web-1", "t", "pw", "")
     assert config.log_paths == ['/var/log/"quoted"/*.log'] and config.scrape_urls == ["http://127.0.0.1:8001/metrics"]
     assert config.data_dir == tmp_path / "web-1" / "data" and config.metrics_port == 0
+
+
+def test_metrics_are_sent_again_after_a_failed_send_with_no_logs_pending(collectors, tmp_path):
+    serve, hits = collectors
+    agent = HostAgent(AgentConfig(agent_id="unit", data_dir=tmp_path, token="t",
+                                  collector_urls=[f"http://127.0.0.1:{free_port()}"]))
+    agent.buffer.put(['{"a": 1}'])
+    agent._ship_metrics(time.monotonic())
+    assert agent.attempt == 1 and len(agent.buffer) == 1 and not agent.readiness().ready
+    agent.apply_settings({"collector_urls": [serve(200, {})]})  # a collector is back
+    agent._ship_metrics(agent.next_try + 0.01)
+    assert hits and len(agent.buffer) == 0 and agent.attempt == 0 and agent.readiness().ready

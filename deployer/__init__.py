@@ -6,6 +6,9 @@ The pieces, one concern a module:
 * :mod:`deployer.registry` — configuration, locks and records in the CMDB (ZooKeeper);
 * :mod:`deployer.artifact` — the release tarball and its checksum;
 * :mod:`deployer.layout` — ``releases/<version>``, ``shared/``, ``current`` and the shell steps;
+* :mod:`deployer.templates` — a release's ``config/*.j2`` rendered per host (Jinja2), the dry run's diff;
+* :mod:`deployer.config_values` — the CMDB values they read, a host's overrides first;
+* :mod:`deployer.config_files` — a release's ``config/`` on a host: read, write, put the previous files back;
 * :mod:`deployer.health` — the HTTP health check;
 * :mod:`deployer.plan` and :mod:`deployer.rollout` — batches, the switch, automatic rollback;
 * :mod:`deployer.service` — one deploy or rollback end to end; :mod:`deployer.cli` — ``oam`` commands.

@@ -30,10 +30,11 @@ from .artifact import ArtifactError
 from .config import ConfigInvalid, parse_config
 from .plan import PlanError
 from .registry import Registry, RegistryError
-from .report import releases_data, releases_table, summary
+from .report import config_data, config_diffs, releases_data, releases_table, summary
 from .rollout import ProgressEvent
+from .templates import TemplateProblem
 
-_ERRORS = (RegistryError, ConfigInvalid, ArtifactError, PlanError)
+_ERRORS = (RegistryError, ConfigInvalid, ArtifactError, PlanError, TemplateProblem)
 EVENTS_FILE = "deploy-changes.jsonl"
 
 def _connection_options(func: Callable) -> Callable:
@@ -141,54 +142,87 @@ def _say_outcome(outcome: Any, record: dict[str, Any], output: str) -> None:
 
 @click.command("deploy")
 @click.argument("service_name", metavar="SERVICE")
-@click.argument("version")
+@click.argument("version", required=False)
 @_connection_options
 @_rollout_options
 @click.option("--source", type=click.Path(path_type=Path, file_okay=False), help="Directory to pack as the release.")
 @click.option("--artifact", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="A ready .tar.gz release instead of --source.")
-@click.option("--dry-run", is_flag=True, help="Show the plan and each host's current release; change nothing.")
+@click.option("--config-only", is_flag=True,
+              help="No new release: render the current release's config/*.j2 with the CMDB's values and roll the "
+                   "files out (same batches, health checks and rollback); give no VERSION.")
+@click.option("--dry-run", is_flag=True, help="Show the plan, each host's current release and the diff of its "
+                                              "config files against the rendered ones; change nothing.")
 @click.pass_context
-def deploy_command(ctx: click.Context, service_name: str, version: str, source: Path | None, artifact: Path | None,
-                   dry_run: bool, **params: Any) -> None:
+def deploy_command(ctx: click.Context, service_name: str, version: str | None, source: Path | None,
+                   artifact: Path | None, config_only: bool, dry_run: bool, **params: Any) -> None:
     """Roll VERSION of SERVICE out to its hosts, batch by batch; roll back automatically on failure.
+
+    A release's config/*.j2 templates are rendered for each host with the CMDB keys
+    <environment>/<service>/config/<name> (a host's <environment>/<service>/hosts/<host>/config/<name>
+    wins); a key a template needs and the CMDB lacks stops the deploy before any host changes.
 
     \b
     Exit codes: 0 deployed everywhere; 1 not started (bad input, lock held, a host not ready);
-    2 failed and every switched host is back on its previous release; 3 failed and some host
-    could not be put back.
+    2 failed and every switched host is back on its previous release (with --config-only: its
+    previous config files); 3 failed and some host could not be put back.
 
     \b
     -o json prints the deployment record: {"id", "service", "action", "version", "user",
     "environment", "result", "rolled_back", "batches", "started", "finished", "seconds",
     "hosts": [{"host", "address", "batch", "previous", "target", "status", "step", "error",
-    ...}]}; with --dry-run: {"artifact": {...}, "batches": [[host, ...]], "hosts": [...]} as
-    `oam releases -o json` prints them.
+    "config_keys": {key: version}, "config_files", ...}]}; with --dry-run: {"artifact": {...},
+    "batches": [[host, ...]], "hosts": [...] as `oam releases -o json` prints them, "config":
+    [{"host", "files", "keys": {key: version}, "diff"}]} (no "artifact" with --config-only).
 
     \b
     Examples:
       oam deploy shop 1.4.0 --source build/ --batch 2 --canary 1
       oam deploy shop 1.4.0 --artifact shop-1.4.0.tar.gz --role web --dry-run
+      oam deploy shop --config-only --dry-run
     """
+    if config_only and (version or source or artifact):
+        raise click.UsageError("--config-only deploys no release: give no VERSION, --source or --artifact")
+    if not config_only and not version:
+        raise click.UsageError("missing VERSION (or --config-only)")
     options = _options(ctx, params)
     output = params["output"]
     with _registry(ctx, params) as registry, reported(*_ERRORS):
         if dry_run:
-            built, batches, hosts = service.dry_run(registry, service_name, version, options,
-                                                    source=source, artifact=artifact)
-            if output == "json":
-                echo_json({"artifact": {"file": built.path.name, "version": built.version, "size": built.size,
-                                        "sha256": built.sha256},
-                           "batches": batches, "hosts": releases_data(hosts)})
-            else:
-                click.echo(f"artifact {built.path.name}: {built.size} bytes, sha256 {built.sha256}")
-                for number, batch in enumerate(batches, 1):
-                    click.echo(f"batch {number}: {', '.join(batch)}")
-                click.echo(releases_table(hosts))
-            sys.exit(1 if any(h.error for h in hosts) else 0)
-        outcome, record = service.deploy(registry, service_name, version, options, source=source, artifact=artifact)
+            _dry_run(registry, service_name, version if not config_only else None, options, source, artifact, output)
+        if config_only:
+            outcome, record = service.deploy_config(registry, service_name, options)
+        else:
+            outcome, record = service.deploy(registry, service_name, version or "", options, source=source,
+                                             artifact=artifact)
     _say_outcome(outcome, record, output)
     sys.exit(outcome.exit_code)
+
+
+def _dry_run(registry: Registry, service_name: str, version: str | None, options: service.RunOptions,
+             source: Path | None, artifact: Path | None, output: str) -> None:
+    """Print the plan (and exit): the artifact, the batches, the hosts' releases, the config diffs."""
+    data: dict[str, Any] = {}
+    if version is None:
+        batches, hosts = service.dry_run_config(registry, service_name, options)
+    else:
+        built, batches, hosts = service.dry_run(registry, service_name, version, options, source=source,
+                                                artifact=artifact)
+        data["artifact"] = {"file": built.path.name, "version": built.version, "size": built.size,
+                            "sha256": built.sha256}
+    if output == "json":
+        echo_json({**data, "batches": batches, "hosts": releases_data(hosts), "config": config_data(hosts)})
+    else:
+        if "artifact" in data:
+            shipped = data["artifact"]
+            click.echo(f"artifact {shipped['file']}: {shipped['size']} bytes, sha256 {shipped['sha256']}")
+        for number, batch in enumerate(batches, 1):
+            click.echo(f"batch {number}: {', '.join(batch)}")
+        click.echo(releases_table(hosts))
+        diffs = config_diffs(hosts)
+        if diffs:
+            click.echo(diffs)
+    sys.exit(1 if any(h.error for h in hosts) else 0)
 
 
 @click.command("rollback")

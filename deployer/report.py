@@ -7,6 +7,7 @@ from typing import Any
 from foundation.output import table
 
 from .rollout import HostResult, Outcome
+from .templates import unified_diff
 
 VERDICTS = {
     "succeeded": "every host is on {version}",
@@ -34,6 +35,8 @@ def summary(outcome: Outcome) -> str:
         rows.append([host.host, host.address, str(host.batch), host.previous or "-", host.target or "-",
                      host.status, took, _detail(host)])
     verdict = VERDICTS.get(outcome.result, outcome.result).format(version=outcome.version)
+    if outcome.action == "config" and outcome.result == "succeeded":
+        verdict = f"every host runs {outcome.version} with the new configuration"
     return "\n".join([table(rows, headers=["HOST", "ADDRESS", "BATCH", "FROM", "TO", "RESULT", "TIME", "DETAIL"]),
                       *analysis_lines(outcome),
                       f"{outcome.action} {outcome.service} {outcome.version}: {verdict} ({outcome.seconds:.1f}s)"])
@@ -67,3 +70,20 @@ def releases_data(hosts: Sequence[HostResult]) -> list[dict[str, Any]]:
     return [{"host": host.host, "address": host.address, "current": None if host.error else host.previous,
              "releases": [{"version": r.version, "deployed_at": r.deployed_at} for r in reversed(host.releases)],
              "error": host.error or None} for host in hosts]
+
+
+def config_data(hosts: Sequence[HostResult]) -> list[dict[str, Any]]:
+    """Per host, what a dry run would write into ``config/``: the files, the CMDB key versions, the diff."""
+    return [{"host": host.host, "files": host.config_files, "keys": host.config_keys,
+             "diff": unified_diff(host.host, host.current_config, host.rendered)}
+            for host in hosts if not host.error and host.config_files]
+
+
+def config_diffs(hosts: Sequence[HostResult]) -> str:
+    """Each host's diff between its current ``config/`` files and the rendered ones (or that none change)."""
+    parts = []
+    for data in config_data(hosts):
+        keys = ", ".join(f"{key}@{version}" for key, version in data["keys"].items()) or "no CMDB keys"
+        parts.append(f"{data['host']}: config/{', config/'.join(data['files'])} from {keys}")
+        parts.append(data["diff"].rstrip("\n") if data["diff"] else f"{data['host']}: config unchanged")
+    return "\n".join(parts)

@@ -1,8 +1,11 @@
 """The rolling switch: batches of hosts, each staged, switched, restarted and health-checked.
 
-One engine serves ``deploy`` (upload a new release first) and ``rollback`` (switch to a kept
-release). Before anything changes, every host is checked (SSH, host key, deploy root, current
-release). Then batch after batch, up to ``max_parallel`` hosts at a time. If any host fails, no
+One engine serves ``deploy`` (upload a new release first), ``rollback`` (switch to a kept
+release) and ``config`` (write newly rendered ``config/`` files into each host's current release,
+keeping the ones they replace, and restart). Before anything changes, every host is checked (SSH,
+host key, deploy root, current release) and a release's templates are rendered for every host: a
+template that cannot be rendered stops the run with :class:`~deployer.templates.TemplateProblem`,
+no host changed. Then batch after batch, up to ``max_parallel`` hosts at a time. If any host fails, no
 further batch starts, and every host that was switched goes back to the release it had, and is
 health-checked again. Each host's result says what happened to it.
 
@@ -30,9 +33,11 @@ from .analysis import inconclusive
 from .artifact import Artifact
 from .canary import BatchAnalyst, BatchReport
 from .config import HostSpec, ServiceConfig
+from .config_files import parse_config, read_config, restore_config, write_config
 from .health import wait_healthy
 from .layout import Layout, Release
 from .plan import plan_batches
+from .templates import Renderer, TemplateProblem, Templates
 
 # Host states, as the summary and the records show them.
 DEPLOYED, FAILED, ROLLED_BACK, ROLLBACK_FAILED = "deployed", "failed", "rolled back", "rollback failed"
@@ -75,11 +80,17 @@ class HostResult:
     rollback_error: str = ""
     switched: bool = False
     created_release: bool = False
+    config_keys: dict[str, int] = field(default_factory=dict)  # CMDB key -> version the config was rendered with
+    config_files: list[str] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
+    templates: dict[str, str] = field(default_factory=dict)  # the current release's config/*.j2 (config action)
+    current_config: dict[str, str] = field(default_factory=dict)  # the current release's rendered files
+    rendered: dict[str, str] = field(default_factory=dict)  # the files this run writes
 
     def record(self) -> dict:
         data = asdict(self)
-        data.pop("releases")
+        for unrecorded in ("releases", "templates", "current_config", "rendered"):
+            data.pop(unrecorded)
         data["seconds"] = round(self.seconds, 3)
         data["rollback_seconds"] = round(self.rollback_seconds, 3)
         return data
@@ -119,9 +130,12 @@ class Rollout:
 
     def __init__(self, config: ServiceConfig, hosts: Sequence[HostSpec], ssh: SshOptions, *, batch_size: int = 1,
                  max_parallel: int | None = None, canary: int = 0, progress: Progress | None = None,
-                 analyst: BatchAnalyst | None = None) -> None:
+                 analyst: BatchAnalyst | None = None, renderer: Renderer | None = None) -> None:
         self.config = config
         self.analyst = analyst
+        self.renderer = renderer
+        self._action = ""
+        self._templates = Templates()
         self.hosts = list(hosts)
         self.ssh = ssh
         self.batches = plan_batches(self.hosts, batch_size, canary)
@@ -130,22 +144,45 @@ class Rollout:
         self._remotes: dict[str, RemoteHost] = {}  # one SSH connection per host, kept for the whole run
 
     # public
-    def deploy(self, artifact: Artifact) -> Outcome:
-        """Upload ``artifact`` and switch every host to it."""
+    def deploy(self, artifact: Artifact, templates: Templates | None = None) -> Outcome:
+        """Upload ``artifact`` and switch every host to it, with its ``templates`` rendered into its ``config/``."""
+        self._templates = templates or Templates()
         return self._run("deploy", artifact.version, artifact)
+
+    def push_config(self) -> Outcome:
+        """Render each host's current release's templates anew and roll the files out (no new release)."""
+        return self._run("config", "", None)
+
+    def preview(self, action: str, version: str = "", templates: Templates | None = None) -> list[HostResult]:
+        """What a ``deploy`` of ``version`` (with ``templates``) or ``config`` would write: each host's
+        current and rendered files, changing nothing."""
+        self._templates = templates or Templates()
+        self._action = action
+        results = self.inspect(keep_open=True)
+        try:
+            pairs = [(h, r) for h, r in zip(self.hosts, results, strict=True) if not r.error]
+            for _, result in pairs:
+                result.target = version if action == "deploy" else result.previous or ""
+            if self._renders():
+                self._parallel(self._read_config, pairs, INSPECT_AND_REVERT_PARALLEL)
+                self._render_all([(h, r) for h, r in pairs if not r.error])
+        finally:
+            self._close_all()
+        return results
 
     def rollback(self, to: str | None = None) -> Outcome:
         """Switch every host to ``to`` (or to the release before its current one); it must be kept there."""
         return self._run("rollback", to or "", None)
 
-    def inspect(self) -> list[HostResult]:
+    def inspect(self, keep_open: bool = False) -> list[HostResult]:
         """Each host's releases (oldest first) and current one, changing nothing; errors stay with the host."""
         results = [HostResult(h.name, h.address) for h in self.hosts]
         try:
             self._parallel(lambda host, result: self._inspect_host(host, result, prepare_layout=False),
                            list(zip(self.hosts, results, strict=True)), INSPECT_AND_REVERT_PARALLEL)
         finally:
-            self._close_all()
+            if not keep_open:
+                self._close_all()
         return results
 
     def _remote(self, host: HostSpec) -> RemoteHost:
@@ -166,6 +203,7 @@ class Rollout:
             self._close_all()
 
     def _run_batches(self, action: str, version: str, artifact: Artifact | None) -> Outcome:
+        self._action = action
         started, clock, began = utc_now_iso("milliseconds"), time.monotonic(), utc_now()
         analyses: list[BatchReport] = []
         pairs = [(host, HostResult(host.name, host.address)) for host in self.hosts]
@@ -176,6 +214,12 @@ class Rollout:
         self._parallel(self._inspect_host, pairs, INSPECT_AND_REVERT_PARALLEL)
         result = "succeeded"
         problem = [r for _, r in pairs if r.error] or self._choose_targets(action, version, pairs)
+        if not problem and self._renders():
+            if action == "config":
+                self._parallel(self._read_config, pairs, INSPECT_AND_REVERT_PARALLEL)
+                problem = [r for _, r in pairs if r.error]
+            if not problem:
+                self._render_all(pairs)  # TemplateProblem: nothing has changed on any host
         if problem:
             for _, r in pairs:
                 if r.status == PENDING:
@@ -189,7 +233,7 @@ class Rollout:
                     self._parallel(lambda h, r: self._switch_host(h, r, artifact), work)
                     if any(r.status != DEPLOYED for _, r in work):
                         break
-                    if action == "deploy" and self.config.analysis.enabled:
+                    if action in ("deploy", "config") and self.config.analysis.enabled:
                         report = self._analyse(number, [r for _, r in work],
                                                [r for _, r in pairs if r.status == PENDING], began)
                         analyses.append(report)
@@ -241,13 +285,52 @@ class Rollout:
                 result.error = verdict.summary()
         return report
 
+    def _renders(self) -> bool:
+        """Whether this run renders configuration: a deploy of a release with templates, or ``config``."""
+        return self.renderer is not None and (self._action == "config" or bool(self._templates))
+
+    def _read_config(self, host: HostSpec, result: HostResult) -> None:
+        """The current release's ``config/`` files (templates too, for ``config``)."""
+        try:
+            output = self._remote(host).run("read-config", read_config(Layout(host.deploy_root).current),
+                                            self.config.command_timeout)
+        except RemoteError as exc:
+            self._fail(host, result, exc.step, str(exc))
+            return
+        templates, result.current_config = parse_config(output)
+        if self._action == "config":
+            result.templates = templates
+
+    def _render_all(self, pairs: list[tuple[HostSpec, HostResult]]) -> None:
+        """Render every host's files before any host changes; :class:`TemplateProblem` for the first that fails."""
+        renderer = self.renderer
+        if renderer is None or not self._renders():
+            return
+        for host, result in pairs:
+            if self._action == "config":
+                templates = Templates(result.templates)
+                if not templates:
+                    raise TemplateProblem(f"{host.name}: its current release {result.previous or '(none)'} "
+                                          f"has no config/*.j2 templates to render")
+            else:
+                templates = self._templates
+            rendered = renderer.render(templates, host, result.target)
+            result.rendered, result.config_keys = rendered.files, rendered.keys
+            result.config_files = sorted(rendered.files)
+            self._say(host.name, "render", "ok", f"{len(rendered.files)} file(s) from {len(rendered.keys)} CMDB key(s)")
+
     def _choose_targets(self, action: str, version: str, pairs: list[tuple[HostSpec, HostResult]]) -> list[HostResult]:
-        """Set each host's target; for a rollback, the target must be kept on the host."""
+        """Set each host's target; for a rollback, the target must be kept on the host; ``config`` keeps
+        the current release."""
         problems = []
         for _, r in pairs:
             kept = [rel.version for rel in r.releases]
             if action == "deploy":
                 r.target = version
+            elif action == "config":
+                r.target = r.previous or ""
+                if not r.target:
+                    r.status, r.step, r.error = FAILED, "check", "no current release to configure"
             elif version:
                 r.target = version
                 if version not in kept:
@@ -315,8 +398,14 @@ class Rollout:
             remote = self._remote(host)
             self._step(host, result, "connect", remote.connect)
             chain = self._stage(host, result, remote, artifact) if artifact is not None else []
+            if result.rendered:
+                chain.append(("config", write_config(root.release(version), result.rendered,
+                                                     keep_previous=self._action == "config")))
             chain += [("pre-hook", steps.shell(hook, root.release(version), env)) for hook in config.pre_hooks]
-            chain += self._switch_and_restart(host, version)
+            if self._action == "config":
+                chain.append(("restart", steps.shell(config.restart, root.current, env)))
+            else:
+                chain += self._switch_and_restart(host, version)
             self._run_chain(host, result, remote, chain)
             self._check_health(host, result, version)
             for command in config.verify_commands(host):
@@ -364,11 +453,12 @@ class Rollout:
         result.step = names[0]
         result.switched = True  # until we know better: if the answer is lost, the host may have switched
         begun = time.monotonic()
+        changes = "config" if self._action == "config" else "switch"  # the first step that touches current
         try:
             remote.run_chain(chain, self.config.command_timeout)
         except RemoteError as exc:
             done = names[:names.index(exc.step)] if exc.step in names else []
-            if not exc.uncertain and "switch" not in done and exc.step != "switch":
+            if not exc.uncertain and changes not in done and exc.step != changes:
                 result.switched = False  # it failed before the switch: current was not touched
             for name in done:
                 self._say(host.name, name, "ok", self._detail(name, result))
@@ -431,8 +521,13 @@ class Rollout:
                 raise RemoteError("rollback", "no earlier release to go back to")
             root = Layout(host.deploy_root)
             remote = self._remote(host)
-            self._say(host.name, "rollback", "start", f"back to {back}")
-            chain = self._switch_and_restart(host, back)
+            self._say(host.name, "rollback", "start", f"back to {back}" + (
+                " and its previous config files" if self._action == "config" else ""))
+            if self._action == "config":
+                chain = [("restore-config", restore_config(root.release(back), result.config_files)),
+                         ("restart", steps.shell(self.config.restart, root.current, self._env(host, back)))]
+            else:
+                chain = self._switch_and_restart(host, back)
             if result.created_release and result.target != back:
                 chain.append(("cleanup", steps.remove_releases(root, [result.target])))
             remote.run_chain(chain, self.config.command_timeout)

@@ -15,11 +15,13 @@ from remote import SshOptions
 from .artifact import Artifact, ArtifactError, build_artifact, open_artifact
 from .canary import BatchAnalyst
 from .config import ServiceConfig, check_name, parse_config
+from .config_values import load_values
 from .events import append_event, deployment_event
 from .plan import default_batch_size
 from .registry import Registry, RegistryError
 from .rollout import HostResult, Outcome, Progress, Rollout
 from .samples import TelemetryReader
+from .templates import Renderer, Templates
 
 
 @dataclass
@@ -56,7 +58,13 @@ def make_artifact(config: ServiceConfig, version: str, source: Path | None, arti
     return build_artifact(source, version, work_dir)
 
 
-def _rollout(config: ServiceConfig, options: RunOptions) -> Rollout:
+def _renderer(registry: Registry, config: ServiceConfig, hosts: Sequence[str]) -> Renderer:
+    """Renders the service's templates with its CMDB values, read when a template first needs them."""
+    return Renderer(registry.environment, config.service,
+                    lambda: load_values(registry.cmdb.store, registry.environment, config.service, hosts))
+
+
+def _rollout(config: ServiceConfig, options: RunOptions, registry: Registry | None = None) -> Rollout:
     hosts = config.select(options.hosts, options.role)
     batch = options.batch_size or default_batch_size(len(hosts))
     analysis, client, problem = config.analysis, options.elasticsearch, ""
@@ -67,8 +75,9 @@ def _rollout(config: ServiceConfig, options: RunOptions) -> Rollout:
             problem = f"Elasticsearch not usable: {exc}"
     reader = TelemetryReader(client, analysis.index_prefix, analysis.max_durations) if client is not None else None
     analyst = BatchAnalyst(analysis, analysis.service or config.service, reader, problem)
+    renderer = _renderer(registry, config, [h.name for h in hosts]) if registry is not None else None
     return Rollout(config, hosts, options.ssh, batch_size=batch, max_parallel=options.max_parallel,
-                   canary=options.canary, progress=options.progress, analyst=analyst)
+                   canary=options.canary, progress=options.progress, analyst=analyst, renderer=renderer)
 
 
 def _finish(registry: Registry, outcome: Outcome, options: RunOptions) -> dict:
@@ -88,12 +97,23 @@ def deploy(registry: Registry, service: str, version: str, options: RunOptions, 
     """Deploy ``version`` under the service's lock; returns the outcome and the stored record."""
     check_name("version", version)
     config = load_config(registry, service)
-    rollout = _rollout(config, options)
+    rollout = _rollout(config, options, registry)
     with tempfile.TemporaryDirectory(prefix="oam-release-") as work:
         built = make_artifact(config, version, source, artifact, Path(work))
+        templates = Templates.from_artifact(built.path)
+        templates.names()  # a template that does not parse fails before the lock is taken
         with registry.lock(service, options.user):
-            outcome = rollout.deploy(built)
+            outcome = rollout.deploy(built, templates)
             return outcome, _finish(registry, outcome, options)
+
+
+def deploy_config(registry: Registry, service: str, options: RunOptions) -> tuple[Outcome, dict]:
+    """Render each host's current release's templates with today's CMDB values and roll the files out."""
+    config = load_config(registry, service)
+    rollout = _rollout(config, options, registry)
+    with registry.lock(service, options.user):
+        outcome = rollout.push_config()
+        return outcome, _finish(registry, outcome, options)
 
 
 def rollback(registry: Registry, service: str, to: str | None, options: RunOptions) -> tuple[Outcome, dict]:
@@ -115,10 +135,19 @@ def releases(registry: Registry, service: str, options: RunOptions) -> list[Host
 
 def dry_run(registry: Registry, service: str, version: str, options: RunOptions, *, source: Path | None = None,
             artifact: Path | None = None) -> tuple[Artifact, list[list[str]], list[HostResult]]:
-    """What a deploy would do: the artifact it would ship, the batches, each host's current release."""
+    """What a deploy would do: the artifact it would ship, the batches, each host's current release and,
+    for a release with templates, the files currently in its ``config/`` and those it would render."""
     check_name("version", version)
     config = load_config(registry, service)
-    rollout = _rollout(config, options)
+    rollout = _rollout(config, options, registry)
     with tempfile.TemporaryDirectory(prefix="oam-release-") as work:
         built = make_artifact(config, version, source, artifact, Path(work))
-    return built, [[h.name for h in batch] for batch in rollout.batches], rollout.inspect()
+        templates = Templates.from_artifact(built.path)
+    return built, [[h.name for h in batch] for batch in rollout.batches], rollout.preview("deploy", version, templates)
+
+
+def dry_run_config(registry: Registry, service: str, options: RunOptions) -> tuple[list[list[str]], list[HostResult]]:
+    """What ``deploy_config`` would do: the batches, each host's current and newly rendered files."""
+    config = load_config(registry, service)
+    rollout = _rollout(config, options, registry)
+    return [[h.name for h in batch] for batch in rollout.batches], rollout.preview("config")

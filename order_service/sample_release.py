@@ -12,6 +12,11 @@
   ``$OAM_COLLECTOR_TOKEN`` in the host's env it reports each order request as an ECS transaction
   (``service.name`` ``sample``, ``host.name`` ``$OAM_HOST``) to the collector's ``/v1/ingest``,
   twice a second, as the host agent ships its lines;
+* ``config/settings.json.j2`` — its settings file, which the deployer renders into ``config/settings.json``
+  with the CMDB keys ``<environment>/<service>/config/order_delay_ms`` (default 20) and
+  ``.../config/greeting`` (default ``hello``), a host's override first. The app reads it at start and
+  serves it on ``GET /settings``; a setting it cannot use (``order_delay_ms`` not a number >= 0) makes
+  ``/health`` answer 503 ``bad configuration: ...``;
 * ``bin/restart`` and ``launch.json`` — stops the running app (pid file ``$OAM_SHARED_DIR/app.pid``)
   and starts this one detached (``setsid``) with Debian's ``/usr/bin/python3``, logging to
   ``$OAM_SHARED_DIR/logs/app.log``.
@@ -39,11 +44,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RELEASE = pathlib.Path(__file__).resolve().parent
 VERSION = (RELEASE / "VERSION").read_text().strip()
+SETTINGS_FILE = RELEASE / "config" / "settings.json"
 SHARED = pathlib.Path(os.environ["OAM_SHARED_DIR"])
 BEHAVIOUR = json.loads((RELEASE / "behaviour.json").read_text()) if (RELEASE / "behaviour.json").exists() else {}
 COLLECTOR, TOKEN = os.environ.get("OAM_COLLECTOR_URL", ""), os.environ.get("OAM_COLLECTOR_TOKEN", "")
 HOST = os.environ.get("OAM_HOST", "")
 pending, pending_lock = [], threading.Lock()
+
+
+def load_settings():
+    """The rendered settings file and what is wrong with it ("" if nothing)."""
+    if not SETTINGS_FILE.exists():
+        return {}, ""
+    try:
+        data = json.loads(SETTINGS_FILE.read_text())
+    except ValueError as exc:
+        return {}, f"config/settings.json is not JSON: {exc}"
+    delay = data.get("order_delay_ms", 20)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+        return data, f"order_delay_ms must be a number >= 0, not {delay!r}"
+    return data, ""
+
+
+SETTINGS, SETTINGS_PROBLEM = load_settings()
+ORDER_DELAY = SETTINGS.get("order_delay_ms", 20) / 1000 if not SETTINGS_PROBLEM else 0.02
 
 
 def document(kind, fields, at):
@@ -92,12 +116,19 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/orders/"):
             self.order()
             return
+        if self.path == "/settings":
+            self.answer(200, SETTINGS)
+            return
         if self.path != "/health":
             self.send_error(404)
             return
         failing = (SHARED / "data" / f"fail-health-{VERSION}").exists()
-        body = json.dumps({"status": "failing" if failing else "ok", "version": VERSION}).encode()
-        self.send_response(503 if failing else 200)
+        status = f"bad configuration: {SETTINGS_PROBLEM}" if SETTINGS_PROBLEM else "failing" if failing else "ok"
+        self.answer(503 if status != "ok" else 200, {"status": status, "version": VERSION})
+
+    def answer(self, code, data):
+        body = json.dumps(data).encode()
+        self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -106,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
     def order(self):
         begun = time.monotonic()
         at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-        time.sleep(random.uniform(0.015, 0.025) * BEHAVIOUR.get("slow_factor", 1))
+        time.sleep(random.uniform(0.75, 1.25) * ORDER_DELAY * BEHAVIOUR.get("slow_factor", 1))
         failed = random.random() < BEHAVIOUR.get("fail_ratio", 0)
         body = json.dumps({"error": "order not found"} if failed else {"order": self.path.rsplit("/", 1)[1]}).encode()
         self.send_response(500 if failed else 200)
@@ -186,6 +217,16 @@ pid_file.write_text(json.dumps({"pid": child.pid, "marker": root}))
 '''
 
 
+SETTINGS_TEMPLATE = """\
+{
+  "environment": {{ oam.environment | tojson }},
+  "host": {{ oam.host | tojson }},
+  "greeting": {{ greeting | default("hello") | tojson }},
+  "order_delay_ms": {{ order_delay_ms | default(20) | tojson }}
+}
+"""
+
+
 def write_restart(directory: Path, argv: list[str]) -> None:
     """Write ``bin/restart`` and the ``launch.json`` it starts (``argv``; ``$NAME`` from the host's env,
     ``$RELEASE_DIR`` the release's path)."""
@@ -204,6 +245,8 @@ def write_sample_release(directory: Path, version: str, *, fail_ratio: float = 0
     (directory / "VERSION").write_text(version + "\n")
     (directory / "behaviour.json").write_text(json.dumps({"fail_ratio": fail_ratio, "slow_factor": slow_factor}))
     (directory / "app.py").write_text(APP)
+    (directory / "config").mkdir(exist_ok=True)
+    (directory / "config" / "settings.json.j2").write_text(SETTINGS_TEMPLATE)
     write_restart(directory, ["/usr/bin/python3", "$RELEASE_DIR/app.py"])
     return directory
 

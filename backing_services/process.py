@@ -191,6 +191,17 @@ class ManagedProcess:
         except TimeoutError as exc:
             raise ServiceError(f"{exc}\n{tail_of()}") from None
 
+    def start_ready(self, ready: Callable[[], T], *, timeout: float, what: str, label: str | None = None,
+                    interval: float = 0.1, retry_on: tuple[type[BaseException], ...] = ()) -> T:
+        """:meth:`start`, then :meth:`wait_ready`; a process that does not get ready is stopped again."""
+        self.start()
+        try:
+            return self.wait_ready(ready, timeout=timeout, interval=interval, what=what, label=label,
+                                   retry_on=retry_on)
+        except ServiceError:
+            self.stop(timeout=5)
+            raise
+
     def exit_code(self) -> int | None:
         return self._popen.poll() if self._popen else None
 
@@ -206,6 +217,18 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_path, lines)
+
+
+class ProcessService:
+    """A backing service run as one :class:`ManagedProcess` (``self.process``): stop it, ask if it runs."""
+
+    process: ManagedProcess
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.process.stop(timeout)
+
+    def running(self) -> bool:
+        return self.process.running()
 
 
 _PROBLEM = re.compile(r"\b(ERROR|FATAL|SEVERE)\b|^\S*(Exception|Error)\b")

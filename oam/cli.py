@@ -36,6 +36,7 @@ class Context:
 # first use, so `oam agent run` does not load Flask, the collector or the deployer.
 PIECES: dict[str, str] = {
     "agent": "agents.host.cli:agent",
+    "alerts": "alerts.cli:alerts",
     "bench": "oam.benchmarks.cli:bench",
     "cmdb": "cmdb.cli:cmdb_group",
     "dashboard": "dashboard.cli:dashboard",
@@ -53,7 +54,7 @@ PIECES: dict[str, str] = {
 
 # Exceptions defined in these packages are the suite's own: `oam` prints their message as one line.
 SUITE_PACKAGES = ("foundation", "telemetry", "backing_services", "cmdb", "remote", "collector", "deployer", "agents",
-                  "dashboard", "order_service", "oam")
+                  "alerts", "dashboard", "order_service", "oam")
 
 
 class SuiteGroup(click.Group):

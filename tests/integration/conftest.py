@@ -27,3 +27,32 @@ def redis_client(redis_server: RedisServer):
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server(run_dir: Path):
+    """A real SMTP server (aiosmtpd, its own process) storing every message in a Maildir."""
+    from backing_services.smtp import SmtpServer
+
+    server = SmtpServer(run_dir / "smtp", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def alertmanagers(run_dir: Path, smtp_server):
+    """Two clustered Alertmanagers mailing every alert (and its resolution) to ``smtp_server``.
+
+    Short group_wait/group_interval and a 5 s peer timeout keep tests quick; repeat_interval is long,
+    so a mail more than the alert's first and its resolution is a duplicate.
+    """
+    from alerts.amconfig import alertmanager_config
+    from backing_services.alertmanager import AlertmanagerCluster
+
+    config = alertmanager_config(smtp_server.address, to="ops@example.com", group_wait="1s", group_interval="1s",
+                                 repeat_interval="4h")
+    cluster = AlertmanagerCluster(run_dir / "alertmanager", config, size=2, peer_timeout="5s")
+    cluster.start()
+    yield cluster
+    cluster.stop()

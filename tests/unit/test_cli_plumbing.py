@@ -170,10 +170,11 @@ WITH_JSON = {
     "cmdb locks", "cmdb access", "cmdb import", "cmdb export", "cmdb watch", "cmdb schema ls", "cmdb schema get",
     "collector token issue", "collector token list", "collector retention", "agent install", "agent uninstall",
     "traces search",
+    "alerts ls", "alerts get", "alerts mail", "alerts status",
 }
 WITH_CMDB = {"cmdb", "deploy", "rollback", "releases", "deploy-config", "dashboard run", "dashboard add-user",
              "collector run", "agent run", "agent install", "agent uninstall", "sample backend", "sample gateway",
-             "sample worker"}
+             "sample worker", "alerts"}
 
 
 def test_every_command_spells_output_and_the_cmdb_connection_the_same_way():

@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("foundation",),
     ("telemetry", "backing_services", "remote"),
     ("cmdb",),
-    ("collector", "deployer", "agents"),
+    ("collector", "deployer", "agents", "alerts"),
     ("dashboard", "order_service"),
     ("oam",),
     ("bench",),

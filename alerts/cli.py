@@ -1,0 +1,310 @@
+"""``oam alerts``: rules in the CMDB (ls, get, set, delete), the evaluator (run) and the mailbox (mail).
+
+Rules are the CMDB keys ``<environment>/alerts/<name>`` (``-e``, default ``$OAM_ENVIRONMENT`` or
+production); the CMDB options are ``oam cmdb``'s. ``set`` refuses an invalid rule with one line
+naming the field, and registers the rule schema so the CMDB refuses one written by other means too.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backing_services.smtp import read_mailbox
+from cmdb import CmdbError
+from cmdb.cli import CmdbOptions, session, with_suite_defaults
+from cmdb.connection import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT
+from cmdb.paths import DEFAULT_ROOT
+from cmdb.store import parse_json, pretty
+from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.elasticsearch import ElasticsearchConnection, connect
+from foundation.output import CommandError, echo_json, reported, table
+from foundation.settings import SettingsError, validate
+from foundation.suite import suite_elasticsearch
+
+from .evaluator import Evaluator, EvaluatorOptions, evaluators
+from .rules import check, parse_duration, rule_key
+from .state import FIRING, PENDING
+from .store import RuleState, install_schema, load_rules, load_states
+
+MAILBOX_ENV = "OAM_ALERTS_MAILBOX"
+
+
+class AlertsContext:
+    """The group's options: the CMDB (opened per command) and the environment."""
+
+    def __init__(self, cmdb: CmdbOptions, environment: str, settings: Any) -> None:
+        self.cmdb, self.environment, self.settings = cmdb, environment, settings
+
+
+def _settings(ctx: click.Context) -> Any:
+    return getattr(ctx.find_root().obj, "settings", None)
+
+
+@click.group("alerts", context_settings={"help_option_names": ["-h", "--help"]})
+@cmdb_options
+@click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
+              help="The environment whose rules to use [env OAM_ENVIRONMENT].")
+@click.pass_context
+def alerts(ctx: click.Context, cmdb: CmdbConnection, environment: str) -> None:
+    """Alert rules in the CMDB, evaluated against Elasticsearch, delivered by Alertmanager.
+
+    \b
+      oam alerts set order-errors '{"kind": "service", "service": "order-service",
+          "measure": "error_rate", "op": ">", "threshold": 5, "window": "1m", "for": "2m"}'
+      oam alerts ls                 rules with their firing and pending groups
+      oam alerts get order-errors   the rule, and each group's state
+      oam alerts run --alertmanager http://127.0.0.1:9093 --alertmanager http://127.0.0.1:9095
+      oam alerts mail --mailbox DIR the mail the SMTP receiver got
+
+    Rules are CMDB keys <environment>/alerts/<name>: `oam cmdb history` and `oam cmdb rollback` work on them.
+    """
+    settings = _settings(ctx)
+    connection = with_suite_defaults(cmdb, settings).or_defaults(zk="127.0.0.1:2181")
+    if connection.user and connection.password is None:
+        raise click.ClickException(f"--cmdb-user {connection.user} needs a password (--cmdb-password or "
+                                   "OAM_CMDB_PASSWORD)")
+    options = CmdbOptions(connection.zk or "", connection.user, connection.password, connection.root or DEFAULT_ROOT,
+                          DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT, None)
+    ctx.obj = AlertsContext(options, environment, settings)
+
+
+def _counts(state: RuleState | None) -> tuple[int, int]:
+    groups = state.groups.values() if state else []
+    return sum(g.state == FIRING for g in groups), sum(g.state == PENDING for g in groups)
+
+
+@alerts.command("ls")
+@output_option
+@click.pass_obj
+def ls_command(obj: AlertsContext, output: str) -> None:
+    """The environment's rules: what each watches, its firing and pending groups, its error.
+
+    With -o json: a list of {"name", "key", "kind", "severity", "describe", "firing", "pending", "error"}.
+    """
+    with session(obj.cmdb) as handle:
+        rules, broken = load_rules(handle, obj.environment)
+        states = load_states(handle, obj.environment)
+    rows = []
+    for rule in rules:
+        firing, pending = _counts(states.get(rule.name))
+        error = states[rule.name].error if rule.name in states else None
+        rows.append({"name": rule.name, "key": rule.key, "kind": rule.kind, "severity": rule.severity,
+                     "describe": rule.describe(), "firing": firing, "pending": pending, "error": error})
+    rows += [{"name": key.rsplit("/", 1)[-1], "key": key, "kind": None, "severity": None, "describe": None,
+              "firing": 0, "pending": 0, "error": reason} for key, reason in broken.items()]
+    if output == "json":
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"(no rules in {obj.environment})", err=True)
+        return
+    click.echo(table([[r["name"], r["kind"] or "INVALID", r["severity"] or "-", r["firing"], r["pending"],
+                       r["error"] or r["describe"]] for r in rows],
+                     headers=["RULE", "KIND", "SEVERITY", "FIRING", "PENDING", "WATCHES"]))
+
+
+@alerts.command("status")
+@output_option
+@click.pass_obj
+def status_command(obj: AlertsContext, output: str) -> None:
+    """Which evaluator is active and which stand by; exit 1 if none runs.
+
+    With -o json: {"environment", "active": identity or null, "standby": [identities]}.
+    """
+    with session(obj.cmdb) as handle:
+        names = evaluators(handle, obj.environment)
+    if output == "json":
+        echo_json({"environment": obj.environment, "active": names[0] if names else None, "standby": names[1:]})
+    elif names:
+        click.echo(table([[name, "active" if n == 0 else "standby"] for n, name in enumerate(names)],
+                         headers=["EVALUATOR", "ROLE"]))
+    else:
+        click.echo(f"no evaluator runs for {obj.environment}", err=True)
+    sys.exit(0 if names else 1)
+
+
+@alerts.command("get")
+@click.argument("name")
+@output_option
+@click.pass_obj
+def get_command(obj: AlertsContext, name: str, output: str) -> None:
+    """Print the rule NAME as JSON, then each group's state (to stderr).
+
+    With -o json: {"key", "version", "rule", "groups": {group: state}, "error"}.
+    """
+    key = rule_key(obj.environment, name)
+    with session(obj.cmdb) as handle:
+        entry = handle.store.get(key)
+        state = load_states(handle, obj.environment).get(name)
+    groups = {k: v.to_json() for k, v in state.groups.items()} if state else {}
+    if output == "json":
+        echo_json({"key": key, "version": entry.version, "rule": entry.value, "groups": groups,
+                   "error": state.error if state else None})
+        return
+    click.echo(pretty(entry.value))
+    click.echo(f"# {key} version {entry.version}", err=True)
+    for group, data in sorted(groups.items()):
+        click.echo(f"# {group}: {data['state']} value {data['value']}", err=True)
+    if state and state.error:
+        click.echo(f"# error: {state.error}", err=True)
+
+
+@alerts.command("set")
+@click.argument("name")
+@click.argument("value", required=False)
+@click.option("--file", "file", type=click.Path(path_type=Path), help="Read the JSON rule from a file (- = stdin).")
+@click.option("--expect-version", type=click.IntRange(min=0), help="Only if the rule is still at this version.")
+@click.option("--comment", "-m", default="", help="Why; kept in the CMDB history.")
+@click.pass_obj
+def set_command(obj: AlertsContext, name: str, value: str | None, file: Path | None, expect_version: int | None,
+                comment: str) -> None:
+    """Create or change the rule NAME (JSON VALUE or --file); an invalid rule is refused."""
+    key = rule_key(obj.environment, name)
+    if (value is None) == (file is None):
+        raise click.UsageError("give the rule either as an argument or with --file (- for stdin)")
+    try:
+        text = value if file is None else (sys.stdin.read() if str(file) == "-" else file.read_text())
+    except OSError as exc:
+        raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+    with reported(CmdbError):
+        rule = parse_json(text or "", key)
+        reason = check(key, rule)
+    if reason:
+        raise CommandError(reason)
+    with session(obj.cmdb) as handle:
+        install_schema(handle)
+        record = handle.store.set(key, rule, expect_version=expect_version, comment=comment)
+    click.echo(f"{record.key}: version {record.version} ({record.action})")
+
+
+@alerts.command("delete")
+@click.argument("name")
+@click.option("--comment", "-m", default="", help="Why; kept in the CMDB history.")
+@click.pass_obj
+def delete_command(obj: AlertsContext, name: str, comment: str) -> None:
+    """Delete the rule NAME (its history stays; the evaluator resolves what it had firing)."""
+    with session(obj.cmdb) as handle:
+        record = handle.store.delete(rule_key(obj.environment, name), comment=comment)
+    click.echo(f"{record.key}: version {record.version} (delete)")
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _elasticsearch(settings: Any, url: str | None, user: str | None, password: str | None,
+                   ca_file: str | None) -> Any:
+    """The evaluator's client: the suite's read-only user unless --es names another server."""
+    base: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings is not None and not url else {}
+    if url:
+        base["hosts"] = [part.strip() for part in url.split(",") if part.strip()]
+    overrides = {"username": user, "password": password, "ca_file": ca_file}
+    base.update({k: v for k, v in overrides.items() if v})
+    if password:
+        base.pop("password_file", None)
+    with reported(SettingsError, ValueError):
+        return connect(validate(ElasticsearchConnection, base, "--es"), request_timeout=10)
+
+
+@alerts.command("run")
+@click.option("--alertmanager", "alertmanagers", multiple=True, envvar="OAM_ALERTMANAGERS",
+              help="An Alertmanager's URL; repeat for each peer (each gets every alert) [env OAM_ALERTMANAGERS].")
+@click.option("--es", "es_url", envvar="OAM_ES_URL", help="Elasticsearch (nodes comma-separated) "
+              "[default: the suite's, env OAM_ES_URL].")
+@click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user [env OAM_ES_USER].")
+@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Its password [env OAM_ES_PASSWORD].")
+@click.option("--es-ca-file", envvar="OAM_ES_CA_FILE", help="CA of an https Elasticsearch [env OAM_ES_CA_FILE].")
+@click.option("--resend", default="1m", show_default=True, callback=_duration,
+              help="A firing alert is sent again this often.")
+@click.option("--resolved-for", default="5m", show_default=True, callback=_duration,
+              help="A resolved alert is sent for this long.")
+@click.option("--reload", default="5s", show_default=True, callback=_duration,
+              help="How often the rules are read from the CMDB.")
+@click.option("--dashboard-url", default="", help="The dashboard's URL, for each alert's link.")
+@click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
+@click.option("--identity", help="This evaluator's name in the election [default: host:pid].")
+@click.pass_obj
+def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str | None, es_user: str | None,
+                es_password: str | None, es_ca_file: str | None, resend: float, resolved_for: float,
+                reload: float, dashboard_url: str, index_prefix: str, identity: str | None) -> None:
+    """Evaluate the environment's rules until Ctrl-C or SIGTERM.
+
+    Run two or more on different machines: one is active (a ZooKeeper election), the others stand
+    by and take over with the persisted state when it goes away.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    for noisy in ("kazoo", "elastic_transport"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    urls = [url for value in alertmanagers for url in value.split() if url]
+    if not urls:
+        click.echo("warning: no --alertmanager: alerts are evaluated but sent nowhere", err=True)
+    client = _elasticsearch(obj.settings, es_url, es_user, es_password, es_ca_file)
+    options = EvaluatorOptions(obj.environment, urls, resend=resend, resolved_for=resolved_for, reload=reload,
+                               dashboard=dashboard_url, prefix=index_prefix)
+    if identity:
+        options.identity = identity
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with session(obj.cmdb) as handle:
+        install_schema(handle)
+        evaluator = Evaluator(handle, client, options)
+        click.echo(f"evaluator {options.identity}: rules of {obj.environment}; waiting to be the active one",
+                   err=True)
+        worker = threading.Thread(target=evaluator.run, args=(stop,), name="alerts-evaluator")
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            worker.join(10)
+    click.echo("stopped.", err=True)
+
+
+@alerts.command("mail")
+@click.option("--mailbox", type=click.Path(path_type=Path), envvar=MAILBOX_ENV, required=True,
+              help=f"The SMTP receiver's Maildir (backing_services.smtp) [env {MAILBOX_ENV}].")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the last N messages.")
+@output_option
+@click.pass_obj
+def mail_command(obj: AlertsContext, mailbox: Path, limit: int | None, output: str) -> None:
+    """Print the notifications the SMTP receiver got, oldest first.
+
+    With -o json: a list of {"date", "from", "to", "subject", "body"} (body: the plain-text part).
+    """
+    messages = read_mailbox(mailbox)
+    if limit:
+        messages = messages[-limit:]
+    rows = [{"date": m.get("Date", ""), "from": m.get("From", ""), "to": m.get("To", ""),
+             "subject": m.get("Subject", ""), "body": _text_of(m)} for m in messages]
+    if output == "json":
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("(no mail)", err=True)
+    for row in rows:
+        click.echo(f"Date: {row['date']}\nFrom: {row['from']}\nTo: {row['to']}\nSubject: {row['subject']}\n\n"
+                   f"{row['body'].strip()}\n")
+
+
+def _text_of(message: Any) -> str:
+    """The plain-text part of a message (or its HTML part with the tags left in)."""
+    parts = list(message.walk()) if message.is_multipart() else [message]
+    for wanted in ("text/plain", "text/html"):
+        for part in parts:
+            if part.get_content_type() == wanted:
+                payload = part.get_payload(decode=True) or b""
+                return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return ""
+

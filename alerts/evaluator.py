@@ -1,0 +1,221 @@
+"""The evaluator: every rule on its interval, one active evaluator among several (ZooKeeper election).
+
+Usage::
+
+    evaluator = Evaluator(cmdb, es_client, EvaluatorOptions("prod", ["http://am-1:9093", "http://am-2:9093"]))
+    evaluator.run(stop)        # contends for leadership; while leader, runs rounds until ``stop`` is set
+
+Each evaluator takes part in kazoo's :class:`~kazoo.recipe.election.Election` at
+``<root>/locks/alerts-<environment>``. The leader reads the persisted state first
+(:mod:`alerts.store`), then in each round evaluates the rules that are due, moves each group's
+state (:func:`alerts.state.step`), sends what is due to every Alertmanager and writes the state
+back. A leader whose ZooKeeper session is lost stops at once; a standby takes over.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kazoo.exceptions import CancelledError, KazooException
+from kazoo.protocol.states import KazooState
+
+from cmdb import Cmdb, CmdbError
+
+from . import notify
+from .queries import QueryFailed, evaluate
+from .rules import Rule
+from .state import FIRING, RESOLVED, AlertState, due, finished, step
+from .store import RuleState, drop_state, load_rules, load_states, save_state
+
+log = logging.getLogger("alerts.evaluator")
+
+
+@dataclass
+class EvaluatorOptions:
+    """How one evaluator runs; times in seconds."""
+
+    environment: str
+    alertmanagers: list[str] = field(default_factory=list)
+    resend: float = 60.0  # a firing alert is sent again this often
+    resolved_for: float = 300.0  # a resolved alert is sent for this long
+    reload: float = 5.0  # the rules are read from the CMDB this often
+    tick: float = 0.2  # how often the loop looks for due rules
+    dashboard: str = ""  # the alerts' generatorURL opens it
+    prefix: str = "oam"  # of the Elasticsearch indices
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+def election_path(cmdb: Cmdb, environment: str) -> str:
+    """Where the evaluators of ``environment`` contend."""
+    return cmdb.layout.lock(f"alerts-{environment}")
+
+
+def evaluators(cmdb: Cmdb, environment: str) -> list[str]:
+    """The identities of the evaluators of ``environment``: the active one first, then the standbys."""
+    path = election_path(cmdb, environment)
+    with cmdb.translated("read the election", path):
+        if cmdb.client.retry(cmdb.client.exists, path) is None:
+            return []
+        return list(cmdb.client.Election(path).contenders())
+
+
+class Evaluator:
+    """Rules of one environment, evaluated against Elasticsearch, sent to Alertmanager."""
+
+    def __init__(self, cmdb: Cmdb, elasticsearch: Any, options: EvaluatorOptions,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cmdb, self.elasticsearch, self.options, self.clock = cmdb, elasticsearch, options, clock
+        self.rules: dict[str, Rule] = {}
+        self.states: dict[str, RuleState] = {}
+        self.leading = threading.Event()
+        self._lost = threading.Event()
+        self._next: dict[str, float] = {}
+        self._loaded_at = float("-inf")
+        self._broken: dict[str, str] = {}
+        self.retired: dict[str, Rule] = {}  # removed rules whose resolved alerts are still being sent
+        cmdb.client.add_listener(self._on_state)
+
+    def _on_state(self, state: str) -> None:
+        if state == KazooState.LOST:
+            self._lost.set()
+
+    # -- leadership ------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Contend for leadership until ``stop`` is set; lead while elected."""
+        path = election_path(self.cmdb, self.options.environment)
+        self.cmdb.ensure_root(path)
+        while not stop.is_set():
+            election = self.cmdb.client.Election(path, self.options.identity)
+            canceller = threading.Thread(target=lambda e=election: (stop.wait(), e.cancel()), daemon=True)
+            canceller.start()
+            self._lost.clear()
+            try:
+                election.run(self.lead, stop)
+            except CancelledError:
+                return
+            except (KazooException, CmdbError) as exc:  # the session went away under the election
+                log.warning("alerts: leadership lost (%s); contending again", type(exc).__name__)
+            if not stop.is_set():
+                stop.wait(1.0)
+
+    def lead(self, stop: threading.Event) -> None:
+        """Be the active evaluator: take up the persisted state, then run rounds."""
+        self.leading.set()
+        log.info("alerts: %s is the active evaluator of %s", self.options.identity, self.options.environment)
+        try:
+            self.states = load_states(self.cmdb, self.options.environment)
+            self._loaded_at = float("-inf")
+            self._next = {}
+            while not stop.is_set() and not self._lost.is_set():
+                if self.cmdb.client.state == KazooState.CONNECTED:
+                    try:
+                        self.round(self.clock())
+                    except CmdbError as exc:
+                        log.warning("alerts: %s", exc)
+                stop.wait(self.options.tick)
+        finally:
+            self.leading.clear()
+
+    # -- one round -------------------------------------------------------------------------
+    def round(self, now: float) -> None:
+        """Evaluate the rules that are due, send what is due, persist what changed."""
+        if now - self._loaded_at >= self.options.reload:
+            self._reload(now)
+        touched: set[str] = set()
+        for name, rule in sorted(self.rules.items()):
+            if rule.enabled and now >= self._next.get(name, 0.0):
+                self._next[name] = now + rule.interval
+                self._evaluate(rule, now)
+                touched.add(name)
+        touched |= self._deliver(now)
+        for name in sorted(touched):
+            self._persist(name)
+
+    def _reload(self, now: float) -> None:
+        rules, broken = load_rules(self.cmdb, self.options.environment)
+        for key, reason in broken.items():
+            if self._broken.get(key) != reason:
+                log.warning("alerts: %s", reason)
+        self._broken = broken
+        fresh = {rule.name: rule for rule in rules}
+        for name, rule in fresh.items():
+            if self.rules.get(name) != rule:
+                self._next.pop(name, None)  # a changed rule is evaluated at once
+        for name in set(self.rules) - set(fresh):  # a removed rule resolves what it had firing
+            for state in self.states.get(name, RuleState(name)).groups.values():
+                if state.state == FIRING:
+                    state.state, state.resolved_at = RESOLVED, now
+        self.retired.update({name: rule for name, rule in self.rules.items() if name not in fresh})
+        for name in fresh:
+            self.retired.pop(name, None)
+        self.rules = fresh
+        self._loaded_at = now
+
+    def _expected_hosts(self, rule: Rule) -> list[str]:
+        return [facts.name for facts in self.cmdb.inventory.known().values()
+                if facts.environment == rule.environment and (not rule.role or facts.role == rule.role)]
+
+    def _evaluate(self, rule: Rule, now: float) -> None:
+        record = self.states.setdefault(rule.name, RuleState(rule.name))
+        try:
+            hosts = self._expected_hosts(rule) if rule.kind == "absent" else []
+            reading = evaluate(self.elasticsearch, rule, now, hosts, self.options.prefix)
+        except (QueryFailed, CmdbError) as exc:
+            if record.error != str(exc):
+                log.warning("alerts: %s is in error: %s", rule.key, exc)
+            record.error = str(exc)  # state kept as it was: no false resolve
+            return
+        record.error, record.evaluated_at = None, now
+        for key in sorted(set(record.groups) | set(reading.groups)):
+            sample = reading.groups.get(key)
+            current = record.groups.get(key) or AlertState(labels=sample.labels if sample else {})
+            new, moved = step(current, sample.outcome if sample else None, sample.value if sample else None, now,
+                              rule)
+            if moved:
+                log.info("alerts: %s %s: %s -> %s (value %s)", rule.key, key, moved.old, moved.new,
+                         notify.figure(new.value))
+            record.groups[key] = new
+
+    def _deliver(self, now: float) -> set[str]:
+        """Send every due alert to all Alertmanagers; mark them sent only when every one took them."""
+        options, batch, sent = self.options, [], []
+        rules = {**self.retired, **self.rules}
+        for name, record in sorted(self.states.items()):
+            rule = rules.get(name)
+            if rule is None:
+                continue
+            for key, state in sorted(record.groups.items()):
+                if due(state, now, options.resend, options.resolved_for):
+                    batch.append(notify.payload(rule, state, now, options.resend, options.dashboard))
+                    sent.append((name, key))
+        touched = {name for name, _ in sent}
+        if batch and options.alertmanagers:
+            failures = notify.post(options.alertmanagers, batch)
+            for failure in failures:
+                log.warning("alerts: Alertmanager did not take %d alert(s): %s", len(batch), failure)
+            if not failures:
+                for name, key in sent:
+                    self.states[name].groups[key].last_sent = now
+        for name, record in list(self.states.items()):
+            before = len(record.groups)
+            record.groups = {k: s for k, s in record.groups.items() if not finished(s, now, options.resolved_for)}
+            if len(record.groups) != before:
+                touched.add(name)
+        return touched
+
+    def _persist(self, name: str) -> None:
+        record = self.states.get(name)
+        if record is None:
+            return
+        if name not in self.rules and not record.groups:
+            drop_state(self.cmdb, self.options.environment, name)
+            self.states.pop(name, None)
+            self.retired.pop(name, None)
+            return
+        save_state(self.cmdb, self.options.environment, record)

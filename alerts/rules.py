@@ -1,0 +1,197 @@
+"""Alert rules: one CMDB key each, ``<environment>/alerts/<name>``, checked by :data:`RULE_SCHEMA`.
+
+A rule is JSON::
+
+    {"kind": "service", "service": "order-service", "measure": "error_rate", "op": ">", "threshold": 5,
+     "window": "1m", "interval": "30s", "for": "2m", "keep_firing_for": "0s", "severity": "critical",
+     "group_by": ["host"], "no_data": "keep_state", "labels": {"team": "shop"},
+     "annotations": {"summary": "{service} error rate {value:.1f}% > {threshold}%"},
+     "runbook_url": "https://wiki.example/runbooks/order-errors"}
+
+Kinds: ``service`` (``measure`` error_rate in percent of failed transactions, request_rate per
+second, or latency in ms at ``percentile``; optional ``route``/``host``/``version`` filters and
+``group_by`` of those) and ``absent`` (a host known to the CMDB in the rule's environment that
+sent no metric document for ``intervals`` x ``metric_interval``; one group per host).
+Durations are text: ``500ms``, ``30s``, ``2m``, ``1h``. Annotation templates are Python format
+strings over ``value``, ``threshold``, ``rule``, ``environment``, ``service`` and the group's labels.
+"""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from cmdb.schema import violation
+
+RULE_PATTERN = "*/alerts/*"
+"""The CMDB key pattern of rules, for the schema registry."""
+SERVICE = "alerts"
+DURATION = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"
+GROUP_FIELDS = {"host": "host.name", "route": "transaction.name", "version": "service.version"}
+"""A ``service`` rule's group_by names and the document fields they stand for."""
+MEASURES = ("error_rate", "request_rate", "latency")
+NO_DATA = ("ok", "alerting", "keep_state")
+OPERATORS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
+
+_duration = {"type": "string", "pattern": DURATION}
+_text = {"type": "string", "minLength": 1}
+RULE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["kind"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"enum": ["service", "absent"]},
+        "description": {"type": "string"},
+        "interval": _duration, "for": _duration, "keep_firing_for": _duration, "window": _duration,
+        "severity": {"enum": ["critical", "warning", "info"]},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                   "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"},
+                        "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
+        "no_data": {"enum": list(NO_DATA)},
+        "runbook_url": {"type": "string", "pattern": "^https?://"},
+        "enabled": {"type": "boolean"},
+        # service
+        "service": _text, "measure": {"enum": list(MEASURES)},
+        "percentile": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+        "route": _text, "host": _text, "version": _text,
+        "op": {"enum": list(OPERATORS)}, "threshold": {"type": "number"},
+        "min_requests": {"type": "integer", "minimum": 1},
+        "group_by": {"type": "array", "uniqueItems": True, "items": {"enum": list(GROUP_FIELDS)}},
+        # absent
+        "intervals": {"type": "integer", "minimum": 1}, "metric_interval": _duration,
+        "role": _text,
+    },
+    "allOf": [
+        {"if": {"properties": {"kind": {"const": "service"}}},
+         "then": {"required": ["service", "measure", "op", "threshold"]}},
+        {"if": {"properties": {"measure": {"const": "latency"}}, "required": ["measure"]},
+         "then": {"required": ["percentile"]}},
+        {"if": {"properties": {"kind": {"const": "absent"}}},
+         "then": {"not": {"anyOf": [{"required": [name]} for name in
+                                    ("service", "measure", "percentile", "route", "version", "group_by")]}}},
+    ],
+}
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used; the message is one line naming the key and the field."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``500ms``, ``30s``, ``2m``, ``1h``."""
+    match = re.match(DURATION, text or "")
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and ms, s, m or h (30s, 2m)")
+    unit = match.group(2)
+    return float(text[: -len(unit)]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def rule_key(environment: str, name: str) -> str:
+    """The CMDB key of rule ``name`` in ``environment``."""
+    return f"{environment}/{SERVICE}/{name}"
+
+
+class _Blank(dict):
+    """Format values: a name the template uses but the alert lacks stays as written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    """``template`` with ``values`` filled in; a field that cannot be formatted is left as written."""
+    try:
+        return string.Formatter().vformat(template, (), _Blank(values))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return template
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A checked rule, with its durations in seconds."""
+
+    environment: str
+    name: str
+    kind: str
+    interval: float = 30.0
+    for_seconds: float = 0.0
+    keep_firing_for: float = 0.0
+    window: float = 300.0
+    severity: str = "warning"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    no_data: str = "keep_state"
+    runbook_url: str = ""
+    enabled: bool = True
+    service: str = ""
+    measure: str = ""
+    percentile: float = 95.0
+    filters: dict[str, str] = field(default_factory=dict)  # group_by name -> value (route/host/version)
+    op: str = ">"
+    threshold: float = 0.0
+    min_requests: int = 1
+    group_by: tuple[str, ...] = ()
+    intervals: int = 3
+    metric_interval: float = 10.0
+    role: str = ""
+
+    @property
+    def key(self) -> str:
+        return rule_key(self.environment, self.name)
+
+    def breached(self, value: float) -> bool:
+        """Is ``value`` past the threshold (``absent`` rules: always, a missing host is the condition)?"""
+        return True if self.kind == "absent" else OPERATORS[self.op](float(value), float(self.threshold))
+
+    def describe(self) -> str:
+        """One line: what the rule watches."""
+        if self.kind == "absent":
+            return f"hosts of {self.environment} silent for {self.intervals} x {self.metric_interval:g}s"
+        where = "".join(f" {name}={value}" for name, value in sorted(self.filters.items()))
+        what = f"p{self.percentile:g} latency ms" if self.measure == "latency" else self.measure
+        by = f" by {','.join(self.group_by)}" if self.group_by else ""
+        return f"{self.service}{where} {what} {self.op} {self.threshold:g} over {self.window:g}s{by}"
+
+
+def check(key: str, value: Any) -> str | None:
+    """The one-line reason ``value`` is no rule (schema, then templates), or None if it is one."""
+    reason = violation(key, RULE_PATTERN, RULE_SCHEMA, value)
+    if reason:
+        return reason
+    for name, template in sorted((value.get("annotations") or {}).items()):
+        try:
+            list(string.Formatter().parse(template))
+        except ValueError as exc:
+            return f"{key}: annotations.{name} is no valid template: {exc}"
+    return None
+
+
+def parse_rule(key: str, value: Any) -> Rule:
+    """The :class:`Rule` stored at ``key`` (``<environment>/alerts/<name>``), or :class:`RuleError`."""
+    parts = key.strip("/").split("/")
+    if len(parts) != 3 or parts[1] != SERVICE:
+        raise RuleError(f"invalid rule key {key!r}: expected <environment>/{SERVICE}/<name>")
+    reason = check(key, value)
+    if reason:
+        raise RuleError(reason)
+    seconds = {name: parse_duration(value[name]) for name in ("interval", "for", "keep_firing_for", "window",
+                                                             "metric_interval") if name in value}
+    for name in ("interval", "window", "metric_interval"):
+        if seconds.get(name, 1.0) <= 0:
+            raise RuleError(f"{key}: {name} must be longer than 0s")
+    return Rule(
+        environment=parts[0], name=parts[2], kind=value["kind"], interval=seconds.get("interval", 30.0),
+        for_seconds=seconds.get("for", 0.0), keep_firing_for=seconds.get("keep_firing_for", 0.0),
+        window=seconds.get("window", 300.0), severity=value.get("severity", "warning"),
+        labels=dict(value.get("labels") or {}), annotations=dict(value.get("annotations") or {}),
+        no_data=value.get("no_data", "keep_state"), runbook_url=value.get("runbook_url", ""),
+        enabled=value.get("enabled", True), service=value.get("service", ""), measure=value.get("measure", ""),
+        percentile=float(value.get("percentile", 95.0)),
+        filters={name: value[name] for name in GROUP_FIELDS if name in value},
+        op=value.get("op", ">"), threshold=float(value.get("threshold", 0.0)),
+        min_requests=int(value.get("min_requests", 1)), group_by=tuple(value.get("group_by") or ()),
+        intervals=int(value.get("intervals", 3)), metric_interval=seconds.get("metric_interval", 10.0),
+        role=value.get("role", ""))

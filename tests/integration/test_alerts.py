@@ -1,0 +1,183 @@
+"""Alerts end to end: rules in a real CMDB, two ``oam alerts run`` evaluators, real Elasticsearch,
+two clustered Alertmanagers and a real SMTP server.
+
+Transactions of ``order-service`` are indexed as the collector stores them, a few every half
+second, with a failure ratio the test turns up and down. The rule: error rate over 20 % in the
+last 3 s, for 2 s, evaluated every second.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backing_services.smtp import read_mailbox
+from cmdb import Cmdb, SchemaViolation
+from foundation.clock import utc_iso
+from foundation.elasticsearch import delete_indices
+from foundation.waiting import NotReady, wait_until
+from oam.cli import cli
+from telemetry.templates import index_name, install_templates
+
+PREFIX = f"oamalerts{os.getpid()}"  # inside the pieces' roles (oam*)
+ENV = "staging"
+USER, PASSWORD = "alerts", "alerts-secret"
+RULE = {"kind": "service", "service": "order-service", "measure": "error_rate", "op": ">", "threshold": 20,
+        "window": "3s", "interval": "1s", "for": "2s", "severity": "critical", "no_data": "keep_state",
+        "annotations": {"summary": "order-service failed {value:.0f}% of its requests (over {threshold:.0f}%)"}}
+
+
+class Traffic:
+    """Indexes ``order-service`` transactions every half second; ``failing`` is the share that fails."""
+
+    def __init__(self, client) -> None:
+        self.client, self.failing = client, 0.0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        index = index_name("transactions", prefix=PREFIX)
+        while not self.stopping.wait(0.5):
+            now = time.time()
+            operations = []
+            for n in range(10):
+                failed = random.random() < self.failing
+                operations += [{"create": {"_index": index}}, {
+                    "@timestamp": utc_iso(now - n * 0.01, "milliseconds"), "event": {
+                        "dataset": "apm.transaction", "outcome": "failure" if failed else "success",
+                        "duration": random.randint(5, 50) * 1_000_000},
+                    "service": {"name": "order-service", "environment": ENV, "version": "1.0.0"},
+                    "host": {"name": f"web-{n % 2 + 1}"}, "transaction": {"name": "GET /orders", "type": "request"},
+                    "http": {"response": {"status_code": 500 if failed else 200}}}]
+            self.client.bulk(operations=operations, refresh=True)
+
+    def __enter__(self) -> Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def root() -> str:
+    return f"/oam-test-alerts-{uuid.uuid4().hex[:10]}/cmdb"
+
+
+@pytest.fixture
+def indices(es_client) -> Iterator[None]:
+    install_templates(es_client, prefix=PREFIX)
+    yield
+    delete_indices(es_client, f"{PREFIX}-*")
+
+
+def oam(zookeeper, root: str, *args: str):
+    env = {"OAM_CMDB_USER": USER, "OAM_CMDB_PASSWORD": PASSWORD, "OAM_CONFIG": None, "OAM_CMDB_ZK": None}
+    result = CliRunner().invoke(cli, ["alerts", "--zk", zookeeper.connection_string, "--cmdb-root", root, "-e", ENV,
+                                      *args], env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def start_evaluator(name: str, zookeeper, root: str, es_users, alertmanagers, tmp_path: Path) -> subprocess.Popen:
+    reader = es_users["dashboard"]  # the read-only user
+    env = {**os.environ, "OAM_CMDB_ZK": zookeeper.connection_string, "OAM_CMDB_USER": USER,
+           "OAM_CMDB_PASSWORD": PASSWORD, "OAM_CMDB_ROOT": root, "OAM_ES_URL": ",".join(reader.hosts),
+           "OAM_ES_USER": reader.username, "OAM_ES_PASSWORD": reader.resolved_password(),
+           "OAM_ES_CA_FILE": reader.ca_file}
+    env.pop("OAM_CONFIG", None)
+    argv = [sys.executable, "-m", "oam", "alerts", "-e", ENV, "run", "--identity", name, "--resend", "8s",
+            "--reload", "1s", "--index-prefix", PREFIX, "--dashboard-url", "http://127.0.0.1:8080"]
+    for url in alertmanagers.urls:
+        argv += ["--alertmanager", url]
+    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def subjects(smtp_server) -> list[str]:
+    return [str(message["Subject"]) for message in read_mailbox(smtp_server.mailbox)]
+
+
+def mails_for(smtp_server, rule: str) -> list[str]:
+    return [s for s in subjects(smtp_server) if f"] {rule} (" in s]
+
+
+def wait_for_mail(smtp_server, rule: str, count: int, timeout: float, why: str) -> list[str]:
+    def arrived() -> list[str]:
+        got = mails_for(smtp_server, rule)
+        if len(got) < count:
+            raise NotReady(f"mail so far: {got}")
+        return got
+
+    return wait_until(arrived, timeout=timeout, interval=0.3, what=why)
+
+
+def leader(zookeeper, root: str) -> str:
+    code, out, _ = oam(zookeeper, root, "status", "-o", "json")
+    if code != 0:
+        raise NotReady("no evaluator is contending")
+    return json.loads(out)["active"]
+
+
+def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
+        zookeeper, es_client, es_users, alertmanagers, smtp_server, root, indices, tmp_path):
+    name = f"order-errors-{uuid.uuid4().hex[:6]}"
+    code, out, err = oam(zookeeper, root, "set", name, '{"kind": "service", "severity": "loud"}')
+    assert code == 1 and err.count("\n") == 1 and f"{ENV}/alerts/{name}" in err
+    assert oam(zookeeper, root, "set", name, json.dumps(RULE), "-m", "page on order errors")[0] == 0
+    with Cmdb(zookeeper.connection_string, user=USER, password=PASSWORD, root=root) as handle:
+        with pytest.raises(SchemaViolation, match="severity"):  # the CMDB itself refuses a bad rule now
+            handle.store.set(f"{ENV}/alerts/{name}", {**RULE, "severity": "loud"})
+
+    evaluators = {n: start_evaluator(n, zookeeper, root, es_users, alertmanagers, tmp_path) for n in ("eval-a", "eval-b")}
+    try:
+        with Traffic(es_client) as traffic:
+            active = wait_until(lambda: leader(zookeeper, root), timeout=30, interval=0.3, what="an active evaluator",
+                                retry_on=(NotReady,))
+            time.sleep(4)  # healthy traffic: nothing fires
+            assert mails_for(smtp_server, name) == []
+
+            traffic.failing = 0.6
+            firing = wait_for_mail(smtp_server, name, 1, timeout=40, why="the firing mail")
+            assert firing[0].startswith(f"[FIRING] {name} ({ENV}): order-service failed ")
+            listed = json.loads(oam(zookeeper, root, "ls", "-o", "json")[1])
+            assert [(r["name"], r["firing"]) for r in listed] == [(name, 1)]
+
+            evaluators[active].send_signal(signal.SIGKILL)  # the standby takes over with the persisted state
+            evaluators[active].wait(10)
+            standby = next(n for n in evaluators if n != active)
+            wait_until(lambda: leader(zookeeper, root) == standby, timeout=40, interval=0.5,
+                       what="the standby to take over", retry_on=(NotReady,))
+            time.sleep(6)  # it re-sends the firing alert (its last send was 8 s ago or more): the same alert, no new mail
+            assert len(mails_for(smtp_server, name)) == 1
+
+            traffic.failing = 0.0
+            wait_for_mail(smtp_server, name, 2, timeout=40, why="the resolved mail")
+            time.sleep(8)  # past the second Alertmanager's peer timeout and the re-sends: no duplicate
+        mails = mails_for(smtp_server, name)
+        assert [m.split("]")[0] + "]" for m in mails] == ["[FIRING]", "[RESOLVED]"], mails
+        code, out, _ = oam(zookeeper, root, "mail", "--mailbox", str(smtp_server.mailbox), "-o", "json")
+        printed = [m for m in json.loads(out) if f"] {name} (" in m["subject"]]
+        assert code == 0 and [m["subject"] for m in printed] == mails and "ops@example.com" in printed[0]["to"]
+    finally:
+        for process in evaluators.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()

@@ -13,14 +13,21 @@ Usage::
 
 Each server keeps its silences and notification log in its own ``<base_dir>/data`` (the
 cluster's peers gossip them, so a notification sent by one is not sent by the other).
+
+A cluster refuses a configuration whose ``group_interval`` is shorter than twice the peers'
+wait (``peer_timeout`` per position): a waiting peer works from the alerts it read when its
+flush began, so with flushes closer together than its wait it keeps reading them before the
+first peer's latest notification and mails a resolved alert as firing again.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import requests
+import yaml
 
 from foundation.waiting import NotReady, wait_until
 
@@ -28,6 +35,29 @@ from .ports import LOOPBACK, free_ports, port_in_use
 from .process import ManagedProcess, ProcessService, ServiceError
 
 BINARY = "prometheus-alertmanager"
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+DEFAULT_GROUP_INTERVAL = "5m"  # Alertmanager's own
+
+
+def seconds(duration: str) -> float:
+    """An Alertmanager duration (``"500ms"``, ``"10s"``, ``"1h30m"``) in seconds."""
+    parts = _DURATION.findall(duration)
+    if not parts or "".join(n + u for n, u in parts) != duration.strip():
+        raise ValueError(f"not a duration: {duration!r}")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+def check_cluster_timing(config: str, size: int, peer_timeout: str) -> None:
+    """Refuse a ``group_interval`` (top-level route) under twice the last peer's wait (see the
+    module's docstring)."""
+    route = (yaml.safe_load(config) or {}).get("route") or {}
+    interval = str(route.get("group_interval", DEFAULT_GROUP_INTERVAL))
+    wait = (size - 1) * seconds(peer_timeout)
+    if seconds(interval) < 2 * wait:
+        raise ServiceError(f"group_interval {interval} is shorter than twice the last of {size} peers' wait "
+                           f"({size - 1} x peer timeout {peer_timeout}): resolved alerts would be mailed as "
+                           f"firing again")
 
 
 def _ready(url: str) -> bool:
@@ -77,16 +107,11 @@ class AlertmanagerServer(ProcessService):
         self.process.start_ready(lambda: _ready(self.url), timeout=timeout, interval=0.2, label="alertmanager",
                                  what=f"Alertmanager on {self.url} to be ready")
 
-    def settled(self) -> bool:
-        """Has the cluster's gossip settled (or its settle timeout passed)? Until then a peer holds
-        its notifications back, and a notification log not yet shared could send one twice."""
-        text = self.process.log_tail(400)
-        return "gossip settled" in text or "gossip not settled but continuing" in text
-
-    def peers(self) -> int:
-        """How many cluster members this server sees (itself included)."""
-        status = requests.get(f"{self.url}/api/v2/status", timeout=2).json()
-        return len((status.get("cluster") or {}).get("peers") or [])
+    def cluster(self) -> dict:
+        """This server's view of its cluster (``/api/v2/status``): ``status`` is ``ready`` once its
+        gossip settled (or its settle timeout passed), ``settling`` before; ``peers`` lists the
+        members it sees, itself included."""
+        return requests.get(f"{self.url}/api/v2/status", timeout=2).json().get("cluster") or {}
 
 
 class AlertmanagerCluster:
@@ -94,6 +119,7 @@ class AlertmanagerCluster:
 
     def __init__(self, base_dir: Path, config: str, size: int = 2, host: str = LOOPBACK,
                  peer_timeout: str = "15s", die_with_parent: bool = True) -> None:
+        check_cluster_timing(config, size, peer_timeout)
         ports = free_ports(2 * size, host)
         web, cluster = ports[:size], ports[size:]
         addresses = [f"{host}:{port}" for port in cluster]
@@ -112,11 +138,12 @@ class AlertmanagerCluster:
                 server.start(timeout)
 
             def joined() -> bool:
-                seen = [server.peers() for server in self.servers]
+                views = [server.cluster() for server in self.servers]
+                seen = [len(view.get("peers") or []) for view in views]
                 if min(seen) < len(self.servers):
                     raise NotReady(f"peers seen: {seen}")
-                if not all(server.settled() for server in self.servers):
-                    raise NotReady("gossip not settled yet")
+                if any(view.get("status") != "ready" for view in views):  # a settling peer holds mail back
+                    raise NotReady(f"cluster status: {[view.get('status') for view in views]}")
                 return True
 
             wait_until(joined, timeout=timeout, interval=0.3, what="the Alertmanager peers to see each other",

@@ -44,13 +44,15 @@ def smtp_server(run_dir: Path):
 def alertmanagers(run_dir: Path, smtp_server):
     """Two clustered Alertmanagers mailing every alert (and its resolution) to ``smtp_server``.
 
-    Short group_wait/group_interval and a 5 s peer timeout keep tests quick; repeat_interval is long,
-    so a mail more than the alert's first and its resolution is a duplicate.
+    A short group_wait keeps tests quick. group_interval is twice the 5 s peer timeout, as the
+    cluster requires: the second peer's flushes (each waiting out the peer timeout) then begin
+    with the first peer's, so both read an alert in the same state. repeat_interval is long, so
+    a mail more than the alert's first and its resolution is a duplicate.
     """
     from alerts.amconfig import alertmanager_config
     from backing_services.alertmanager import AlertmanagerCluster
 
-    config = alertmanager_config(smtp_server.address, to="ops@example.com", group_wait="1s", group_interval="1s",
+    config = alertmanager_config(smtp_server.address, to="ops@example.com", group_wait="1s", group_interval="10s",
                                  repeat_interval="4h")
     cluster = AlertmanagerCluster(run_dir / "alertmanager", config, size=2, peer_timeout="5s")
     cluster.start()

@@ -181,3 +181,12 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
                     process.wait(15)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        show_logs(tmp_path, alertmanagers)
+
+
+def show_logs(tmp_path: Path, alertmanagers) -> None:
+    """Print the evaluators' and Alertmanagers' logs (pytest shows them when the test failed)."""
+    for log in sorted(tmp_path.glob("eval-*.log")):
+        print(f"--- {log.name}\n{log.read_text(errors='replace')[-6000:]}")
+    for server in alertmanagers.servers:
+        print(f"--- {server.url}\n{server.process.log_tail(60)}")

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from telemetry.ecs import KINDS, document_id, to_nested
+from telemetry.origin import KEY as ORIGIN_KEY
+from telemetry.origin import read_origin
 from telemetry.templates import index_name
 
 from .compression import GZIP_MAGIC, BodyError, decompress
@@ -70,6 +72,25 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError("@timestamp must be ISO 8601 text or epoch milliseconds")
 
 
+def add_origin(doc: dict[str, Any]) -> None:
+    """A transaction called by a service that told its name in ``tracestate`` (:mod:`telemetry.origin`)
+    gets ``service.origin.name``; that entry leaves ``labels.tracestate`` (the label goes if nothing is left)."""
+    labels = doc.get("labels")
+    state = labels.get("tracestate") if isinstance(labels, dict) else None
+    if not isinstance(state, str) or f"{ORIGIN_KEY}=" not in state:
+        return
+    parent = doc.get("parent")
+    service, rest = read_origin(state, parent.get("id") if isinstance(parent, dict) else None)
+    if rest:
+        labels["tracestate"] = rest  # type: ignore[index]
+    else:
+        del labels["tracestate"]  # type: ignore[attr-defined]
+        if not labels:
+            del doc["labels"]
+    if service is not None and isinstance(doc.get("service"), dict) and "origin" not in doc["service"]:
+        doc["service"]["origin"] = {"name": service}
+
+
 def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, prefix: str = "oam",
                     bounds: Bounds | None = None) -> Action:
     """The index action for one ECS document of ``kind``; raises ValueError naming what is wrong
@@ -85,6 +106,8 @@ def document_action(doc: dict[str, Any], kind: str, doc_id: str | None = None, p
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"bad @timestamp {doc['@timestamp']!r}: {exc}") from None
     (bounds or DEFAULT_LIMITS.at()).check_time(moment, "@timestamp")
+    if kind == "transactions":
+        add_origin(doc)
     if doc_id is None:
         doc_id = document_id(kind, doc)  # type: ignore[arg-type]
     elif not isinstance(doc_id, str) or not doc_id or len(doc_id) > MAX_ID_LENGTH:

@@ -26,6 +26,7 @@ from telemetry.ecs import (
 from telemetry.templates import index_name
 
 Doc = tuple[str, dict[str, Any]]
+CALLERS = {"backend": "gateway", "worker": "backend"}
 
 
 def demo_trace(at: datetime, *, trace_id: str | None = None, host: str = "web-1", slow_ms: int = 120,
@@ -54,6 +55,9 @@ def demo_trace(at: datetime, *, trace_id: str | None = None, host: str = "web-1"
                                               duration_ns=15_000_000, at=at + (slow_ms + 40) * ms,
                                               outcome="failure")),
     ]
+    for kind, doc in docs:  # the caller, as the collector stores it from tracestate (telemetry.origin)
+        if kind == "transactions" and doc["service"]["name"] in CALLERS:
+            doc["service"]["origin"] = {"name": CALLERS[doc["service"]["name"]]}
     docs += [
         ("logs", log_document(gateway, "request POST /orders", "info", "gateway", at=at + ms,
                               ids=TraceIds(trace_id, gw_tx, gw_tx))),

@@ -22,7 +22,7 @@ DURATION_OF = ("trace", "transaction")
 OUTCOMES = ("success", "failure", "unknown")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 TERM_FIELDS = {"service": "service.name", "operation": "transaction.name", "outcome": "event.outcome",
-               "host": "host.name", "version": "service.version"}
+               "host": "host.name", "version": "service.version", "caller": "service.origin.name"}
 """Parameters matched against a transaction's keyword fields."""
 TEXT_PARAMS = ("text", "error_group")
 OTHER_PARAMS = ("status", "min_duration", "max_duration", "duration_of", "sort", "limit", "from", "to", "refresh")

@@ -43,6 +43,7 @@ from opentelemetry.trace import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import runtime_context
+from .origin import valid_service, with_origin
 from .runtime_context import SPAN_KEY as _SPAN_KEY
 from .runtime_context import attach as _attach
 from .runtime_context import detach as _detach
@@ -85,12 +86,16 @@ _EMPTY_CONTEXT = otel_context.Context()
 _installed_provider: trace.TracerProvider | None = None
 _installed_tracer: trace.Tracer | None = None
 _installed_start_child: Callable[..., trace.Span] | None = None  # the app agent's tracer's short path
+_announced_service: str | None = None  # told to callees in tracestate (see telemetry.origin)
 
 
-def use_tracer_provider(provider: trace.TracerProvider | None) -> None:
-    """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets."""
-    global _installed_provider, _installed_tracer, _installed_start_child
+def use_tracer_provider(provider: trace.TracerProvider | None, service: str | None = None) -> None:
+    """Make ``provider`` (with its exporters) the one transactions and spans go to; None resets.
+
+    With ``service``, outgoing calls and jobs tell the callee this service's name (:mod:`telemetry.origin`)."""
+    global _installed_provider, _installed_tracer, _installed_start_child, _announced_service
     _installed_provider = provider
+    _announced_service = service if provider is not None and valid_service(service) else None
     _installed_tracer = provider.get_tracer(INSTRUMENTATION_NAME) if provider is not None else None
     _installed_start_child = getattr(_installed_tracer, "start_child", None)
 
@@ -348,8 +353,13 @@ current_transaction_id: Callable[[], str | None] = _transaction_id.get
 
 def outgoing_headers() -> dict[str, str]:
     """Headers (``traceparent``, and ``tracestate`` and ``baggage`` when the context has them) to put
-    on an outgoing call or queued job; empty outside a transaction."""
+    on an outgoing call or queued job; empty outside a transaction. A service announced to
+    :func:`use_tracer_provider` adds its ``oam`` entry to ``tracestate`` of a sampled trace."""
     carrier: dict[str, str] = {}
-    if current_ids() is not None:
+    ids = current_ids()
+    if ids is not None:
         _standard_propagator.inject(carrier)
+        sampled = TRACEPARENT in carrier and int(carrier[TRACEPARENT][-2:], 16) & 1
+        if _announced_service is not None and sampled:  # a callee not sampled records nothing to tell
+            carrier[TRACESTATE] = with_origin(carrier.get(TRACESTATE), ids.span_id, _announced_service)
     return carrier

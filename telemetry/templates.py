@@ -12,7 +12,7 @@ from typing import Any
 from .ecs import KINDS
 
 PREFIX = "oam"
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 COMMON_COMPONENT = f"{PREFIX}-ecs-common"
 
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
@@ -35,7 +35,7 @@ COMMON_MAPPINGS: dict[str, Any] = {
         "@timestamp": {"type": "date"},
         "message": _TEXT,
         "ecs": _props(version=_KEYWORD),
-        "service": _props(name=_KEYWORD, version=_KEYWORD, environment=_KEYWORD),
+        "service": _props(name=_KEYWORD, version=_KEYWORD, environment=_KEYWORD, origin=_props(name=_KEYWORD)),
         "host": _props(name=_KEYWORD, ip=_IP, architecture=_KEYWORD,
                        os=_props(type=_KEYWORD, name=_KEYWORD, version=_KEYWORD, kernel=_KEYWORD,
                                  platform=_KEYWORD, family=_KEYWORD, full=_KEYWORD)),

@@ -73,7 +73,7 @@ class AppAgent:
         # the suite's OpenTelemetry API implementation; every span carries the LTX in progress
         self.provider = Provider(transaction_id=context.current_transaction_id, sample_ratio=self.sample_ratio)
         self.provider.add_span_processor(EcsSpanProcessor(self.span_file, self.service))
-        context.use_tracer_provider(self.provider)
+        context.use_tracer_provider(self.provider, service=self.service.name)
         self.telemetry_dir.mkdir(parents=True, exist_ok=True)
         # The logging thread only notes the record and its ids; the lines are made and written
         # in batches by the line encoder process, or on the writer's thread (see writer.py).

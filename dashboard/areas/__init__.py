@@ -6,6 +6,7 @@ from .hosts import bp as hosts_bp
 from .logs import bp as logs_bp
 from .openapi import bp as openapi_bp
 from .overview import bp as overview_bp
+from .service_map import bp as service_map_bp
 from .services import bp as services_bp
 from .tokens import bp as tokens_bp
 from .trace_search import bp as trace_search_bp
@@ -14,3 +15,4 @@ from .users import bp as users_bp
 
 AREAS = [overview_bp, hosts_bp, services_bp, logs_bp, trace_search_bp, traces_bp, errors_bp, cmdb_bp, deployments_bp,
          users_bp, tokens_bp, openapi_bp]
+AREAS.append(service_map_bp)

@@ -19,6 +19,7 @@ _ERRORS = {"400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/c
 _TRACE_SEARCH = [
     *({"name": n, "in": "query", "schema": {"type": "string"}, "description": d} for n, d in (
         ("service", "a transaction of this service.name"), ("operation", "a transaction of this transaction.name"),
+        ("caller", "a transaction called by this service (service.origin.name; the service map's edges)"),
         ("host", "a transaction on this host.name"), ("version", "a transaction of this service.version"),
         ("text", "all these words in one log line of the trace"),
         ("error_group", "an error of this error.grouping_key in the trace"),
@@ -66,6 +67,8 @@ def document() -> dict[str, Any]:
             "/api/services": {"get": _op("Services seen in the range", _RANGE)},
             "/api/services/{name}/metrics": {"get": _op("Rates, latency percentiles, cache, shards, queue",
                                                         [_path("name"), *_RANGE])},
+            "/api/service-map": {"get": _op("Services and the calls between them: count, rate (calls/s), error "
+                                            "rate and p95 (ms) per caller and callee", _RANGE)},
             "/api/changes": {"get": _op("Deploys and configuration changes (chart markers)", _RANGE)},
             "/api/logs": {"get": _op("Search logs (newest first, bounded)", [*query, *_RANGE])},
             "/api/traces/search": {"get": _op("Search traces (newest or slowest first, bounded)",

@@ -74,13 +74,15 @@ def test_tracestate_and_baggage_reach_the_backend_and_the_worker(tmp_path):
     finally:
         agent.shutdown()
     assert response.headers["traceresponse"].endswith("-01")
-    assert (job["tracestate"], job["baggage"]) == ("vendor=abc", "tenant=acme")
+    push = next(doc for doc in _lines(agent.span_file) if doc.get("span.type") == "queue")
+    # the caller's entry first (W3C: a participant puts its own entry leftmost), the rest passed on
+    assert (job["tracestate"], job["baggage"]) == (f"oam=p:{push['span.id']};s:backend,vendor=abc", "tenant=acme")
     assert job["traceparent"].split("-")[1] == GTX
     transactions = {doc["transaction.name"]: doc for doc in _lines(agent.span_file) if doc["_kind"] == "transactions"}
-    for name in ("GET /orders/<order_id>", "job recompute"):
+    for name, state in (("GET /orders/<order_id>", "vendor=abc"), ("job recompute", job["tracestate"])):
         doc = transactions[name]
         assert doc["trace.id"] == GTX
-        assert (doc["labels.tracestate"], doc["labels.baggage_tenant"]) == ("vendor=abc", "acme"), name
+        assert (doc["labels.tracestate"], doc["labels.baggage_tenant"]) == (state, "acme"), name
 
 
 def test_a_quarter_of_new_traces_are_recorded_with_ratio_one_quarter():

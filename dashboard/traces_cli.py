@@ -33,6 +33,7 @@ def _label(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 
 @traces.command("search")
 @click.option("--service", help="A transaction of this service (service.name).")
+@click.option("--caller", help="A transaction called by this service (service.origin.name; the service map's edges).")
 @click.option("--operation", help="A transaction of this name (transaction.name), e.g. 'POST /orders'.")
 @click.option("--outcome", type=click.Choice(OUTCOMES), help="A transaction with this outcome (event.outcome).")
 @click.option("--status", help="A transaction with this HTTP status (http.response.status_code).")
@@ -58,7 +59,7 @@ def _label(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 def search(ctx: click.Context, labels: list[tuple[str, str]], output: str, **params: Any) -> None:
     """Traces matching every filter given, as a table or (-o json) the dashboard API's answer.
 
-    The transaction filters (service, operation, outcome, status, host, version) must all hold
+    The transaction filters (service, caller, operation, outcome, status, host, version) must all hold
     for one transaction of the trace; labels for one transaction or span; text for one log line.
 
     \b

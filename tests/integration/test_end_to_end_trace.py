@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from local_suite import wait_healthy
+from local_suite import sample_pipeline
 
-from agents.host.config import AgentConfig
-from agents.host.daemon import HostAgent
-from backing_services.ports import free_port
-from collector.auth import TokenStore
-from collector.config import CollectorElasticsearch, load_config
-from collector.testing import serve_in_thread
-from foundation.elasticsearch import delete_indices
 from foundation.waiting import NotReady, wait_until
 
 PREFIX = "oame2e"
@@ -32,48 +24,8 @@ ORDER = {"customer": "grace", "items": [{"sku": "pen", "qty": 3, "price": 1.5}]}
 
 @pytest.fixture(scope="module")
 def pipeline(run_dir: Path, es_users, es_client, redis_server):
-    base = run_dir / "e2e"
-    telemetry = base / "telemetry"
-    config = load_config(None, port=free_port(), tokens_file=base / "tokens.json", spool_dir=base / "spool",
-                         index_prefix=PREFIX)
-    config.elasticsearch = CollectorElasticsearch(**es_users["collector"].model_dump())  # its own user
-    tokens = TokenStore(config.tokens_file)
-    agent_token, sentry_key = tokens.issue("e2e-agent"), tokens.issue("order-service")
-    read_token = tokens.issue("e2e-reader", scope="read")
-    with serve_in_thread(config) as collector:
-        port = collector.url.rsplit(":", 1)[1]
-        dsn = f"http://{sentry_key}@127.0.0.1:{port}/1"
-        common = ["--redis-url", redis_server.url, "--data-dir", str(base / "data"), "--telemetry-dir",
-                  str(telemetry), "--sentry-dsn", dsn, "--environment", "e2e"]
-        backend_port, gateway_port = free_port(), free_port()
-        args = {"backend": [*common, "--port", str(backend_port)],
-                "worker": common,
-                "gateway": [*common, "--port", str(gateway_port), "--backend-url", f"http://127.0.0.1:{backend_port}"]}
-        processes = {name: subprocess.Popen([sys.executable, "-m", "oam", "sample", name, *a], stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True) for name, a in args.items()}
-        agent = HostAgent(AgentConfig(agent_id="e2e-host", data_dir=base / "agent", interval=2, metrics_port=0,
-                                      collector_urls=[collector.url], token=agent_token, flush_seconds=0.2,
-                                      log_paths=[str(telemetry / "*.jsonl")],
-                                      scrape_urls=[f"http://127.0.0.1:{backend_port}/metrics"]))
-        thread = threading.Thread(target=agent.run, daemon=True)
-        thread.start()
-        try:
-            wait_healthy(f"http://127.0.0.1:{backend_port}", processes["backend"])
-            wait_healthy(f"http://127.0.0.1:{gateway_port}", processes["gateway"])
-            assert processes["worker"].poll() is None, f"worker exited: {processes['worker'].stdout.read()}"
-            yield {"gateway": f"http://127.0.0.1:{gateway_port}", "collector": collector.url,
-                   "token": agent_token, "read_token": read_token, "backend": f"http://127.0.0.1:{backend_port}"}
-        finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            agent.stop.set()
-            thread.join(timeout=10)
-            delete_indices(es_client, f"{PREFIX}-*")
+    with sample_pipeline(run_dir / "e2e", PREFIX, es_users, es_client, redis_server) as running:
+        yield running
 
 
 def search(es_client, gtx: str) -> list[dict]:

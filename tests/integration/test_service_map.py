@@ -12,17 +12,25 @@ from html import unescape
 
 import pytest
 import requests
-from test_end_to_end_trace import ORDER, PREFIX, pipeline  # noqa: F401 - the sample, shipped into PREFIX
+from local_suite import sample_pipeline
+from test_end_to_end_trace import ORDER
 
 from dashboard.app import close_app, create_app
 from dashboard.testing import form_login, seeded
 from foundation.waiting import NotReady, wait_until
 
 ORDERS, FAILURES = 4, 2
+PREFIX = "oammap"
 
 
 @pytest.fixture(scope="module")
-def traffic(pipeline, es_client):  # noqa: F811 - the imported fixture
+def pipeline(run_dir, es_users, es_client, redis_server):
+    with sample_pipeline(run_dir / "service-map", PREFIX, es_users, es_client, redis_server) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def traffic(pipeline, es_client):
     began = datetime.now(timezone.utc) - timedelta(seconds=5)
     gtxs = []
     for i in range(ORDERS):

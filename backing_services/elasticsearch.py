@@ -112,7 +112,6 @@ class ElasticsearchServer:
             cwd=self.logs_dir,
             log_path=self.logs_dir / "console.log",
             pid_file=self.base_dir / "elasticsearch.pid",
-            marker=str(self.base_dir),
             env=self._env(),
             user=self.user,
             die_with_parent=die_with_parent,

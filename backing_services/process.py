@@ -5,19 +5,17 @@ spawned. Two guards keep orphans away:
 
 * the kernel sends the child SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), which covers
   an owner killed with SIGKILL;
-* a pid file names the process and a marker (its own directory); :func:`reap_stale` kills a
-  process left over from an earlier run, but only if its command line still carries the marker,
-  so a recycled pid is never touched.
+* a pid file holds the bare pid (``kill $(cat x.pid)`` and systemd's ``PIDFile=`` read it);
+  :func:`reap_stale` kills a process left over from an earlier run, but only one that started
+  before its pid file was written, so a recycled pid is never touched.
 """
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -39,13 +37,6 @@ def die_with_parent() -> None:
     """For ``preexec_fn``: the kernel sends the child SIGTERM when its parent dies (runs between fork and exec)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return ""
 
 
 def pid_alive(pid: int) -> bool:
@@ -88,19 +79,31 @@ def terminate_group(pgid: int, timeout: float = 30.0) -> None:
             continue
 
 
+def read_pid(pid_file: Path) -> int | None:
+    """The pid a pid file holds (the bare number), None if there is none."""
+    try:
+        text = pid_file.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _started_before(pid: int, pid_file: Path) -> bool:
+    """True if ``pid`` started before ``pid_file`` was written (not a later process with a recycled pid)."""
+    try:
+        return psutil.Process(pid).create_time() <= pid_file.stat().st_mtime + 1.0
+    except (psutil.Error, OSError):
+        return False
+
+
 def reap_stale(pid_file: Path) -> bool:
     """Kill the process a leftover pid file names, if it is still ours; remove the file.
 
     Returns True if a live process was found and stopped.
     """
-    try:
-        record = json.loads(pid_file.read_text())
-        pid, marker = int(record["pid"]), str(record["marker"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pid_file.unlink(missing_ok=True)
-        return False
+    pid = read_pid(pid_file)
     killed = False
-    if pid_alive(pid) and marker in _cmdline(pid) + " " + record.get("cwd", ""):
+    if pid is not None and pid_alive(pid) and _started_before(pid, pid_file):
         terminate_group(pid, timeout=15.0)
         killed = True
     pid_file.unlink(missing_ok=True)
@@ -118,7 +121,6 @@ class ManagedProcess:
         cwd: Path,
         log_path: Path,
         pid_file: Path,
-        marker: str,
         env: Mapping[str, str] | None = None,
         user: str | None = None,
         die_with_parent: bool = True,
@@ -128,7 +130,6 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = log_path
         self.pid_file = pid_file
-        self.marker = marker
         self.env = dict(env if env is not None else os.environ)
         self.user = user
         self.die_with_parent = die_with_parent
@@ -162,10 +163,8 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ServiceError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc
-        record = {"pid": self._popen.pid, "name": self.name, "marker": self.marker,
-                  "cwd": str(self.cwd), "started": time.time()}
         tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
+        tmp.write_text(f"{self._popen.pid}\n")
         os.replace(tmp, self.pid_file)
 
     def running(self) -> bool:

@@ -37,8 +37,7 @@ class RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = ManagedProcess(
             f"redis-{port}", [binary, str(self.base_dir / "redis.conf")], cwd=self.base_dir,
-            log_path=self.base_dir / "redis.log", pid_file=self.base_dir / "redis.pid",
-            marker=str(self.base_dir), die_with_parent=die_with_parent,
+            log_path=self.base_dir / "redis.log", pid_file=self.base_dir / "redis.pid", die_with_parent=die_with_parent,
         )
 
     @property

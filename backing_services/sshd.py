@@ -92,8 +92,7 @@ class SshServer:
         self.host_key = self.base_dir / "ssh_host_ed25519_key"
         self.process = ManagedProcess(
             f"sshd-{address}-{self.port}", [SSHD, "-D", "-e", "-f", str(self.config_path)], cwd=self.base_dir,
-            log_path=self.base_dir / "sshd.log", pid_file=self.base_dir / "sshd.pid",
-            marker=str(self.base_dir), die_with_parent=die_with_parent,
+            log_path=self.base_dir / "sshd.log", pid_file=self.base_dir / "sshd.pid", die_with_parent=die_with_parent,
         )
 
     @property

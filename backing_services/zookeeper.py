@@ -145,8 +145,7 @@ class ZooKeeperServer:
                 "-cp", ":".join(ZOOKEEPER_JARS), MAIN_CLASS, str(self.base_dir / "zoo.cfg")]
         self.process = ManagedProcess(
             f"zookeeper-{client_port}", argv, cwd=self.base_dir,
-            log_path=self.base_dir / "zookeeper.log", pid_file=self.base_dir / "zookeeper.pid",
-            marker=str(self.base_dir), die_with_parent=die_with_parent,
+            log_path=self.base_dir / "zookeeper.log", pid_file=self.base_dir / "zookeeper.pid", die_with_parent=die_with_parent,
         )
 
     @property

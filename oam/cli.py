@@ -200,18 +200,20 @@ def env_command(obj: Context, output: str) -> None:
 
     \b
     They give `oam deploy`, `oam rollback`, `oam cmdb` and `oam sample` the suite's CMDB
-    account, the `development` environment and the sandbox hosts' SSH key and known_hosts.
+    account, the `development` environment and the sandbox hosts' SSH key and known_hosts;
+    `oam trace` and `oam agent install` the collector's URL (and `oam trace` a read token).
     -o json: the same variables as one object of names and values.
     """
     import shlex
 
     from . import sandbox
+    from .programs import collector_environment
     from .suite_secrets import cmdb_credentials
 
     settings = obj.settings
     if not (settings.run_dir / "cmdb-suite.password").exists() and not settings.cmdb.password:
         raise click.ClickException(f"no suite has run with data dir {settings.data_dir} yet; start it with `oam up`")
-    variables = sandbox.shell_environment(settings, cmdb_credentials(settings))
+    variables = {**sandbox.shell_environment(settings, cmdb_credentials(settings)), **collector_environment(settings)}
     if output == "json":
         echo_json(variables)
         return

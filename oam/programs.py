@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from backing_services.process import ManagedProcess, ServiceError, pid_alive
+from backing_services.process import ManagedProcess, ServiceError, pid_alive, read_pid
 from collector.auth import READ
 from foundation.settings import toml_text
 
@@ -46,7 +46,7 @@ class ProgramComponent(Component):
         self._base_args = len(args)
         self._process = ManagedProcess(
             name, [sys.executable, "-m", "oam", *args], cwd=base_dir, log_path=base_dir / "logs" / f"{name}.log",
-            pid_file=base_dir / "run" / f"{name}.pid", marker=f"{base_dir}",
+            pid_file=base_dir / "run" / f"{name}.pid",
         )
 
     @property
@@ -92,10 +92,8 @@ class ProgramComponent(Component):
 
     def probe(self) -> ServiceStatus:
         if self.port is None:
-            try:
-                alive = pid_alive(int(json.loads(self._process.pid_file.read_text())["pid"]))
-            except (OSError, ValueError, KeyError):
-                alive = False
+            pid = read_pid(self._process.pid_file)
+            alive = pid is not None and pid_alive(pid)
             return ServiceStatus(self.name, self.address, alive, "running" if alive else "not running")
         if self.ready_path is not None:
             return self._probe_ready()
@@ -180,6 +178,15 @@ def read_token(settings: Settings) -> list[str]:
     """Before the first collector starts: the suite's read token, kept for `oam trace` (no arguments)."""
     ensure_token(settings, READ_TOKEN, READ)
     return []
+
+
+def collector_environment(settings: Settings) -> dict[str, str]:
+    """For `oam env`: the first collector's URL and, once a suite has made it, the kept read token."""
+    variables = {"OAM_COLLECTOR_URL": f"http://{settings.host}:{settings.ports.collector}"}
+    kept = settings.run_dir / f"{READ_TOKEN}.token"
+    if kept.exists():
+        variables["OAM_COLLECTOR_TOKEN"] = kept.read_text().strip()
+    return variables
 
 
 def collectors(settings: Settings, suite: list[str]) -> list[Component]:

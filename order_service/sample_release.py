@@ -195,10 +195,8 @@ def ours(pid):
 
 
 if pid_file.exists():
-    try:
-        pid = int(json.loads(pid_file.read_text())["pid"])
-    except (ValueError, KeyError):
-        pid = 0
+    text = pid_file.read_text().strip()
+    pid = int(text) if text.isdigit() else 0
     if pid and ours(pid):
         os.kill(pid, signal.SIGTERM)
         for _ in range(200):
@@ -213,7 +211,7 @@ argv = [string.Template(part).substitute(os.environ, RELEASE_DIR=str(release)) f
 with open(shared / "logs" / "app.log", "ab") as log:
     child = subprocess.Popen(argv, cwd=release, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)
-pid_file.write_text(json.dumps({"pid": child.pid, "marker": root}))
+pid_file.write_text(f"{child.pid}\n")
 '''
 
 

@@ -9,7 +9,7 @@ The deployer and the agent installer both reach hosts through it::
         host.run("check", "uname -a", timeout=30)
         host.put("upload", Path("bundle.tar.gz"), "/tmp/bundle.tar.gz")
 
-* :mod:`remote.ssh` — the connection, ``run``, ``run_chain`` and ``put``; :class:`RemoteError`;
+* :mod:`remote.ssh` — the connection, ``run``, ``run_chain``, ``put`` and ``put_text``; :class:`RemoteError`;
 * :mod:`remote.host_keys` — known_hosts checking, and remembering new keys when asked to.
 """
 from .ssh import Endpoint, RemoteError, RemoteHost, SshHost, SshOptions

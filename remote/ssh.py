@@ -1,6 +1,6 @@
 """One SSH connection to a host with Fabric: key authentication, steps that name themselves in errors.
 
-``run`` and ``put`` raise :class:`RemoteError` naming the step that failed; ``run_chain`` runs
+``run``, ``put`` and ``put_text`` raise :class:`RemoteError` naming the step that failed; ``run_chain`` runs
 several steps in one round trip. Host keys are checked as :mod:`remote.host_keys` says.
 """
 from __future__ import annotations
@@ -138,6 +138,21 @@ class RemoteHost:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             reason = exc or type(exc).__name__
             raise RemoteError(step, f"upload to {self.host.address}:{remote} failed: {reason}") from exc
+
+    def put_text(self, step: str, text: str, remote: str, mode: int = 0o600) -> None:
+        """Write ``text`` to ``remote`` over SFTP, ``mode`` set before any byte is written; no command
+        line ever carries it (secrets stay out of the host's process list)."""
+        self.connect()
+        partial = remote + ".part"
+        try:
+            sftp = self.connection.sftp()
+            with sftp.open(partial, "w") as handle:
+                handle.chmod(mode)
+                handle.write(text.encode())
+            sftp.posix_rename(partial, remote)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = exc or type(exc).__name__
+            raise RemoteError(step, f"writing {self.host.address}:{remote} failed: {reason}") from exc
 
     def close(self) -> None:
         self.connection.close()

@@ -47,7 +47,8 @@ def agent() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
 @cmdb_options
 def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
-    """Run until SIGTERM or Ctrl-C; checkpoints survive any stop, SIGKILL included.
+    """Run until SIGTERM or Ctrl-C; checkpoints survive any stop, SIGKILL included. SIGHUP re-reads
+    the config file (log paths, scrapes, interval, collectors, token) without a restart.
 
     The CMDB options (and their OAM_CMDB_* variables) override the config's [cmdb] table.
     """
@@ -69,8 +70,15 @@ def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
         # collector holds the clean stop up, the process leaves anyway after STOP_GRACE seconds.
         threading.Thread(target=_leave_after, args=(STOP_GRACE,), daemon=True).start()
 
+    def reload(*_: object) -> None:
+        try:
+            daemon.reload(load_agent_config(config_path).model_copy(update=overrides))
+        except SettingsError as exc:
+            logging.getLogger("oam.agent").error("SIGHUP: %s; the running settings stay", exc)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     daemon.run()
 
 
@@ -98,11 +106,14 @@ _ssh = [
     click.option("--hosts", "host_lists", multiple=True, metavar="H1,H2,...", hidden=False,
                  help="Comma-separated NAME@ADDRESS[:PORT] list."),
     click.option("--role", default="", help="Also every known host of this role in the CMDB (needs --zk)."),
-    click.option("--prefix", default="/opt/oam-agent", show_default=True,
-                 help="Install directory on each host; '{name}' becomes the host's name."),
-    click.option("--identity", type=click.Path(path_type=Path), help="SSH private key (default: ssh's own)."),
-    click.option("--known-hosts", type=click.Path(path_type=Path), default=Path.home() / ".ssh" / "known_hosts",
-                 show_default=True, help="Host keys are checked against this file."),
+    click.option("--install-root", "root", default="/", show_default=True,
+                 help="Put the files under this directory instead of / ('{name}' becomes the host's name; "
+                      "for hosts sharing one file system — the agent then runs without systemd)."),
+    click.option("--identity", type=click.Path(path_type=Path), envvar="OAM_SSH_KEY",
+                 help="SSH private key (default: ssh's own) [env OAM_SSH_KEY]."),
+    click.option("--known-hosts", type=click.Path(path_type=Path), envvar="OAM_KNOWN_HOSTS",
+                 default=Path.home() / ".ssh" / "known_hosts", show_default=True,
+                 help="Host keys are checked against this file [env OAM_KNOWN_HOSTS]."),
     click.option("--trust-new-host-keys", is_flag=True, help="Accept and remember unknown host keys."),
     cmdb_options,
     output_option,
@@ -146,19 +157,28 @@ def _cmdb(connection: CmdbConnection):
 
 @agent.command()
 @ssh_options
-@click.option("--collector", "collectors", multiple=True, required=True, help="Collector URL (repeat for failover).")
+@click.option("--collector", "collectors", multiple=True, required=True, envvar="OAM_COLLECTOR_URL",
+              help="Collector URL (repeat for failover) [env OAM_COLLECTOR_URL].")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="File holding the agent's collector token (oam collector token issue NAME).")
 @click.option("--log-path", "log_paths", multiple=True, help="Glob of log or span files to ship (repeat).")
 @click.option("--scrape", "scrapes", multiple=True, help="Prometheus endpoint to scrape (repeat).")
-@click.option("--environment", default="production", show_default=True)
+@click.option("--environment", "-e", envvar="OAM_ENVIRONMENT", default="production", show_default=True,
+              help="The environment the agents report [env OAM_ENVIRONMENT].")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds between metric collections.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9110, show_default=True,
+              help="The agents' own /metrics on 127.0.0.1 (0: off).")
 @click.option("--python", default="python3", show_default=True, help="Interpreter (3.11+) on the hosts.")
 @click.option("--live-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, help="Seconds to wait for each host to be live.")
 @click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True, help="Hosts installed at once.")
-def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb, output, collectors,
-            token_file, log_paths, scrapes, environment, interval, python, live_timeout, parallel) -> None:
+def install(hosts, host_lists, role, root, identity, known_hosts, trust_new_host_keys, cmdb, output, collectors,
+            token_file, log_paths, scrapes, environment, interval, metrics_port, python, live_timeout,
+            parallel) -> None:
     """Install and start the agent on hosts over SSH; wait until each is live in the CMDB.
+
+    Each host gets the oam-agent account, /opt/oam-agent (the virtualenv), /etc/oam/agent.toml
+    (mode 600, written over SFTP with the token and CMDB password), /var/lib/oam/agent and the
+    hardened oam-agent.service unit (see docs/agent.md).
 
     The hosts' agents get the same CMDB connection (--zk, --cmdb-user, --cmdb-password,
     --cmdb-root). -o json: a list of {"host", "ok", "step", "seconds", "message"}.
@@ -175,8 +195,8 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
 
     with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
         specs = _hosts_from(hosts, host_lists, role, handle)
-        plan = InstallPlan(collector_urls=list(collectors), token=token_file.read_text().strip(), prefix=prefix,
-                           python=python, log_paths=list(log_paths), scrape_urls=list(scrapes), role=role,
+        plan = InstallPlan(collector_urls=list(collectors), token=token_file.read_text().strip(), root=root,
+                           python=python, metrics_port=metrics_port, log_paths=list(log_paths), scrape_urls=list(scrapes), role=role,
                            environment=environment, interval=interval, cmdb_hosts=cmdb.zk or "",
                            cmdb_user=cmdb.user or "", cmdb_password=cmdb.password or "",
                            cmdb_root=cmdb.root or "")
@@ -204,13 +224,13 @@ def install(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_ho
 
 @agent.command()
 @ssh_options
-def uninstall(hosts, host_lists, role, prefix, identity, known_hosts, trust_new_host_keys, cmdb, output) -> None:
-    """Stop the agent on hosts and remove its install directory. -o json: as `install -o json`."""
+def uninstall(hosts, host_lists, role, root, identity, known_hosts, trust_new_host_keys, cmdb, output) -> None:
+    """Stop the agent on hosts and remove its files (the oam-agent account stays). -o json: as `install -o json`."""
     from .install import InstallPlan, uninstall_host
 
     with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
         specs = _hosts_from(hosts, host_lists, role, handle)
-    plan = InstallPlan(collector_urls=[], token="", prefix=prefix)
+    plan = InstallPlan(collector_urls=[], token="", root=root)
     results = [uninstall_host(spec, plan, _ssh_options(known_hosts, identity, trust_new_host_keys)) for spec in specs]
     _summary(results, output)
     if not all(result.ok for result in results):

@@ -80,6 +80,8 @@ class HostAgent:
         self.started = time.time()
         self.live_settings = LiveAgentSettings()
         self.file_settings = {key: getattr(config, key) for key in FIELDS}
+        self._overrides: dict = {}
+        self._reread: AgentConfig | None = None  # settings re-read from the file (SIGHUP), not yet applied
         self._bytes_counted = 0
         self._dropped_counted = 0
         self.last_failure = ""
@@ -214,6 +216,7 @@ class HostAgent:
     # -- loop -----------------------------------------------------------------------------
     def apply_settings(self, overrides: dict) -> None:
         """Settings from the CMDB over the file's; applied between two turns of the loop."""
+        self._overrides = overrides
         merged = {**self.file_settings, **overrides}
         self.config.log_paths = self.tailer.patterns = list(merged["log_paths"])
         if merged["multiline_start"] != self.config.multiline_start:
@@ -231,8 +234,23 @@ class HostAgent:
         self.next_scan = 0.0
         log.info("settings applied: %s", ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items())) or "file only")
 
+    def reload(self, config: AgentConfig) -> None:
+        """Take the file's settings anew (``systemctl reload``: SIGHUP); applied between two turns of
+        the loop, under the CMDB's as before. The fields :data:`FIELDS` and the token change at once;
+        the rest (id, data dir, metrics port, CMDB connection) waits for a restart."""
+        self._reread = config
+
+    def _apply_file(self, config: AgentConfig) -> None:
+        self.file_settings = {key: getattr(config, key) for key in FIELDS}
+        self.config.token = self.shipper.token = config.token
+        log.info("settings file re-read")
+        self.apply_settings(self._overrides)
+
     def step(self) -> bool:
         """One turn of the loop; True if it did any work."""
+        reread, self._reread = self._reread, None
+        if reread is not None:
+            self._apply_file(reread)
         overrides = self.live_settings.take()
         if overrides is not None:
             self.apply_settings(overrides)

@@ -32,13 +32,13 @@ def oam_process(name: str, args: list[str], base: Path) -> ManagedProcess:
     """``python -m oam <args>`` in ``base`` (its own working directory, so no oam.toml is picked up)."""
     base.mkdir(parents=True, exist_ok=True)
     return ManagedProcess(name, [sys.executable, "-m", "oam", *args], cwd=base, log_path=base / f"{name}.log",
-                          pid_file=base / f"{name}.pid", marker=str(base), env=child_env())
+                          pid_file=base / f"{name}.pid", env=child_env())
 
 
 def writer_process(telemetry: Path, base: Path, rate: float) -> ManagedProcess:
     base.mkdir(parents=True, exist_ok=True)
     return ManagedProcess("chaos-writer", [sys.executable, str(WRITER), str(telemetry), "--rate", str(rate)],
-                          cwd=base, log_path=base / "writer.log", pid_file=base / "writer.pid", marker=str(base),
+                          cwd=base, log_path=base / "writer.log", pid_file=base / "writer.pid",
                           env=child_env())
 
 

@@ -1,30 +1,38 @@
 """The host agent through the real collector into the real Elasticsearch."""
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from agents.host.config import AgentConfig
 from agents.host.daemon import HostAgent
 from backing_services.ports import free_port
+from backing_services.process import read_pid
 from collector.auth import TokenStore
 from collector.config import CollectorElasticsearch, load_config
 from collector.testing import serve_in_thread
 from foundation.elasticsearch import delete_indices
 from foundation.waiting import NotReady, wait_until
 from telemetry.ecs import timestamp
+
+from requirements import require
 
 PREFIX = "oamagent"
 
@@ -251,39 +259,100 @@ def test_the_agent_is_a_live_host_in_the_cmdb_while_it_runs(tmp_path, collector,
         admin.close()
 
 
-def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_path, collector, zookeeper, ssh_hosts):
+class CommandLineWatch:
+    """Reads every process's command line (``/proc/*/cmdline``) over and over on a thread; keeps any
+    that carries one of ``secrets``."""
+
+    def __init__(self, *secrets: str) -> None:
+        self.secrets = [secret.encode() for secret in secrets]
+        self.seen: list[str] = []
+        self.passes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for entry in Path("/proc").iterdir():
+                try:
+                    line = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+                except OSError:
+                    continue
+                if any(secret in line for secret in self.secrets):
+                    self.seen.append(line.replace(b"\0", b" ").decode(errors="replace")[:200])
+            self.passes += 1
+            self._stop.wait(0.005)
+
+    def __enter__(self) -> CommandLineWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def test_install_over_ssh_runs_hardened_agents_live_and_a_stopped_one_leaves(tmp_path, collector, zookeeper, ssh_hosts):
+    from agents.host.layout import Layout
     from cmdb import Cmdb
 
+    require(shutil.which("systemd-analyze"), "systemd-analyze is not installed (scripts/setup installs systemd)")
     running, token = collector
-    root = "/oam-agent-install"
-    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=root)
+    cmdb_root = "/oam-agent-install"
+    admin = Cmdb(zookeeper.connection_string, user="admin", password="pw", root=cmdb_root)
     token_file = tmp_path / "agent.token"
     token_file.write_text(token)
-    prefix = str(ssh_hosts.base_dir / "{name}" / "opt" / "oam-agent")
+    root = str(ssh_hosts.base_dir / "{name}")  # the loopback hosts share this machine's file system
+    layouts = {f"agent-h{i}": Layout(root.format(name=f"agent-h{i}")) for i in (1, 2, 3)}
     hosts = [f"agent-h{i}@{server.address}:{server.port}" for i, server in enumerate(ssh_hosts, 1)]
     unreachable = f"agent-gone@127.0.0.9:{free_port()}"  # nothing listens there
-    env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "pw", "OAM_CMDB_ROOT": root,
-           "OAM_AGENT_BUNDLE_DIR": str(tmp_path / "bundle")}
-    common = ["--hosts", ",".join(hosts), "--prefix", prefix, "--identity", str(ssh_hosts.client_key),
-                                               "--known-hosts", str(ssh_hosts.known_hosts)]
+    metrics_port = free_port()
+    # The SSH key, known_hosts, environment and collector come from the variables `oam env` exports.
+    env = {**os.environ, "OAM_CMDB_USER": "admin", "OAM_CMDB_PASSWORD": "pw", "OAM_CMDB_ROOT": cmdb_root,
+           "OAM_AGENT_BUNDLE_DIR": str(tmp_path / "bundle"), "OAM_SSH_KEY": str(ssh_hosts.client_key),
+           "OAM_KNOWN_HOSTS": str(ssh_hosts.known_hosts), "OAM_ENVIRONMENT": "test", "OAM_COLLECTOR_URL": running.url}
+
+    def install(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "oam", "agent", "install", "--install-root", root, *args,
+                               "--token-file", str(token_file), "--zk", zookeeper.connection_string,
+                               "--python", "/usr/bin/python3", "--interval", "5"],  # an interpreter oam-agent may run
+                              env=env, capture_output=True, text=True, timeout=600)
+
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "oam", "agent", "install", *common, "--host", unreachable,
-             "--collector", running.url,
-             "--token-file", str(token_file), "--zk", zookeeper.connection_string, "--environment", "test",
-             "--python", sys.executable, "--interval", "5"],
-            env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 1, result.stdout + result.stderr  # one host failed ...
-        live = admin.inventory.live()
-        assert {"agent-h1", "agent-h2", "agent-h3"} <= set(live)  # ... and did not stop the others
-        header, _, *lines = result.stdout.splitlines()
-        assert header.split() == ["HOST", "RESULT", "STEP", "SECONDS", "DETAIL"]
-        rows = {line.split()[0]: line.split()[1] for line in lines}
-        assert rows == {"agent-h1": "ok", "agent-h2": "ok", "agent-h3": "ok", "agent-gone": "FAILED"}
+        with CommandLineWatch(token) as watch:
+            # One host with its self-metrics on a port (the hosts share one loopback: one port each) ...
+            first = install("--host", hosts[0], "--metrics-port", str(metrics_port))
+            assert first.returncode == 0, first.stdout + first.stderr
+            # ... then two at once, with one that cannot be reached.
+            result = install("--hosts", ",".join(hosts[1:]), "--host", unreachable, "--metrics-port", "0")
+            assert result.returncode == 1, result.stdout + result.stderr  # one host failed ...
+            live = admin.inventory.live()
+            assert {"agent-h1", "agent-h2", "agent-h3"} <= set(live)  # ... and did not stop the others
+            assert live["agent-h1"].facts.environment == "test"  # OAM_ENVIRONMENT
+            header, _, *lines = result.stdout.splitlines()
+            assert header.split() == ["HOST", "RESULT", "STEP", "SECONDS", "DETAIL"]
+            rows = {line.split()[0]: line.split()[1] for line in lines}
+            assert rows == {"agent-h2": "ok", "agent-h3": "ok", "agent-gone": "FAILED"}
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+                assert b"oam_agent_lines_read_total" in response.read()
+        assert watch.passes > 10 and watch.seen == []  # the token was in no process's command line
+
+        for name, layout in layouts.items():
+            config = Path(layout.config)
+            facts = config.stat()
+            assert (stat.S_IMODE(facts.st_mode), pwd.getpwuid(facts.st_uid).pw_name) == (0o600, "oam-agent"), name
+            assert token in config.read_text() and config.parent == Path(layout.root) / "etc" / "oam"
+            supervisor = psutil.Process(read_pid(Path(layout.prefix) / "agent.pid"))
+            agents = [p for p in supervisor.children(recursive=True) if "run" in p.cmdline() and "agent" in p.cmdline()]
+            assert [p.username() for p in agents] == ["oam-agent"], name
+            assert Path(layout.data_dir).owner() == "oam-agent"  # the only place the agent writes
+            verify = subprocess.run(["systemd-analyze", "verify", layout.unit], capture_output=True, text=True,
+                                    timeout=60)
+            assert (verify.returncode, verify.stdout + verify.stderr) == (0, ""), name
+        assert {"oam-agent", "adm"} <= {grp.getgrgid(gid).gr_name for gid in os.getgrouplist(
+            "oam-agent", pwd.getpwnam("oam-agent").pw_gid)}  # may read /var/log
 
         # Stop one agent: it leaves the live list within the session timeout; the others stay.
-        pid_file = Path(prefix.format(name="agent-h2")) / "agent.pid"
-        os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the supervisor stops its agent
+        os.kill(read_pid(Path(layouts["agent-h2"].prefix) / "agent.pid"), signal.SIGTERM)  # `kill $(cat agent.pid)`
         wait_until(lambda: "agent-h2" not in admin.inventory.live(), timeout=30, interval=0.5,
                    what="agent-h2 to leave the live list")
         live = admin.inventory.live()
@@ -295,15 +364,15 @@ def test_install_over_ssh_brings_three_hosts_live_and_a_stopped_one_leaves(tmp_p
         for i, server in enumerate(ssh_hosts, 1):
             admin.inventory.remember(HostFacts(f"agent-h{i}", role="agent-test", addresses=[server.address],
                                                labels={"ssh_port": str(server.port)}))
-        by_role = ["--role", "agent-test", "--zk", zookeeper.connection_string, "--prefix", prefix, "-o", "json",
-                   "--identity", str(ssh_hosts.client_key), "--known-hosts", str(ssh_hosts.known_hosts)]
+        by_role = ["--role", "agent-test", "--zk", zookeeper.connection_string, "--install-root", root, "-o", "json"]
         removed = subprocess.run([sys.executable, "-m", "oam", "agent", "uninstall", *by_role], env=env,
                                  capture_output=True, text=True, timeout=120)
         admin.close()
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert sorted((row["host"], row["ok"]) for row in json.loads(removed.stdout)) == [
         ("agent-h1", True), ("agent-h2", True), ("agent-h3", True)]
-    assert not any(Path(prefix.format(name=f"agent-h{i}")).exists() for i in (1, 2, 3))
+    for layout in layouts.values():
+        assert not any(Path(path).exists() for path in (layout.prefix, layout.config, layout.data_dir, layout.unit))
 
 
 def test_settings_changed_in_the_cmdb_apply_without_a_restart(tmp_path, collector, run_agent, zookeeper, es_client,

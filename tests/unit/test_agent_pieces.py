@@ -173,19 +173,17 @@ def test_the_installer_writes_an_agent_toml_the_agent_reads(tmp_path):
     from agents.host.install import InstallPlan
     from deployer.config import HostSpec
 
-    plan = InstallPlan(collector_urls=["http://c:4318"], token="t", prefix=str(tmp_path / "{name}"),
+    plan = InstallPlan(collector_urls=["http://c:4318"], token="t", root=str(tmp_path / "{name}"),
                        log_paths=['/var/log/"quoted"/*.log'], scrape_urls=["http://127.0.0.1:8001/metrics"],
-                       cmdb_hosts="zk:2181", cmdb_user="agent")
+                       cmdb_hosts="zk:2181", cmdb_user="agent", cmdb_password="pw")
     host = HostSpec(name="web-1", address="10.0.0.1", deploy_root="/")
-    (tmp_path / "web-1").mkdir()
-    (tmp_path / "web-1" / "agent.token").write_text("t\n")
-    (tmp_path / "web-1" / "cmdb.password").write_text("pw\n")
     path = tmp_path / "agent.toml"
     path.write_text(plan.config_for(host))
     config = load_agent_config(path)
     assert (config.agent_id, config.token, config.cmdb_password, config.cmdb_root) == ("web-1", "t", "pw", "")
     assert config.log_paths == ['/var/log/"quoted"/*.log'] and config.scrape_urls == ["http://127.0.0.1:8001/metrics"]
-    assert config.data_dir == tmp_path / "web-1" / "data" and config.metrics_port == 0
+    assert config.data_dir == tmp_path / "web-1" / "var" / "lib" / "oam" / "agent"
+    assert config.metrics_port == 9110  # self-metrics on by default (on 127.0.0.1)
 
 
 def test_metrics_are_sent_again_after_a_failed_send_with_no_logs_pending(collectors, tmp_path):

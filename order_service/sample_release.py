@@ -211,7 +211,7 @@ argv = [string.Template(part).substitute(os.environ, RELEASE_DIR=str(release)) f
 with open(shared / "logs" / "app.log", "ab") as log:
     child = subprocess.Popen(argv, cwd=release, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)
-pid_file.write_text(f"{child.pid}\n")
+pid_file.write_text(f"{child.pid}\\n")
 '''
 
 

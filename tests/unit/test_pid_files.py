@@ -48,3 +48,16 @@ def test_read_pid_is_none_for_a_missing_or_garbled_file(tmp_path):
     assert read_pid(tmp_path / "none.pid") is None
     (tmp_path / "bad.pid").write_text('{"pid": 12}')
     assert read_pid(tmp_path / "bad.pid") is None
+
+
+def test_the_sample_releases_restart_script_writes_a_bare_pid(tmp_path):
+    from order_service.sample_release import write_restart
+
+    write_restart(tmp_path, [sys.executable, "-c", "import time; time.sleep(60)"])
+    shared = tmp_path / "shared"
+    env = {**os.environ, "OAM_SHARED_DIR": str(shared), "OAM_DEPLOY_ROOT": str(tmp_path)}
+    subprocess.run([sys.executable, str(tmp_path / "bin" / "restart")], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=30)
+    pid = (shared / "app.pid").read_text()
+    assert pid.endswith("\n") and pid.strip().isdigit()
+    os.kill(int(pid), 15)

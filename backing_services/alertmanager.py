@@ -90,7 +90,7 @@ class AlertmanagerServer(ProcessService):
                      *(f"--cluster.peer={peer}" for peer in peers)]
         self.process = ManagedProcess(
             f"alertmanager-{web_port}", argv, cwd=self.base_dir, log_path=self.base_dir / "alertmanager.log",
-            pid_file=self.base_dir / "alertmanager.pid", marker=str(self.base_dir), die_with_parent=die_with_parent)
+            pid_file=self.base_dir / "alertmanager.pid", die_with_parent=die_with_parent)
 
     @property
     def url(self) -> str:

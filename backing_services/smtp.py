@@ -57,7 +57,7 @@ class SmtpServer(ProcessService):
             f"smtp-{port}", [sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", f"{host}:{port}",
                              "--class", "aiosmtpd.handlers.Mailbox", str(self.mailbox)],
             cwd=self.base_dir, log_path=self.base_dir / "smtp.log", pid_file=self.base_dir / "smtp.pid",
-            marker=str(self.base_dir), die_with_parent=die_with_parent)
+            die_with_parent=die_with_parent)
 
     @property
     def address(self) -> str:

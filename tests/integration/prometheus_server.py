@@ -30,7 +30,7 @@ class PrometheusServer:
         self.process = ManagedProcess(
             "prometheus", [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={base / 'data'}",
                            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            cwd=base, log_path=base / "prometheus.log", pid_file=base / "prometheus.pid", marker=str(base))
+            cwd=base, log_path=base / "prometheus.log", pid_file=base / "prometheus.pid")
 
     def start(self, timeout: float = 30.0) -> None:
         self.process.start()

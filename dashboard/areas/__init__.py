@@ -3,6 +3,7 @@ from .cmdb_browser import bp as cmdb_bp
 from .deployments import bp as deployments_bp
 from .errors import bp as errors_bp
 from .hosts import bp as hosts_bp
+from .latency import bp as latency_bp
 from .logs import bp as logs_bp
 from .openapi import bp as openapi_bp
 from .overview import bp as overview_bp
@@ -16,3 +17,4 @@ from .users import bp as users_bp
 AREAS = [overview_bp, hosts_bp, services_bp, logs_bp, trace_search_bp, traces_bp, errors_bp, cmdb_bp, deployments_bp,
          users_bp, tokens_bp, openapi_bp]
 AREAS.append(service_map_bp)
+AREAS.append(latency_bp)

@@ -35,6 +35,12 @@ _TRACE_SEARCH = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}]
 
 
+_SELECTION = [{"name": "min_ms", "in": "query", "schema": {"type": "string"}, "description": "at least: 200, 200ms or 1.5s"},
+              {"name": "max_ms", "in": "query", "schema": {"type": "string"}, "description": "at most: 200, 200ms or 1.5s"},
+              {"name": "failed", "in": "query", "schema": {"enum": ["0", "1"], "default": "0"},
+               "description": "1: failed transactions (with min_ms/max_ms: failed ones in that range)"}]
+
+
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -69,6 +75,11 @@ def document() -> dict[str, Any]:
                                                         [_path("name"), *_RANGE])},
             "/api/service-map": {"get": _op("Services and the calls between them: count, rate (calls/s), error "
                                             "rate and p95 (ms) per caller and callee", _RANGE)},
+            "/api/services/{name}/latency-histogram": {"get": _op(
+                "Transaction durations of the service in log-spaced buckets, failures apart", [_path("name"), *_RANGE])},
+            "/api/services/{name}/comparison": {"get": _op(
+                "Selected transactions (duration range and/or failed) against the rest of the range, per dimension"
+                " value, most over-represented first", [_path("name"), *_SELECTION, *_RANGE])},
             "/api/changes": {"get": _op("Deploys and configuration changes (chart markers)", _RANGE)},
             "/api/logs": {"get": _op("Search logs (newest first, bounded)", [*query, *_RANGE])},
             "/api/traces/search": {"get": _op("Search traces (newest or slowest first, bounded)",

@@ -14,7 +14,5 @@ from .trace_search import bp as trace_search_bp
 from .traces import bp as traces_bp
 from .users import bp as users_bp
 
-AREAS = [overview_bp, hosts_bp, services_bp, logs_bp, trace_search_bp, traces_bp, errors_bp, cmdb_bp, deployments_bp,
-         users_bp, tokens_bp, openapi_bp]
-AREAS.append(service_map_bp)
-AREAS.append(latency_bp)
+AREAS = [overview_bp, hosts_bp, services_bp, latency_bp, service_map_bp, logs_bp, trace_search_bp, traces_bp, errors_bp,
+         cmdb_bp, deployments_bp, users_bp, tokens_bp, openapi_bp]

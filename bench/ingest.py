@@ -134,6 +134,16 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def count(client: Elasticsearch, pattern: str) -> int:
     client.indices.refresh(index=pattern)
     return client.count(index=pattern)["count"]
@@ -350,12 +360,7 @@ def main() -> int:
         return 0
     finally:
         for process, _ in collectors.values():
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
         es.stop()
         shutil.rmtree(work, ignore_errors=True)
 

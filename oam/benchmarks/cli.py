@@ -13,7 +13,7 @@ from foundation.cli_options import output_option
 from foundation.output import echo_json
 
 from .report import Failure, summary, table
-from .runner import BENCH_DIR, Outcome, discover, elapsed, missing_chart_library, run_script
+from .runner import BENCH_DIR, Outcome, choose, discover, elapsed, missing_chart_library, run_script
 
 if TYPE_CHECKING:
     from oam.cli import Context
@@ -23,7 +23,8 @@ CHART_NAME = "{bench}-throughput.png"
 
 @click.command("bench")
 @click.option("--only", "only", multiple=True, metavar="NAME",
-              help="Run only this benchmark (repeatable): cmdb, ingest, instrumentation, deploy, agent, dashboard.")
+              help="Run only this benchmark (repeatable): cmdb, ingest, instrumentation, deploy, deploy_verdicts, "
+                   "peer_logs, agent, dashboard; soak runs only when named.")
 @click.option("--quick", is_flag=True, help="Short settings for every script (about 3 minutes in all on 2 cores).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Where the JSON results, logs, report and chart go  [default: <data dir>/bench].")
@@ -38,7 +39,7 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
     """Run the benchmarks in bench/ and print one table: figure, ours, reference, ratio, target.
 
     Each figure is measured beside its reference in the same run — a peer program (raw kazoo,
-    raw parallel_bulk, prometheus-node-exporter, the backend without the app agent, raw
+    raw parallel_bulk, rsyslog, prometheus-node-exporter, the backend without the app agent, raw
     Elasticsearch queries, bare SSH) or a limit — and the ratio is ours / reference.
 
     \b
@@ -47,14 +48,20 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
                      collector CPU per document and peak RSS; throughput-over-time chart
     instrumentation  backend requests/s with the app agent vs without (overhead <= 10%)
     deploy           rolling deploy to 1, 3, 10 sshd hosts (10 hosts <= 3x one host), rollback
+    deploy_verdicts  end of a batch's bake to its telemetry verdict vs ES's own query time
+    peer_logs        log file to searchable: agent + collector vs rsyslog (imfile ->
+                     omelasticsearch): docs/s, CPU s per 100k lines, peak PSS
     agent            agent CPU and RSS vs prometheus-node-exporter (<= 1% of a core,
                      <= 60 MB); log shipping MiB/s and lines/s (>= 30 MiB/s per CPU-second)
     dashboard        page p95 vs the same raw Elasticsearch queries, 1M log documents
                      (p95 <= 300 ms; judged only with >= 1M documents)
+    soak             only with --only soak: the whole suite (oam up) under load for 30
+                     minutes (2 with --quick); lost/duplicated lines, PSS growth, lag
 
     \b
     A full run took 17 minutes on 2 shared cores (the agent's 10-minute cost run and the
-    1M-document dashboard load are most of it); --quick took 3. Results go to --out:
+    1M-document dashboard load are most of it); --quick took 3. peer_logs adds about 4
+    (2 with --quick). Results go to --out:
     <name>.json and <name>.log per script, results.json, report.txt and ingest-throughput.png.
     A script that fails is shown as FAILED with its last error line, the others still run,
     and the exit code is 1. -o json prints results.json (quick, seconds, rows, failures, runs)
@@ -75,7 +82,7 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
     unknown = sorted(set(only) - set(found))
     if unknown:
         raise click.ClickException(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(found)}")
-    chosen = {name: path for name, path in found.items() if not only or name in only}
+    chosen = choose(found, only)
     out = out or obj.settings.data_dir / "bench"
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))

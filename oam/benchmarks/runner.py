@@ -33,7 +33,9 @@ def _installed_scripts() -> Path:
 
 BENCH_DIR = _installed_scripts()
 # Quick ones first, so a short look at the report does not wait for the long ones.
-ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "deploy_verdicts", "agent", "dashboard")
+ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "deploy_verdicts", "peer_logs", "agent", "dashboard")
+# Run only when named with --only: the soak runs the whole suite for 30 minutes.
+ON_REQUEST = ("soak",)
 INTERRUPT_GRACE = 90.0  # seconds a script gets to stop the services it started
 
 
@@ -57,6 +59,11 @@ def discover(bench_dir: Path = BENCH_DIR) -> dict[str, Path]:
         raise FileNotFoundError(f"no benchmark scripts (*.py) in {bench_dir}")
     rank = {name: index for index, name in enumerate(ORDER)}
     return dict(sorted(scripts.items(), key=lambda item: (rank.get(item[0], len(ORDER)), item[0])))
+
+
+def choose(found: dict[str, Path], only: tuple[str, ...] = ()) -> dict[str, Path]:
+    """The scripts to run: those named in ``only``, in :func:`discover`'s order, else all but :data:`ON_REQUEST`."""
+    return {name: path for name, path in found.items() if name in only or (not only and name not in ON_REQUEST)}
 
 
 def missing_chart_library() -> str | None:

@@ -99,7 +99,7 @@ class RsyslogShipper:
         self.process = ManagedProcess(
             "rsyslogd", [*self.drop, RSYSLOGD, "-n", "-f", str(self.config_path), "-i", str(self.pid_path)],
             cwd=self.base_dir, log_path=self.base_dir / "console.log", pid_file=self.base_dir / "managed.pid",
-            marker=str(self.config_path), die_with_parent=die_with_parent)
+            die_with_parent=die_with_parent)
 
     @property
     def pid(self) -> int | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
+from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 from foundation.suite import suite_elasticsearch
@@ -100,8 +101,10 @@ def collector_group() -> None:
               help="The environment whose CMDB settings to read.")
 @click.option("--workers", help='Processes sharing the port (default from the config: "auto", one per core).')
 @click.option("--worker-index", type=click.IntRange(min=0), hidden=True)  # set by the parent for each worker
+@log_format_option
 def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir: Path | None, log_level: str,
-        cmdb: CmdbConnection, environment: str, workers: str | None, worker_index: int | None) -> None:
+        cmdb: CmdbConnection, environment: str, workers: str | None, worker_index: int | None,
+        log_format: str) -> None:
     """Run a collector in the foreground until SIGTERM or Ctrl-C.
 
     With --zk it also reads settings from the CMDB key <environment>/oam-collector/config
@@ -117,7 +120,7 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     from .app import create_app
     from .service import Collector, StartupError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_daemon_logging("oam-collector", log_level, log_format)
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
                      workers=int(workers) if workers and workers.isdigit() else workers)
@@ -135,7 +138,7 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
                f"http://{config.host}:{config.port} -> {config.elasticsearch.describe()}; "
                f"spool {collector.spool.directory}", err=True)
     try:
-        waitress.serve(create_app(collector), **where, threads=config.threads,
+        waitress.serve(AccessLog(create_app(collector)), **where, threads=config.threads,
                        # far above the app's own limit, so the app answers 413 with its JSON message
                        max_request_body_size=2 * config.max_body_bytes + 65536, ident="oam-collector",
                        connection_limit=1000, channel_timeout=60)

@@ -10,7 +10,8 @@ import click
 
 from cmdb import DEFAULT_ROOT, CmdbError
 from cmdb.cli import with_suite_defaults
-from foundation.cli_options import CmdbConnection, cmdb_options
+from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option
+from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import reported
 from foundation.settings import SettingsError, validate
 from foundation.suite import suite_elasticsearch
@@ -117,8 +118,9 @@ def dashboard() -> None:
               help="Where deploy change events are appended.")
 @click.option("--metrics-token-file", type=click.Path(path_type=Path), envvar="OAM_DASHBOARD_METRICS_TOKEN_FILE",
               help="File with a bearer token /metrics asks for (default: /metrics is open; it holds no user data).")
+@log_format_option
 @click.pass_context
-def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
+def run(ctx: click.Context, port: int | None, bind: str, log_format: str, **params: Any) -> None:
     """Serve the dashboard until Ctrl-C.
 
     \b
@@ -129,6 +131,7 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
 
     from .app import close_app, create_app
 
+    configure_daemon_logging("oam-dashboard", "info", log_format)
     settings = _settings(ctx)
     port = port or (settings.ports.dashboard if settings else 8080)
     config = _config(ctx, params)
@@ -138,7 +141,7 @@ def run(ctx: click.Context, port: int | None, bind: str, **params: Any) -> None:
     app = create_app(config)
     click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)
     try:
-        waitress.serve(app, host=bind, port=port, threads=8, ident="oam-dashboard")
+        waitress.serve(AccessLog(app), host=bind, port=port, threads=8, ident="oam-dashboard")
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror}") from exc
     finally:

@@ -89,3 +89,13 @@ def output_option(func: F) -> F:
     return click.option("-o", "--output", "output", type=click.Choice(OUTPUT_FORMATS), default="table",
                         show_default=True,
                         help="table: aligned text for people; json: the same data as JSON for scripts.")(func)
+
+
+def log_format_option(func: F) -> F:
+    """Add ``--log-format ecs|plain`` (``$OAM_LOG_FORMAT``, default ecs) for a daemon's stderr log."""
+    from .daemon_logging import LOG_FORMAT_VARIABLE, LOG_FORMATS
+
+    return click.option("--log-format", type=click.Choice(LOG_FORMATS, case_sensitive=False), default="ecs",
+                        envvar=LOG_FORMAT_VARIABLE, show_default=True,
+                        help="ecs: one ECS JSON line per record (what a host agent ships); "
+                             "plain: text for a terminal.")(func)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
+from foundation.daemon_logging import configure_daemon_logging
 from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
@@ -46,7 +47,8 @@ def agent() -> None:
               help="The agent's TOML settings (see docs/agent.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
 @cmdb_options
-def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
+@log_format_option
+def run(config_path: Path, verbose: bool, cmdb: CmdbConnection, log_format: str) -> None:
     """Run until SIGTERM or Ctrl-C; checkpoints survive any stop, SIGKILL included. SIGHUP re-reads
     the config file (log paths, scrapes, interval, collectors, token) without a restart.
 
@@ -54,8 +56,7 @@ def run(config_path: Path, verbose: bool, cmdb: CmdbConnection) -> None:
     """
     from .daemon import HostAgent
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_daemon_logging("oam-agent", "debug" if verbose else "info", log_format)
     with reported(SettingsError):
         config = load_agent_config(config_path)
     overrides = {name: value for name, value in (("cmdb_hosts", cmdb.zk), ("cmdb_user", cmdb.user),

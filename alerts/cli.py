@@ -21,7 +21,8 @@ from cmdb.cli import CmdbOptions, session, with_suite_defaults
 from cmdb.connection import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT
 from cmdb.paths import DEFAULT_ROOT
 from cmdb.store import parse_json, pretty
-from foundation.cli_options import CmdbConnection, cmdb_options, output_option
+from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
+from foundation.daemon_logging import configure_daemon_logging
 from foundation.elasticsearch import ElasticsearchConnection, connect
 from foundation.output import CommandError, echo_json, reported, table
 from foundation.settings import SettingsError, validate
@@ -232,18 +233,18 @@ def _elasticsearch(settings: Any, url: str | None, user: str | None, password: s
 @click.option("--dashboard-url", default="", help="The dashboard's URL, for each alert's link.")
 @click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
 @click.option("--identity", help="This evaluator's name in the election [default: host:pid].")
+@log_format_option
 @click.pass_obj
 def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str | None, es_user: str | None,
                 es_password: str | None, es_ca_file: str | None, resend: float, resolved_for: float,
-                reload: float, dashboard_url: str, index_prefix: str, identity: str | None) -> None:
+                reload: float, dashboard_url: str, index_prefix: str, identity: str | None, log_format: str) -> None:
     """Evaluate the environment's rules until Ctrl-C or SIGTERM.
 
     Run two or more on different machines: one is active (a ZooKeeper election), the others stand
     by and take over with the persisted state when it goes away.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    for noisy in ("kazoo", "elastic_transport"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_daemon_logging("oam-alerts", "info", log_format)
+    logging.getLogger("kazoo").setLevel(logging.WARNING)
     urls = [url for value in alertmanagers for url in value.split() if url]
     if not urls:
         click.echo("warning: no --alertmanager: alerts are evaluated but sent nowhere", err=True)

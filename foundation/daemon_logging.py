@@ -27,7 +27,7 @@ LOG_FORMATS = ("ecs", "plain")
 LOG_FORMAT_VARIABLE = "OAM_LOG_FORMAT"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ACCESS_LOGGER = "oam.access"
-NOISY_LOGGERS = ("elastic_transport", "urllib3")
+NOISY_LOGGERS = ("elastic_transport", "urllib3", "kazoo")
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 """Probe paths, logged at DEBUG so that a scraper polling every few seconds does not fill the log."""
 
@@ -76,7 +76,7 @@ def configure_daemon_logging(service: str, level: str = "info", log_format: str 
         root.removeHandler(handler)
     root.addHandler(daemon_log_handler(service, log_format or log_format_from_environment()))
     root.setLevel(level.upper())
-    for chatty in NOISY_LOGGERS:  # one INFO line per Elasticsearch request would drown the daemon's own
+    for chatty in NOISY_LOGGERS:  # an INFO line per Elasticsearch request or ZooKeeper reconnect drowns the rest
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 

@@ -153,8 +153,9 @@ def dashboard_prepare(settings: Settings, suite: list[str]) -> list[str]:
     return ["--secret-key-file", str(settings.run_dir / "dashboard.key")]
 
 
-def agent_config(settings: Settings, base: Path) -> list[str]:
-    """Write the host agent's settings for `oam up` (ship the sample's files, scrape its metrics)."""
+def agent_config(settings: Settings, base: Path, more_paths: list[str] | None = None) -> list[str]:
+    """Write the host agent's settings for `oam up` (ship the sample's files and ``more_paths``, scrape its
+    metrics)."""
     ports, host = settings.ports, settings.host
     credentials = cmdb_credentials(settings, "agent")
     path = settings.run_dir / "agent.toml"
@@ -163,7 +164,8 @@ def agent_config(settings: Settings, base: Path) -> list[str]:
                   "metrics_port": ports.agent_metrics, "environment": "development"},
         "collector": {"urls": [f"http://{host}:{port}" for port in settings.ports.collectors()],
                       "token": ensure_token(settings, "oam-up-agent")},
-        "logs": {"paths": [f"{base / 'telemetry'}/*.jsonl", f"{settings.data_dir / 'spool'}/*.jsonl"]},
+        "logs": {"paths": [f"{base / 'telemetry'}/*.jsonl", f"{settings.data_dir / 'spool'}/*.jsonl",
+                           *(more_paths or [])]},
         "scrape": [{"url": f"http://{host}:{ports.backend}/metrics"}, {"url": f"http://{host}:{ports.gateway}/metrics"}],
         "cmdb": {"hosts": f"{host}:{settings.zookeeper.port}", "user": credentials["OAM_CMDB_USER"],
                  "password": credentials["OAM_CMDB_PASSWORD"], "root": settings.cmdb.root},

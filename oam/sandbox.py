@@ -3,9 +3,12 @@
 Each host is a real ``sshd`` on its own loopback address (127.0.0.2, .3, .4 by default) with a
 directory standing for its file system under ``<data_dir>/sandbox``. Releases 1.0.0 and 2.0.0 of
 the order service's backend are good; 3.0.0 is broken on purpose (its backend cannot start), to
-watch the deployer roll it back. The deploy configuration goes into the CMDB under the
-``development`` environment, so ``oam deploy order-service 2.0.0`` works once ``oam env`` is
-loaded into the shell.
+watch the deployer roll it back on its health check; 4.0.0 starts and passes its health check but
+fails 30% of order reads, to watch the verdict on its telemetry roll it back. The ``sandbox-reads``
+component reads orders from the hosts' backends (those not running are skipped), and the host
+agent ships their telemetry, so each batch has traffic to judge. The deploy configuration goes
+into the CMDB under the ``development`` environment, so ``oam deploy order-service 2.0.0`` works
+once ``oam env`` is loaded into the shell.
 """
 from __future__ import annotations
 
@@ -16,11 +19,15 @@ from typing import Any
 from backing_services.process import reap_stale
 from backing_services.sshd import SshHosts, SshServer, generate_key, ssh_banner
 
-from .component import ServerComponent, ServiceStatus
+from .component import Component, ServerComponent, ServiceStatus
 from .config import Settings
+from .programs import ProgramComponent
 
 ENVIRONMENT = "development"
-RELEASES = {"1.0.0": False, "2.0.0": False, "3.0.0": True}  # version -> broken on purpose
+# version -> what is wrong with it on purpose: "broken" (cannot start) or the share of order reads it fails
+RELEASES: dict[str, dict[str, Any]] = {"1.0.0": {}, "2.0.0": {}, "3.0.0": {"broken": True},
+                                       "4.0.0": {"fail_reads": 0.3}}
+READ_RATE = 15.0  # order reads a second, over all the sandbox's backends
 
 
 def sandbox_dir(settings: Settings) -> Path:
@@ -65,9 +72,23 @@ class SshHostComponent(ServerComponent):
                              banner or "not answering")
 
 
-def components(settings: Settings) -> list[ServerComponent]:
+def backend_urls(settings: Settings) -> list[str]:
+    return [f"http://{server.address}:{settings.sandbox.app_port}" for server in sandbox_hosts(settings)]
+
+
+def telemetry_paths(settings: Settings) -> list[str]:
+    """The files the deployed backends write their telemetry to (for the host agent to ship)."""
+    return [str(server.root / settings.sandbox.service / "shared" / "logs" / "*.jsonl")
+            for server in sandbox_hosts(settings)]
+
+
+def components(settings: Settings) -> list[Component]:
+    """The SSH hosts, then the reads of orders from the backends deployed on them."""
     hosts = sandbox_hosts(settings)
-    return [SshHostComponent(settings, hosts, index) for index in range(len(hosts))]
+    reads = [arg for url in backend_urls(settings) for arg in ("--url", url)]
+    return [*(SshHostComponent(settings, hosts, index) for index in range(len(hosts))),
+            ProgramComponent("sandbox-reads", ["sample", "reads", *reads, "--rate", f"{READ_RATE:g}"],
+                             sandbox_dir(settings), settings.host)]
 
 
 def deploy_config(settings: Settings) -> dict[str, Any]:
@@ -86,9 +107,13 @@ def deploy_config(settings: Settings) -> dict[str, Any]:
                    "expect_version": True},
         "keep_releases": 5,
         "command_timeout": 60,
-        # No verdicts yet: the sandbox's load does not reach the deployed backends, whose telemetry
-        # would be judged; a bake would find no requests and be inconclusive.
-        "analysis": {"bake_seconds": 0},
+        # Each batch is judged on the backends' telemetry (the sandbox-reads load, shipped by the host
+        # agent): a short bake, and enough requests at 15 reads/s over three hosts. The first deploy has
+        # no baseline (nothing runs yet): inconclusive, so it passes. Failed reads decide; latency is
+        # not judged here: reads answer in a millisecond or two, where a backend just started is
+        # measurably slower than one that has run a while, whatever its release.
+        "analysis": {"bake_seconds": 10, "settle_seconds": 5, "service": "backend", "on_inconclusive": "pass",
+                     "checks": {"error_rate": {"min_requests": 20}, "latency": {"enabled": False}}},
     }
 
 
@@ -98,9 +123,9 @@ def prepare(settings: Settings, credentials: dict[str, str]) -> str:
     from order_service.release import write_release
 
     redis_url = f"redis://{settings.host}:{settings.ports.redis}/0"
-    for version, broken in RELEASES.items():
+    for version, behaviour in RELEASES.items():
         write_release(releases_dir(settings) / version, version, python=sys.executable, redis_url=redis_url,
-                      environment=ENVIRONMENT, broken=broken)
+                      environment=ENVIRONMENT, **behaviour)
     wanted = deploy_config(settings)
     service = settings.sandbox.service
     with Registry.connect(f"{settings.host}:{settings.zookeeper.port}", user=credentials["OAM_CMDB_USER"],
@@ -113,7 +138,7 @@ def prepare(settings: Settings, credentials: dict[str, str]) -> str:
         if current != wanted:
             registry.save_service_config(service, wanted, comment="sandbox hosts of oam up")
     return (f"deploy sandbox: {len(wanted['hosts'])} SSH hosts for {service} "
-            f"(releases {', '.join(RELEASES)}; 3.0.0 is broken on purpose)")
+            f"(releases {', '.join(RELEASES)}; 3.0.0 is broken on purpose, 4.0.0 fails 30% of order reads)")
 
 
 def shell_environment(settings: Settings, credentials: dict[str, str]) -> dict[str, str]:

@@ -66,7 +66,8 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
                                          "--backend-url", f"http://{host}:{ports.backend}"], base, host, ports.gateway,
                              prepare=sentry_dsn),
             ProgramComponent("agent", ["agent", "run"], settings.data_dir / "suite", host, ports.agent_metrics,
-                             prepare=lambda: agent_config(settings, base), ready_path="/ready"),
+                             prepare=lambda: agent_config(settings, base, sandbox.telemetry_paths(settings)
+                                                          if settings.sandbox.hosts else []), ready_path="/ready"),
             ProgramComponent("load", ["load", "--url", f"http://{host}:{ports.gateway}", "--rate", "2",
                                       "--duration", str(10 * 365 * 86400), "--keys", "100", "--fail-ratio", "0.02"],
                              base, host),

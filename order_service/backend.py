@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,16 @@ JOB_QUEUE = "order_service:jobs"
 log = logging.getLogger("order_service.backend")
 
 
-def create_backend(agent: AppAgent, settings: LiveSettings, redis: Any, data_dir: Path) -> Flask:
-    """The backend's Flask app; ``agent`` instruments it, ``settings`` may change while it runs."""
+class OrderReadFailure(RuntimeError):
+    """An order read failed on purpose (``fail_reads``): a release that fails its users."""
+
+
+def create_backend(agent: AppAgent, settings: LiveSettings, redis: Any, data_dir: Path,
+                   fail_reads: float = 0.0) -> Flask:
+    """The backend's Flask app; ``agent`` instruments it, ``settings`` may change while it runs.
+
+    ``fail_reads`` is the share of order reads answered 500 on purpose, ``/health`` staying fine.
+    """
     app = Flask("order_service.backend")
     shard_dir = Path(data_dir) / settings.get("shards.directory", "shards")
     store = ShardedStore(shard_dir, int(settings.get("shards.count", 4)), agent.metrics)
@@ -37,6 +46,8 @@ def create_backend(agent: AppAgent, settings: LiveSettings, redis: Any, data_dir
     @app.get("/orders/<order_id>")
     def get_order(order_id: str):
         check_order_id(order_id)
+        if fail_reads and random.random() < fail_reads:
+            raise OrderReadFailure(f"order {order_id} could not be read (this release fails reads on purpose)")
         order, hit = cache.get_or_load(order_id, store.get)
         if order is None:
             abort(404, description=f"no order {order_id!r}")

@@ -51,8 +51,9 @@ def common_options(func):
 
 
 def _agent(name: str, version: str, environment: str, telemetry_dir: Path, sentry_dsn: str | None,
-           enabled: bool = True, log_level: str = "info", sample_ratio: float = 1.0) -> AppAgent:
-    return AppAgent(ServiceInfo(name, version, environment, socket.gethostname()), telemetry_dir,
+           enabled: bool = True, log_level: str = "info", sample_ratio: float = 1.0,
+           host_name: str | None = None) -> AppAgent:
+    return AppAgent(ServiceInfo(name, version, environment, host_name or socket.gethostname()), telemetry_dir,
                     sentry_dsn=sentry_dsn, log_level=LOG_LEVELS[log_level.lower()], enabled=enabled,
                     sample_ratio=sample_ratio).start()
 
@@ -99,15 +100,20 @@ def sample() -> None:
 @sample.command()
 @common_options
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--host-name", default=None, help="The host.name its telemetry carries [default: this machine's].")
+@click.option("--fail-order-reads", "fail_reads", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Share of order reads that fail (500) on purpose while /health stays fine: a bad release.")
 def backend(bind, port, redis_url, data_dir, telemetry_dir, sentry_dsn, version, environment, cmdb,
-            agent_on, log_level, sample_ratio) -> None:
+            agent_on, log_level, sample_ratio, host_name, fail_reads) -> None:
     """The backend: orders on SQLite shards behind a Redis cache."""
     import redis
 
     from .backend import create_backend
 
-    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level, sample_ratio)
-    app = create_backend(agent, _settings(cmdb, environment), redis.Redis.from_url(redis_url), data_dir)
+    agent = _agent("backend", version, environment, telemetry_dir, sentry_dsn, agent_on, log_level, sample_ratio,
+                   host_name)
+    app = create_backend(agent, _settings(cmdb, environment), redis.Redis.from_url(redis_url), data_dir,
+                         fail_reads=fail_reads)
     _serve(app, bind, port, agent)
 
 
@@ -146,6 +152,25 @@ def worker(bind, redis_url, data_dir, telemetry_dir, sentry_dsn, version, enviro
         pass
     finally:
         agent.shutdown()
+
+
+@sample.command()
+@click.option("--url", "urls", multiple=True, required=True, help="A backend to read orders from (repeatable).")
+@click.option("--rate", type=click.FloatRange(0.1, 1000), default=15.0, show_default=True,
+              help="Reads per second, over all the URLs.")
+def reads(urls, rate) -> None:
+    """Read orders from each backend in turn until SIGTERM or Ctrl-C (one not answering is skipped)."""
+    from .read_load import BackgroundReads
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"reading orders from {', '.join(urls)} at {rate:g}/s", err=True)
+    try:
+        with BackgroundReads(list(urls), rate=rate):
+            while not stop.wait(1):
+                pass
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command("load")

@@ -110,7 +110,7 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
     for piece in ("collector", "collector-2", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load",
-                  "ssh-host-1", "ssh-host-2", "ssh-host-3"):
+                  "ssh-host-1", "ssh-host-2", "ssh-host-3", "sandbox-reads"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
     as_json = suite("status", "-o", "json")
     assert as_json.returncode == 0, as_json.stdout + as_json.stderr

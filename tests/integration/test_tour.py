@@ -143,6 +143,16 @@ def test_the_tour(tour, run_dir):
         assert "rolled back" in broken.stdout and "every switched host is back on its previous release" in broken.stdout
         assert tour.host_versions() == ["2.0.0"] * 3
 
+        # 6b. v4 passes its health check but fails 30% of order reads: the verdict on its first batch,
+        # against the two hosts still on v2 under the sandbox's reads, rolls it back.
+        failing = tour.oam("deploy", "order-service", "4.0.0")
+        print(failing.stdout)
+        assert failing.returncode == 2, failing.stdout + failing.stderr
+        first_batch = failing.stdout.split("batch 2")[0]
+        assert "error_rate FAIL" in first_batch and "verdict FAIL against hosts not yet switched" in first_batch
+        assert "rolled back" in failing.stdout and "every switched host is back on its previous release" in failing.stdout
+        assert tour.host_versions() == ["2.0.0"] * 3
+
         # 7. Roll back to v1 on purpose.
         back = tour.oam("rollback", "order-service", "--to", "1.0.0")
         assert back.returncode == 0, back.stdout + back.stderr

@@ -153,6 +153,18 @@ def test_the_tour(tour, run_dir):
         assert "rolled back" in failing.stdout and "every switched host is back on its previous release" in failing.stdout
         assert tour.host_versions() == ["2.0.0"] * 3
 
+        # The deployments page shows the figures the verdict was taken on: 4.0.0's error rate against 2.0.0's.
+        browser.get(tour.dashboard + "/deployments?service=order-service")
+        header = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#deploy-verdicts tr th")]
+        rows = [dict(zip(header, (cell.text for cell in row.find_elements(By.TAG_NAME, "td")), strict=True))
+                for row in browser.find_elements(By.CSS_SELECTOR, "#deploy-verdicts tr")[1:]]
+        judged = [r for r in rows if r["version"] == "4.0.0" and r["check"] == "error_rate" and r["batch"] == "1"]
+        assert judged, rows
+        assert judged[0]["verdict"] == "fail" and judged[0]["result"] == "fail"
+        assert float(judged[0]["new"]) > float(judged[0]["baseline"]) and judged[0]["p-value"] != "-"
+        new_count, baseline_count = map(int, judged[0]["n new/baseline"].split("/"))
+        assert new_count > 0 and baseline_count > 0
+
         # 7. Roll back to v1 on purpose.
         back = tour.oam("rollback", "order-service", "--to", "1.0.0")
         assert back.returncode == 0, back.stdout + back.stderr
@@ -179,6 +191,8 @@ def test_the_tour(tour, run_dir):
             "const chart = Chart.getChart(document.querySelector('canvas[data-series]'));"
             "return chart.data.datasets.find(d => d.label === 'changes').data.map(p => p.note);")
         assert any("rolled_back" in note for note in notes) and any("rollback-finished order-service" in note for note in notes)
+        # 4.0.0's marker carries its verdict and the deciding figures in the tooltip.
+        assert any("batch 1 verdict fail: error_rate" in note and " vs " in note for note in notes), notes
 
     # 9. Ctrl-C stops everything, the backends the deploys started included.
     tour.up.send_signal(signal.SIGINT)

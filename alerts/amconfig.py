@@ -7,6 +7,8 @@ Usage::
 
 Alerts are grouped by rule (``alertname``), environment and the group's labels (``...``: every
 label), so each alert of a grouped rule is its own notification; resolved ones are mailed too.
+Beside Alertmanager's HTML body, a plain-text one gives each alert's summary, description, what
+changed before it fired (:mod:`alerts.context`), the trace links and the runbook.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def alertmanager_config(smtp: str, to: str = "ops@localhost", sender: str = "oam
                         webhook: str = "") -> str:
     """The YAML text of an Alertmanager configuration (see the module's docstring)."""
     receiver: dict[str, Any] = {"name": "oam", "email_configs": [
-        {"to": to, "send_resolved": True, "headers": {"Subject": _SUBJECT}}]}
+        {"to": to, "send_resolved": True, "headers": {"Subject": _SUBJECT}, "text": _TEXT}]}
     if webhook:
         receiver["webhook_configs"] = [{"url": webhook, "send_resolved": True}]
     config = {
@@ -35,3 +37,18 @@ def alertmanager_config(smtp: str, to: str = "ops@localhost", sender: str = "oam
 _SUBJECT = ('[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} '
             '({{ .CommonLabels.environment }}{{ if .CommonLabels.host }} {{ .CommonLabels.host }}{{ end }}): '
             '{{ .CommonAnnotations.summary }}')
+
+_TEXT = """{{ range .Alerts }}{{ .Status | toUpper }}: {{ .Annotations.summary }}
+{{ .Annotations.description }}
+{{ if .Annotations.changes }}
+What changed before it fired:
+{{ .Annotations.changes }}
+{{ end }}{{ if .Annotations.failed_traces }}
+Failed traces: {{ .Annotations.failed_traces }}
+Slowest traces: {{ .Annotations.slowest_traces }}
+{{ end }}{{ if .Annotations.runbook_url }}Runbook: {{ .Annotations.runbook_url }}
+{{ end }}{{ if .GeneratorURL }}Alert: {{ .GeneratorURL }}
+{{ end }}Labels:{{ range .Labels.SortedPairs }} {{ .Name }}={{ .Value }}{{ end }}
+Since {{ .StartsAt }}
+
+{{ end }}"""

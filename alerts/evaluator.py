@@ -28,6 +28,7 @@ from kazoo.protocol.states import KazooState
 from cmdb import Cmdb, CmdbError
 
 from . import notify
+from .context import what_changed
 from .queries import QueryFailed, evaluate
 from .rules import Rule
 from .state import FIRING, RESOLVED, AlertState, due, finished, step
@@ -180,6 +181,10 @@ class Evaluator:
             if moved:
                 log.info("alerts: %s %s: %s -> %s (value %s)", rule.key, key, moved.old, moved.new,
                          notify.figure(new.value))
+                if moved.new == FIRING:
+                    new.context = what_changed(self.elasticsearch, self.options.prefix, new.fired_at or now,
+                                               service=rule.service or new.labels.get("service", ""),
+                                               host=new.labels.get("host", ""), environment=rule.environment)
             record.groups[key] = new
 
     def _deliver(self, now: float) -> set[str]:

@@ -20,6 +20,7 @@ import requests
 
 from foundation.clock import utc_iso
 
+from .context import trace_links
 from .rules import Rule, render
 from .state import RESOLVED, AlertState
 
@@ -43,6 +44,8 @@ def annotations_of(rule: Rule, state: AlertState) -> dict[str, str]:
            "description": f"{rule.describe()}; measured {figure(value)} (threshold {rule.threshold:g})"}
     out.update({name: render(text, values) for name, text in rule.annotations.items()})
     out["value"] = figure(value)
+    if state.context:
+        out["changes"] = "\n".join(state.context)
     if rule.runbook_url:
         out["runbook_url"] = rule.runbook_url
     return out
@@ -59,6 +62,7 @@ def payload(rule: Rule, state: AlertState, now: float, resend: float, dashboard:
     body: dict[str, Any] = {"labels": labels_of(rule, state), "annotations": annotations_of(rule, state),
                             "startsAt": utc_iso(starts, "milliseconds"), "endsAt": utc_iso(ends, "milliseconds")}
     if dashboard:
+        body["annotations"].update(trace_links(dashboard, starts, service=rule.service or state.labels.get("service", "")))
         body["generatorURL"] = f"{dashboard.rstrip('/')}/alerts/{quote(rule.environment)}/{quote(rule.name)}"
     return body
 

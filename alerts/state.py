@@ -40,6 +40,7 @@ class AlertState:
     value: float | None = None
     no_data: bool = False  # the last evaluation found no data for this group
     last_sent: float | None = None
+    context: list[str] = field(default_factory=list)  # what changed before it fired (alerts.context)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from backing_services.smtp import read_mailbox
 from cmdb import Cmdb, SchemaViolation
+from deployer.events import deployment_event
 from foundation.clock import utc_iso
 from foundation.elasticsearch import delete_indices
 from foundation.waiting import NotReady, wait_until
@@ -151,6 +152,11 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
             time.sleep(4)  # healthy traffic: nothing fires
             assert mails_for(smtp_server, name) == []
 
+            es_client.index(index=index_name("changes", prefix=PREFIX), refresh=True, document=deployment_event(
+                {"id": "d-1", "service": "order-service", "version": "1.0.0", "action": "deploy", "user": "alice",
+                 "result": "succeeded", "finished": utc_iso(time.time(), "milliseconds"),
+                 "hosts": [{"host": "web-1", "previous": "0.9.0", "target": "1.0.0", "status": "deployed"}]},
+                environment=ENV))  # what changed: the mail names this deploy
             traffic.failing = 0.6
             firing = wait_for_mail(smtp_server, name, 1, timeout=40, why="the firing mail")
             assert firing[0].startswith(f"[FIRING] {name} ({ENV}): order-service failed ")
@@ -173,6 +179,9 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
         code, out, _ = oam(zookeeper, root, "mail", "--mailbox", str(smtp_server.mailbox), "-o", "json")
         printed = [m for m in json.loads(out) if f"] {name} (" in m["subject"]]
         assert code == 0 and [m["subject"] for m in printed] == mails and "ops@example.com" in printed[0]["to"]
+        body = printed[0]["body"]
+        assert "What changed before it fired:" in body and "deploy order-service 0.9.0 -> 1.0.0 by alice" in body, body
+        assert "Failed traces: http://127.0.0.1:8080/traces/search?service=order-service" in body
     finally:
         for process in evaluators.values():
             if process.poll() is None:

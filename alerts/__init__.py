@@ -10,7 +10,7 @@ Usage::
 
 Pieces: :mod:`alerts.rules` (the rule document and its CMDB schema), :mod:`alerts.state` (the
 pure state machine per rule and group), :mod:`alerts.queries` (Elasticsearch aggregations),
-:mod:`alerts.notify` (Alertmanager's API), :mod:`alerts.evaluator` (the loop, one active
+:mod:`alerts.notify` (Alertmanager's API), :mod:`alerts.replay` (a rule replayed over stored data), :mod:`alerts.evaluator` (the loop, one active
 evaluator through a ZooKeeper election, state kept in ZooKeeper), :mod:`alerts.cli` (``oam alerts``).
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``oam alerts``: rules in the CMDB (ls, get, set, delete), the evaluator (run) and the mailbox (mail).
+"""``oam alerts``: rules in the CMDB (ls, get, set, delete), the evaluator (run), a rule's replay
+over stored data (test) and the mailbox (mail).
 
 Rules are the CMDB keys ``<environment>/alerts/<name>`` (``-e``, default ``$OAM_ENVIRONMENT`` or
 production); the CMDB options are ``oam cmdb``'s. ``set`` refuses an invalid rule with one line
@@ -10,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from cmdb.connection import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT
 from cmdb.paths import DEFAULT_ROOT
 from cmdb.store import parse_json, pretty
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
+from foundation.clock import utc_iso
 from foundation.daemon_logging import configure_daemon_logging
 from foundation.elasticsearch import ElasticsearchConnection, connect
 from foundation.output import CommandError, echo_json, reported, table
@@ -29,7 +32,10 @@ from foundation.settings import SettingsError, validate
 from foundation.suite import suite_elasticsearch
 
 from .evaluator import Evaluator, EvaluatorOptions, evaluators
-from .rules import check, parse_duration, rule_key
+from .notify import figure
+from .queries import QueryFailed
+from .replay import Replay, ReplayError, evaluation_times, parse_moment, replay
+from .rules import Rule, RuleError, check, parse_duration, parse_rule, rule_key
 from .state import FIRING, PENDING
 from .store import RuleState, install_schema, load_rules, load_states
 
@@ -61,6 +67,7 @@ def alerts(ctx: click.Context, cmdb: CmdbConnection, environment: str) -> None:
       oam alerts ls                 rules with their firing and pending groups
       oam alerts get order-errors   the rule, and each group's state
       oam alerts run --alertmanager http://127.0.0.1:9093 --alertmanager http://127.0.0.1:9095
+      oam alerts test order-errors --since 24h   when it would have fired and resolved
       oam alerts mail --mailbox DIR the mail the SMTP receiver got
 
     Rules are CMDB keys <environment>/alerts/<name>: `oam cmdb history` and `oam cmdb rollback` work on them.
@@ -216,14 +223,22 @@ def _elasticsearch(settings: Any, url: str | None, user: str | None, password: s
         return connect(validate(ElasticsearchConnection, base, "--es"), request_timeout=10)
 
 
+def _es_options(func: Any) -> Any:
+    """``--es``, ``--es-user``, ``--es-password``, ``--es-ca-file`` (see :func:`_elasticsearch`)."""
+    for option in reversed([
+        click.option("--es", "es_url", envvar="OAM_ES_URL", help="Elasticsearch (nodes comma-separated) "
+                     "[default: the suite's, env OAM_ES_URL]."),
+        click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user [env OAM_ES_USER]."),
+        click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Its password [env OAM_ES_PASSWORD]."),
+        click.option("--es-ca-file", envvar="OAM_ES_CA_FILE", help="CA of an https Elasticsearch [env OAM_ES_CA_FILE].")]):
+        func = option(func)
+    return func
+
+
 @alerts.command("run")
 @click.option("--alertmanager", "alertmanagers", multiple=True, envvar="OAM_ALERTMANAGERS",
               help="An Alertmanager's URL; repeat for each peer (each gets every alert) [env OAM_ALERTMANAGERS].")
-@click.option("--es", "es_url", envvar="OAM_ES_URL", help="Elasticsearch (nodes comma-separated) "
-              "[default: the suite's, env OAM_ES_URL].")
-@click.option("--es-user", envvar="OAM_ES_USER", help="Elasticsearch user [env OAM_ES_USER].")
-@click.option("--es-password", envvar="OAM_ES_PASSWORD", help="Its password [env OAM_ES_PASSWORD].")
-@click.option("--es-ca-file", envvar="OAM_ES_CA_FILE", help="CA of an https Elasticsearch [env OAM_ES_CA_FILE].")
+@_es_options
 @click.option("--resend", default="1m", show_default=True, callback=_duration,
               help="A firing alert is sent again this often.")
 @click.option("--resolved-for", default="5m", show_default=True, callback=_duration,
@@ -271,6 +286,93 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
             stop.set()
             worker.join(10)
     click.echo("stopped.", err=True)
+
+
+def _rule_to_test(obj: AlertsContext, name: str, rule_json: str | None) -> tuple[Rule, list[str]]:
+    """The rule (the stored one, or ``--rule-json``) and, for an ``absent`` rule, the CMDB's hosts."""
+    key = rule_key(obj.environment, name)
+    value = None
+    if rule_json is not None:
+        with reported(CmdbError):
+            value = parse_json(rule_json, "--rule-json")
+        if isinstance(value, dict) and value.get("kind") != "absent":
+            with reported(RuleError):
+                return parse_rule(key, value), []
+    with session(obj.cmdb) as handle:
+        if value is None:
+            value = handle.store.get(key).value
+        with reported(RuleError):
+            rule = parse_rule(key, value)
+        hosts = [facts.name for facts in handle.inventory.known().values()
+                 if facts.environment == rule.environment and (not rule.role or facts.role == rule.role)]
+    return rule, hosts
+
+
+class _Progress:
+    """``replayed N/M evaluations`` on stderr every two seconds of a long replay."""
+
+    def __init__(self) -> None:
+        self.shown = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if time.monotonic() - self.shown >= 2.0 and done < total:
+            self.shown = time.monotonic()
+            click.echo(f"replayed {done}/{total} evaluations", err=True)
+
+
+@alerts.command("test")
+@click.argument("name")
+@click.option("--rule-json", help="Replay this JSON rule instead of the stored NAME (try a rule before saving it).")
+@click.option("--since", default="24h", show_default=True,
+              help="Where the replay starts: a duration ago (24h) or an ISO 8601 time.")
+@click.option("--until", default="now", show_default=True, help="Where it ends: now, a duration ago or ISO 8601.")
+@click.option("--step", help="Time between evaluations [default: the rule's interval].")
+@click.option("--resolved-for", default="5m", show_default=True, callback=_duration,
+              help="As `run`'s: a resolved group is forgotten after this long.")
+@_es_options
+@click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
+@output_option
+@click.pass_obj
+def test_command(obj: AlertsContext, name: str, rule_json: str | None, since: str, until: str, step: str | None,
+                 resolved_for: float, es_url: str | None, es_user: str | None, es_password: str | None,
+                 es_ca_file: str | None, index_prefix: str, output: str) -> None:
+    """Replay the rule NAME over stored data: when it would have fired and resolved, with the values.
+
+    The rule is evaluated as of each step from --since to --until (at most 5000 steps) with the
+    evaluator's own queries and state machine, starting from no state.
+    With -o json: {"key", "since", "until", "step", "evaluations", "transitions": [{"at", "labels",
+    "old", "new", "value", "threshold"}], "fired", "firing_seconds", "firing_at_end": [labels]}.
+    """
+    rule, hosts = _rule_to_test(obj, name, rule_json)
+    now = time.time()
+    with reported(ReplayError, ValueError):
+        start, end = parse_moment(since, now), parse_moment(until, now)
+        seconds = parse_duration(step) if step else rule.interval
+        times = evaluation_times(start, end, seconds)
+    client = _elasticsearch(obj.settings, es_url, es_user, es_password, es_ca_file)
+    with reported(QueryFailed):
+        result = replay(client, rule, times, hosts, index_prefix, resolved_for, _Progress())
+    _print_replay(rule, result, times, seconds, output)
+
+
+def _print_replay(rule: Rule, result: Replay, times: list[float], step: float, output: str) -> None:
+    rows = [{"at": utc_iso(change.at, "milliseconds"), "labels": change.labels, "old": change.old,
+             "new": change.new, "value": change.value, "threshold": rule.threshold} for change in result.changes]
+    summary = {"key": rule.key, "describe": rule.describe(), "since": utc_iso(times[0], "milliseconds"),
+               "until": utc_iso(times[-1], "milliseconds"), "step": step, "evaluations": result.evaluations,
+               "transitions": rows, "fired": result.fired, "firing_seconds": round(result.firing_seconds, 3),
+               "firing_at_end": result.firing_at_end}
+    if output == "json":
+        echo_json(summary)
+        return
+    click.echo(f"# {rule.key}: {rule.describe()}", err=True)
+    if rows:
+        click.echo(table([[r["at"], ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "-", f"{r['old']} -> {r['new']}",
+                           figure(r["value"]), f"{rule.op} {rule.threshold:g}"] for r in rows],
+                         headers=["TIME", "GROUP", "STATE", "VALUE", "THRESHOLD"]))
+    still = f"; {len(result.firing_at_end)} group(s) still firing at the end" if result.firing_at_end else ""
+    click.echo(f"would have fired {result.fired} time(s), firing {result.firing_seconds:g}s in total{still} "
+               f"({result.evaluations} evaluations every {step:g}s from {summary['since']} to {summary['until']})")
 
 
 @alerts.command("mail")

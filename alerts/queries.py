@@ -2,8 +2,15 @@
 
 ``service`` rules read ``oam-transactions-*``: a ``composite`` aggregation over the ``group_by``
 fields (or the whole window as one group) with the failed transactions as a ``filter``
-sub-aggregation and ``event.duration`` as ``percentiles``. ``absent`` rules read
-``oam-metrics-*``: a ``terms`` aggregation of the expected hosts' ``host.name``.
+sub-aggregation and ``event.duration`` as ``percentiles``. ``metric`` rules read
+``oam-metrics-*``: an ``avg``/``max``/``min`` of the field, per host in a ``composite``
+aggregation or over all. ``log`` rules read ``oam-logs-*``: the count of matching documents in
+the window, per group a ``filter`` sub-aggregation of a ``composite`` over a longer look-back, so
+a group that went quiet counts 0 instead of vanishing. ``absent`` rules read ``oam-metrics-*``: a
+``terms`` aggregation of the expected hosts' ``host.name``.
+
+Every function takes the evaluation time ``now``: the evaluator passes the clock, ``oam alerts
+test`` each step of a past window.
 
 Usage::
 
@@ -13,18 +20,21 @@ Usage::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from foundation.clock import utc_iso
+from foundation.log_levels import level_spellings
 from telemetry.templates import index_pattern
 
-from .rules import GROUP_FIELDS, Rule
+from .rules import GROUP_FIELDS, LOG_GROUP_FIELDS, Rule
 
 SEARCH_OPTIONS = {"ignore_unavailable": True, "allow_no_indices": True}
 PAGE = 500
 MAX_PAGES = 20
+LOG_LOOKBACK = 3600.0
+"""A ``log`` rule's groups are those with a matching document in this long (or 2 windows + keep_firing_for)."""
 
 
 class QueryFailed(RuntimeError):
@@ -61,19 +71,31 @@ def _window(now: float, seconds: float) -> dict[str, Any]:
                                      "lt": utc_iso(now, "milliseconds")}}}
 
 
+def _environment(rule: Rule) -> list[dict[str, Any]]:
+    """Documents of the rule's environment, and those without ``service.environment``."""
+    if not rule.environment:
+        return []
+    return [{"bool": {"should": [{"term": {"service.environment": rule.environment}},
+                                 {"bool": {"must_not": {"exists": {"field": "service.environment"}}}}]}}]
+
+
+def _grouped(rule: Rule, fields: dict[str, str], measures: dict[str, Any]) -> dict[str, Any]:
+    """``measures`` per group of ``rule.group_by`` (a paged ``composite``), or over all documents."""
+    if not rule.group_by:
+        return measures
+    return {"groups": {"composite": {"size": PAGE, "sources": [
+        {name: {"terms": {"field": fields[name]}}} for name in rule.group_by]}, "aggs": measures}}
+
+
 def service_body(rule: Rule, now: float) -> dict[str, Any]:
     """The search body of a ``service`` rule (see the module's docstring)."""
     filters: list[dict[str, Any]] = [{"term": {"service.name": rule.service}}, _window(now, rule.window)]
-    if rule.environment:
-        filters.append({"bool": {"should": [{"term": {"service.environment": rule.environment}},
-                                            {"bool": {"must_not": {"exists": {"field": "service.environment"}}}}]}})
+    filters += _environment(rule)
     filters += [{"term": {GROUP_FIELDS[name]: value}} for name, value in sorted(rule.filters.items())]
     measures: dict[str, Any] = {"failed": {"filter": {"term": {"event.outcome": "failure"}}}}
     if rule.measure == "latency":
         measures["latency"] = {"percentiles": {"field": "event.duration", "percents": [rule.percentile]}}
-    aggs = {"groups": {"composite": {"size": PAGE, "sources": [
-        {name: {"terms": {"field": GROUP_FIELDS[name]}}} for name in rule.group_by]}, "aggs": measures}} \
-        if rule.group_by else measures
+    aggs = _grouped(rule, GROUP_FIELDS, measures)
     return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": filters}}, "aggs": aggs}
 
 
@@ -102,25 +124,90 @@ def _search(client: Any, index: str, body: dict[str, Any], reading: Reading) -> 
     return response
 
 
-def evaluate_service(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
-    reading = Reading()
-    index = index_pattern("transactions", prefix)
-    body = service_body(rule, now)
-    if not rule.group_by:
-        response = _search(client, index, body, reading)
-        count = int(response["hits"]["total"]["value"])
-        reading.add(_sample(rule, {}, service_value(rule, count, response["aggregations"])))
-        return reading
+def _buckets(client: Any, index: str, body: dict[str, Any], reading: Reading) -> Iterator[dict[str, Any]]:
+    """Every bucket of the body's ``groups`` composite aggregation, page after page."""
     for _ in range(MAX_PAGES):
         response = _search(client, index, body, reading)
         groups = response["aggregations"]["groups"]
-        for bucket in groups["buckets"]:
-            labels = {name: str(value) for name, value in bucket["key"].items()}
-            reading.add(_sample(rule, labels, service_value(rule, int(bucket["doc_count"]), bucket)))
+        yield from groups["buckets"]
         if not groups.get("after_key") or len(groups["buckets"]) < PAGE:
             break
         body["aggs"]["groups"]["composite"]["after"] = groups["after_key"]
+
+
+def _labels(bucket: dict[str, Any]) -> dict[str, str]:
+    return {name: str(value) for name, value in bucket["key"].items()}
+
+
+def _read(client: Any, rule: Rule, kind: str, body: dict[str, Any], prefix: str,
+          whole: Callable[[dict[str, Any]], float | None], group: Callable[[dict[str, Any]], float | None]) -> Reading:
+    """One search over all documents (``whole`` reads the value from the response), or the
+    ``composite`` aggregation's pages (``group`` reads each bucket's)."""
+    reading = Reading()
+    index = index_pattern(kind, prefix)
+    if not rule.group_by:
+        reading.add(_sample(rule, {}, whole(_search(client, index, body, reading))))
+        return reading
+    for bucket in _buckets(client, index, body, reading):
+        reading.add(_sample(rule, _labels(bucket), group(bucket)))
     return reading
+
+
+def evaluate_service(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
+    return _read(client, rule, "transactions", service_body(rule, now), prefix,
+                 lambda response: service_value(rule, int(response["hits"]["total"]["value"]),
+                                                response["aggregations"]),
+                 lambda bucket: service_value(rule, int(bucket["doc_count"]), bucket))
+
+
+def metric_field(rule: Rule) -> str:
+    """The document field a ``metric`` rule reads: its own, or the Prometheus sample's."""
+    return rule.metric or f"prometheus.metrics.{rule.prometheus}"
+
+
+def metric_body(rule: Rule, now: float) -> dict[str, Any]:
+    """The search body of a ``metric`` rule: ``stat`` of the field in the window, per host or over all."""
+    field_name, labels = metric_field(rule), "labels" if rule.metric else "prometheus.labels"
+    filters: list[dict[str, Any]] = [{"exists": {"field": field_name}}, _window(now, rule.window)]
+    filters += _environment(rule)
+    filters += [{"term": {GROUP_FIELDS[name]: value}} for name, value in sorted(rule.filters.items())]
+    filters += [{"term": {f"{labels}.{name}": value}} for name, value in sorted(rule.match.items())]
+    aggs = _grouped(rule, GROUP_FIELDS, {"value": {rule.stat: {"field": field_name}}})
+    return {"size": 0, "query": {"bool": {"filter": filters}}, "aggs": aggs}
+
+
+def evaluate_metric(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
+    """One group per host (or one for all); no sample in the window is no data."""
+    return _read(client, rule, "metrics", metric_body(rule, now), prefix,
+                 lambda response: response["aggregations"]["value"]["value"], lambda bucket: bucket["value"]["value"])
+
+
+def log_lookback(rule: Rule) -> float:
+    """How far back a ``log`` rule's groups are looked for (see :data:`LOG_LOOKBACK`)."""
+    return max(LOG_LOOKBACK, 2 * rule.window + rule.keep_firing_for)
+
+
+def log_body(rule: Rule, now: float) -> dict[str, Any]:
+    """The search body of a ``log`` rule: matching documents in the window, per group or in all."""
+    filters: list[dict[str, Any]] = list(_environment(rule))
+    if rule.service:
+        filters.append({"term": {"service.name": rule.service}})
+    filters += [{"term": {GROUP_FIELDS[name]: value}} for name, value in sorted(rule.filters.items())]
+    if rule.levels:
+        filters.append({"terms": {"log.level": [name for level in rule.levels for name in level_spellings(level)]}})
+    if rule.text:
+        filters.append({"match": {"message": {"query": rule.text, "operator": "and"}}})
+    if not rule.group_by:
+        return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": [*filters, _window(now, rule.window)]}}}
+    return {"size": 0, "query": {"bool": {"filter": [*filters, _window(now, log_lookback(rule))]}},
+            "aggs": _grouped(rule, LOG_GROUP_FIELDS, {"recent": {"filter": _window(now, rule.window)}})}
+
+
+def evaluate_log(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
+    """The count in the window; a group seen in the look-back but not in the window counts 0."""
+    return _read(client, rule, "logs", log_body(rule, now), prefix,
+                 lambda response: float(response["hits"]["total"]["value"]),
+                 lambda bucket: float(bucket["recent"]["doc_count"]))
 
 
 def absent_body(rule: Rule, now: float, hosts: list[str]) -> dict[str, Any]:
@@ -151,4 +238,8 @@ def evaluate(client: Any, rule: Rule, now: float, hosts: Iterable[str] = (), pre
     """Run ``rule`` at ``now``; ``hosts``: the CMDB's expected hosts (``absent`` rules)."""
     if rule.kind == "absent":
         return evaluate_absent(client, rule, now, hosts, prefix)
+    if rule.kind == "metric":
+        return evaluate_metric(client, rule, now, prefix)
+    if rule.kind == "log":
+        return evaluate_log(client, rule, now, prefix)
     return evaluate_service(client, rule, now, prefix)

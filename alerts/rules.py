@@ -10,7 +10,11 @@ A rule is JSON::
 
 Kinds: ``service`` (``measure`` error_rate in percent of failed transactions, request_rate per
 second, or latency in ms at ``percentile``; optional ``route``/``host``/``version`` filters and
-``group_by`` of those) and ``absent`` (a host known to the CMDB in the rule's environment that
+``group_by`` of those), ``metric`` (``stat`` avg, max or min over the window of a metric
+document's field ``metric`` or of the scraped Prometheus sample ``prometheus``, only documents
+whose labels are ``match``; optional ``host`` filter and ``group_by`` host), ``log`` (the count
+of log documents of ``level``, ``service``, ``host`` and ``text`` in the window; ``group_by``
+service and/or host) and ``absent`` (a host known to the CMDB in the rule's environment that
 sent no metric document for ``intervals`` x ``metric_interval``; one group per host).
 Durations are text: ``500ms``, ``30s``, ``2m``, ``1h``. Annotation templates are Python format
 strings over ``value``, ``threshold``, ``rule``, ``environment``, ``service`` and the group's labels.
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cmdb.schema import violation
+from foundation.log_levels import LEVELS
 
 RULE_PATTERN = "*/alerts/*"
 """The CMDB key pattern of rules, for the schema registry."""
@@ -30,6 +35,15 @@ SERVICE = "alerts"
 DURATION = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"
 GROUP_FIELDS = {"host": "host.name", "route": "transaction.name", "version": "service.version"}
 """A ``service`` rule's group_by names and the document fields they stand for."""
+KIND_GROUPS = {"service": tuple(GROUP_FIELDS), "metric": ("host",), "log": ("service", "host")}
+"""The group_by names each kind allows."""
+LOG_GROUP_FIELDS = {"service": "service.name", "host": "host.name"}
+"""A ``log`` rule's group_by names and filters and the document fields they stand for."""
+STATS = ("avg", "max", "min")
+KIND_FIELDS = {"service": ("measure", "percentile", "route", "version", "min_requests"),
+               "metric": ("metric", "prometheus", "stat", "match"), "log": ("level", "text"),
+               "absent": ("intervals", "metric_interval", "role")}
+"""The fields only one kind has."""
 MEASURES = ("error_rate", "request_rate", "latency")
 NO_DATA = ("ok", "alerting", "keep_state")
 OPERATORS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
@@ -42,7 +56,7 @@ RULE_SCHEMA: dict[str, Any] = {
     "required": ["kind"],
     "additionalProperties": False,
     "properties": {
-        "kind": {"enum": ["service", "absent"]},
+        "kind": {"enum": ["service", "metric", "log", "absent"]},
         "description": {"type": "string"},
         "interval": _duration, "for": _duration, "keep_firing_for": _duration, "window": _duration,
         "severity": {"enum": ["critical", "warning", "info"]},
@@ -59,7 +73,18 @@ RULE_SCHEMA: dict[str, Any] = {
         "route": _text, "host": _text, "version": _text,
         "op": {"enum": list(OPERATORS)}, "threshold": {"type": "number"},
         "min_requests": {"type": "integer", "minimum": 1},
-        "group_by": {"type": "array", "uniqueItems": True, "items": {"enum": list(GROUP_FIELDS)}},
+        "group_by": {"type": "array", "uniqueItems": True,
+                     "items": {"enum": sorted({name for names in KIND_GROUPS.values() for name in names})}},
+        # metric
+        "metric": {"type": "string", "pattern": r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_-]+)*$"},
+        "prometheus": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+        "stat": {"enum": list(STATS)},
+        "match": {"type": "object", "additionalProperties": {"type": "string"},
+                  "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}},
+        # log
+        "level": {"if": {"type": "string"}, "then": {"enum": list(LEVELS)},
+                  "else": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(LEVELS)}}},
+        "text": _text,
         # absent
         "intervals": {"type": "integer", "minimum": 1}, "metric_interval": _duration,
         "role": _text,
@@ -69,6 +94,15 @@ RULE_SCHEMA: dict[str, Any] = {
          "then": {"required": ["service", "measure", "op", "threshold"]}},
         {"if": {"properties": {"measure": {"const": "latency"}}, "required": ["measure"]},
          "then": {"required": ["percentile"]}},
+        {"if": {"properties": {"kind": {"const": "metric"}}},
+         "then": {"required": ["op", "threshold"],
+                  "oneOf": [{"required": ["metric"]}, {"required": ["prometheus"]}],
+                  "properties": {"group_by": {"items": {"enum": list(KIND_GROUPS["metric"])}}}}},
+        {"if": {"properties": {"kind": {"const": "log"}}},
+         "then": {"required": ["op", "threshold"],
+                  "properties": {"group_by": {"items": {"enum": list(KIND_GROUPS["log"])}}}}},
+        {"if": {"properties": {"kind": {"const": "service"}}},
+         "then": {"properties": {"group_by": {"items": {"enum": list(KIND_GROUPS["service"])}}}}},
         {"if": {"properties": {"kind": {"const": "absent"}}},
          "then": {"not": {"anyOf": [{"required": [name]} for name in
                                     ("service", "measure", "percentile", "route", "version", "group_by")]}}},
@@ -137,6 +171,12 @@ class Rule:
     intervals: int = 3
     metric_interval: float = 10.0
     role: str = ""
+    metric: str = ""  # metric: a metric document's field ...
+    prometheus: str = ""  # ... or a scraped Prometheus sample's name
+    stat: str = "avg"
+    match: dict[str, str] = field(default_factory=dict)  # metric: label name -> value
+    levels: tuple[str, ...] = ()  # log
+    text: str = ""  # log: words the message must contain
 
     @property
     def key(self) -> str:
@@ -150,15 +190,22 @@ class Rule:
         """One line: what the rule watches."""
         if self.kind == "absent":
             return f"hosts of {self.environment} silent for {self.intervals} x {self.metric_interval:g}s"
-        where = "".join(f" {name}={value}" for name, value in sorted(self.filters.items()))
-        what = f"p{self.percentile:g} latency ms" if self.measure == "latency" else self.measure
         by = f" by {','.join(self.group_by)}" if self.group_by else ""
+        where = "".join(f" {name}={value}" for name, value in sorted({**self.filters, **self.match}.items()))
+        if self.kind == "metric":
+            what = self.metric or f"prometheus {self.prometheus}"
+            return f"{self.stat} {what}{where} {self.op} {self.threshold:g} over {self.window:g}s{by}"
+        if self.kind == "log":
+            what = "".join(f" {part}" for part in (self.service, "|".join(self.levels),
+                                                   f"text {self.text!r}" if self.text else "") if part)
+            return f"log documents{what}{where} {self.op} {self.threshold:g} over {self.window:g}s{by}"
+        what = f"p{self.percentile:g} latency ms" if self.measure == "latency" else self.measure
         return f"{self.service}{where} {what} {self.op} {self.threshold:g} over {self.window:g}s{by}"
 
 
 def check(key: str, value: Any) -> str | None:
     """The one-line reason ``value`` is no rule (schema, then templates), or None if it is one."""
-    reason = violation(key, RULE_PATTERN, RULE_SCHEMA, value)
+    reason = _kind_reason(key, value) or violation(key, RULE_PATTERN, RULE_SCHEMA, value)
     if reason:
         return reason
     for name, template in sorted((value.get("annotations") or {}).items()):
@@ -166,6 +213,22 @@ def check(key: str, value: Any) -> str | None:
             list(string.Formatter().parse(template))
         except ValueError as exc:
             return f"{key}: annotations.{name} is no valid template: {exc}"
+    return None
+
+
+def _kind_reason(key: str, value: Any) -> str | None:
+    """A field of another kind, or a metric rule without exactly one of metric and prometheus."""
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if kind not in KIND_FIELDS:
+        return None
+    for other, names in sorted(KIND_FIELDS.items()):
+        for name in names:
+            if other != kind and name in value:
+                return f"{key}: {name!r} is a field of {other} rules, not of {kind} rules"
+    if kind in ("metric", "absent") and "service" in value:
+        return f"{key}: 'service' is a field of service and log rules, not of {kind} rules"
+    if kind == "metric" and ("metric" in value) == ("prometheus" in value):
+        return f"{key}: a metric rule needs exactly one of 'metric' (a document field) and 'prometheus' (a sample name)"
     return None
 
 
@@ -194,4 +257,12 @@ def parse_rule(key: str, value: Any) -> Rule:
         op=value.get("op", ">"), threshold=float(value.get("threshold", 0.0)),
         min_requests=int(value.get("min_requests", 1)), group_by=tuple(value.get("group_by") or ()),
         intervals=int(value.get("intervals", 3)), metric_interval=seconds.get("metric_interval", 10.0),
-        role=value.get("role", ""))
+        role=value.get("role", ""), metric=value.get("metric", ""), prometheus=value.get("prometheus", ""),
+        stat=value.get("stat", "avg"), match=dict(value.get("match") or {}), levels=_levels(value.get("level")),
+        text=value.get("text", ""))
+
+
+def _levels(level: str | list[str] | None) -> tuple[str, ...]:
+    if level is None:
+        return ()
+    return (level,) if isinstance(level, str) else tuple(level)

@@ -169,6 +169,7 @@ WITH_JSON = {
     "cmdb get", "cmdb set", "cmdb delete", "cmdb ls", "cmdb history", "cmdb diff", "cmdb rollback", "cmdb hosts",
     "cmdb locks", "cmdb access", "cmdb import", "cmdb export", "cmdb watch", "cmdb schema ls", "cmdb schema get",
     "collector token issue", "collector token list", "collector retention", "agent install", "agent uninstall",
+    "alerts test",
     "traces search",
     "alerts ls", "alerts get", "alerts mail", "alerts status",
 }

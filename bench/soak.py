@@ -257,7 +257,7 @@ class Faults(threading.Thread):
             at_fault = time.monotonic() - self.began
             wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
             if kind == "es":
-                self.say(f"stopping Elasticsearch (pid {pid}): SIGTERM to its process group, as oam down does")
+                self.say(f"stopping Elasticsearch (pid {pid}): SIGTERM to its process group, as oam up stops it")
                 terminate_group(pid)
                 self.say(f"Elasticsearch stopped after {time.monotonic() - self.began - at_fault:.1f} s; "
                          "oam up's supervisor starts it again")

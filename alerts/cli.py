@@ -29,7 +29,7 @@ from foundation.daemon_logging import configure_daemon_logging
 from foundation.elasticsearch import ElasticsearchConnection, connect
 from foundation.output import CommandError, echo_json, reported, table
 from foundation.settings import SettingsError, validate
-from foundation.suite import suite_elasticsearch
+from foundation.suite import smtp_dir, suite_elasticsearch
 
 from .evaluator import Evaluator, EvaluatorOptions, evaluators
 from .notify import figure
@@ -376,16 +376,20 @@ def _print_replay(rule: Rule, result: Replay, times: list[float], step: float, o
 
 
 @alerts.command("mail")
-@click.option("--mailbox", type=click.Path(path_type=Path), envvar=MAILBOX_ENV, required=True,
-              help=f"The SMTP receiver's Maildir (backing_services.smtp) [env {MAILBOX_ENV}].")
+@click.option("--mailbox", type=click.Path(path_type=Path), envvar=MAILBOX_ENV,
+              help=f"The SMTP receiver's Maildir [default: the local suite's (oam up); env {MAILBOX_ENV}].")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N messages.")
 @output_option
 @click.pass_obj
-def mail_command(obj: AlertsContext, mailbox: Path, limit: int | None, output: str) -> None:
+def mail_command(obj: AlertsContext, mailbox: Path | None, limit: int | None, output: str) -> None:
     """Print the notifications the SMTP receiver got, oldest first.
 
     With -o json: a list of {"date", "from", "to", "subject", "body"} (body: the plain-text part).
     """
+    if mailbox is None:
+        if obj.settings is None:
+            raise click.UsageError("--mailbox is needed (no oam settings to find the local suite's)")
+        mailbox = smtp_dir(obj.settings.data_dir) / "mailbox"
     messages = read_mailbox(mailbox)
     if limit:
         messages = messages[-limit:]

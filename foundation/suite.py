@@ -16,6 +16,11 @@ def elasticsearch_password_file(data_dir: Path, piece: str) -> Path:
     return Path(data_dir) / "run" / f"elasticsearch-{piece}.password"
 
 
+def smtp_dir(data_dir: Path) -> Path:
+    """The local SMTP server's directory; it delivers the alerts' mail to ``<it>/mailbox`` (a Maildir)."""
+    return Path(data_dir) / "smtp"
+
+
 def elasticsearch_ca_dir(data_dir: Path) -> Path:
     """The suite's CA (``ca.crt``, ``ca.key``, mode 600): it signed the node's HTTP certificate."""
     return Path(data_dir) / "elasticsearch-ca"

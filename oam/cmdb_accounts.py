@@ -8,6 +8,7 @@ readable by all and owned by the admin; the admin (``oam-suite``) makes the tree
 | ``oam-agent`` | write ``hosts`` (register itself: known and live); read its config ``<env>/oam-agent/*`` |
 | ``oam-collector`` | read its settings ``<env>/oam-collector/*`` |
 | ``oam-dashboard`` | read and write the tree (operators' edits, deploys, locks; the dashboard checks their role) and ``secrets/dashboard`` (users) |
+| ``oam-alerts`` | read the tree (its rules, the hosts it expects); write its state ``alert-state`` and its election ``locks/alerts-<env>`` |
 | ``oam-deployer`` | read the tree; write the deploy keys ``<env>/<service>/deploy``, ``locks`` and ``deployments`` |
 | ``oam-suite`` | admin: everything, ``secrets`` and grants included |
 """
@@ -20,6 +21,7 @@ from cmdb import Cmdb, Layout
 from cmdb.acl import Role
 
 from .config import Settings
+from .sandbox import ENVIRONMENT
 from .suite_secrets import cmdb_credentials
 
 
@@ -33,6 +35,7 @@ ACCOUNTS: dict[str, list[tuple[Role, list[str]]]] = {
     "collector": [("reader", _keys("*/oam-collector"))],
     "dashboard": [("writer", []), ("writer", ["secrets/dashboard"])],
     "deployer": [("reader", []), ("writer", [*_keys("*/*/deploy"), "locks", "deployments"])],
+    "alerts": [("reader", []), ("writer", ["alert-state", f"locks/alerts-{ENVIRONMENT}"])],
 }
 
 

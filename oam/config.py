@@ -23,6 +23,8 @@ that exists. Example::
     collector = 4318
     collector_2 = 4319
     dashboard = 8080
+    alertmanager = 9093
+    smtp = 2525
 
     [sandbox]          # the local SSH hosts for trying the deployer
     hosts = 3
@@ -96,6 +98,8 @@ class PortSettings(SettingsModel):
     backend: Port = 8001
     redis: Port = 6379
     agent_metrics: Port = 9110
+    alertmanager: Port = 9093  # the local Alertmanager the rule evaluator sends to
+    smtp: Port = 2525  # the local SMTP server Alertmanager mails to (`oam alerts mail` prints its mailbox)
 
     def collectors(self) -> list[int]:
         """The ports of the collectors ``oam up`` runs: ``collector`` and, unless 0, ``collector_2``."""

@@ -22,7 +22,7 @@ from deployer.events import append_event
 from foundation.waiting import wait_until
 from telemetry.ecs import ServiceInfo, change_event
 
-from . import __version__, sandbox
+from . import __version__, alerting, sandbox
 from .component import Component, ServiceStatus
 from .config import Settings
 from .programs import ProgramComponent, agent_config, collectors, dashboard_prepare
@@ -48,6 +48,7 @@ def plan(settings: Settings, with_sample: bool = True) -> list[Component]:
                                        "-e", "development"], settings.data_dir / "suite", host, ports.dashboard,
                          prepare=lambda: dashboard_prepare(settings, suite), ready_path="/ready",
                          environment=lambda: cmdb_credentials(settings, "dashboard")),
+        *alerting.components(settings, suite),
     ]
     if with_sample:
         base = settings.data_dir / "sample"

@@ -54,7 +54,7 @@ def ensure_token(settings: Settings, name: str, scope: str = INGEST) -> str:
     return token
 
 
-CMDB_ROLES = ("admin", "agent", "collector", "dashboard", "deployer")
+CMDB_ROLES = ("admin", "agent", "collector", "dashboard", "deployer", "alerts")
 
 
 def cmdb_credentials(settings: Settings, role: str = "admin") -> dict[str, str]:

@@ -38,12 +38,13 @@ def processes_under(path: Path) -> list[int]:
 def suite_config(data_dir: Path) -> str:
     """An oam.toml that puts every piece of the suite on a free port and its data in ``data_dir``."""
     ports = {name: free_port() for name in ("es", "zk", "redis", "gateway", "backend", "collector", "collector_2",
-                                            "agent", "dashboard", "ssh", "app")}
+                                            "agent", "dashboard", "ssh", "app", "alertmanager", "smtp")}
     return (f'data_dir = "{data_dir}"\n[elasticsearch]\nport = {ports["es"]}\nheap_mb = 384\n'
             f'[zookeeper]\nport = {ports["zk"]}\n'
             f'[ports]\nredis = {ports["redis"]}\ngateway = {ports["gateway"]}\nbackend = {ports["backend"]}\n'
             f'collector = {ports["collector"]}\ncollector_2 = {ports["collector_2"]}\n'
             f'agent_metrics = {ports["agent"]}\ndashboard = {ports["dashboard"]}\n'
+            f'alertmanager = {ports["alertmanager"]}\nsmtp = {ports["smtp"]}\n'
             f'[sandbox]\nssh_port = {ports["ssh"]}\napp_port = {ports["app"]}\n')
 
 

@@ -21,6 +21,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 from local_suite import processes_under, suite_config
 
+from alerts.evaluator import evaluators
 from backing_services.distribution import ES_VERSION
 from backing_services.ports import port_in_use
 from backing_services.zookeeper import four_letter_word
@@ -109,7 +110,7 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert f"version {ES_VERSION}" in status.stdout
     assert "ruok -> imok" in status.stdout
     assert four_letter_word(suite.zk_port, "ruok") == "imok"
-    for piece in ("collector", "collector-2", "dashboard", "redis", "backend", "worker", "gateway", "agent", "load",
+    for piece in ("collector", "collector-2", "dashboard", "smtp", "alertmanager", "alerts", "redis", "backend", "worker", "gateway", "agent", "load",
                   "ssh-host-1", "ssh-host-2", "ssh-host-3", "sandbox-reads"):
         assert any(line.split()[0] == piece and "healthy" in line for line in status.stdout.splitlines()), piece
     as_json = suite("status", "-o", "json")
@@ -138,6 +139,8 @@ def test_up_detached_reports_healthy_services_and_down_leaves_nothing(suite):
     assert "Overview" in session.get(f"{dashboard}/", timeout=10).text
     assert session.get(f"{dashboard}/login", timeout=10).url != f"{dashboard}/"  # sanity: it is a real page
     assert_zookeeper_closed_and_each_piece_on_its_own_account(suite)
+    mail = suite("alerts", "mail")  # the local SMTP server's mailbox, found from the settings
+    assert mail.returncode == 0, mail.stderr
 
     # Elasticsearch is closed: TLS with the suite's CA, no anonymous access, no wildcard deletes.
     es_url, ca = f"https://127.0.0.1:{suite.es_port}", str(suite.data_dir / "elasticsearch-ca" / "ca.crt")
@@ -194,7 +197,7 @@ def assert_zookeeper_closed_and_each_piece_on_its_own_account(suite) -> None:
     assert "not in the whitelist" in four_letter_word(suite.zk_port, "mntr")
     assert "Mode: standalone" in four_letter_word(suite.zk_port, "srvr")
     run = suite.data_dir / "run"
-    for role in ("suite", "agent", "collector", "dashboard", "deployer"):
+    for role in ("suite", "agent", "collector", "dashboard", "deployer", "alerts"):
         assert (run / f"cmdb-{role}.password").stat().st_mode & 0o077 == 0, role
     assert 'user = "oam-agent"' in (run / "agent.toml").read_text()
     services = json.loads((run / "stack.json").read_text())["services"]
@@ -207,6 +210,14 @@ def assert_zookeeper_closed_and_each_piece_on_its_own_account(suite) -> None:
         wait_until(lambda: socket.gethostname() in admin.inventory.live(), timeout=60, interval=0.5,
                    what="the agent to register itself with its own account")
         assert admin.store.keys("oam") == []  # dashboard users are secrets, not keys with history
+        # Alerting: the default rules are keys with history; the evaluator, on its own account, is the active one.
+        assert {"development/alerts/gateway-error-rate", "development/alerts/backend-latency-p95",
+                "development/alerts/host-down"} <= set(admin.store.keys("development/alerts"))
+        assert ("oam-alerts", "writer on alert-state") in admin.access()
+        alerts_env = Path(f"/proc/{services['alerts']['pid']}/environ").read_bytes().split(b"\0")
+        assert b"OAM_CMDB_USER=oam-alerts" in alerts_env
+        wait_until(lambda: evaluators(admin, "development") == ["oam-up"], timeout=30, interval=0.5,
+                   what="the suite's evaluator to be the active one")
     finally:
         admin.close()
 
@@ -286,7 +297,9 @@ def test_pieces_killed_under_up_are_restarted_alone_and_no_log_line_is_lost(suit
             assert services[name]["last_exit"] == -signal.SIGKILL, name
         for name, pid in before.items():
             if name not in killed:
-                assert services[name]["pid"] == pid and services[name]["restarts"] == 0, name
+                log = suite.data_dir / "suite" / "logs" / f"{name}.log"
+                assert services[name]["pid"] == pid and services[name]["restarts"] == 0, (
+                    name, services[name], log.read_text(errors="replace")[-3000:] if log.exists() else "")
                 assert psutil.pid_exists(pid), name
         status = suite("status")
         assert status.returncode == 0, status.stdout

@@ -9,7 +9,8 @@ Usage::
     rule.for_seconds      # 0.0: fires at the first evaluation that finds the condition true
 
 Pieces: :mod:`alerts.rules` (the rule document and its CMDB schema), :mod:`alerts.state` (the
-pure state machine per rule and group), :mod:`alerts.queries` (Elasticsearch aggregations),
+pure state machine per rule and group), :mod:`alerts.flapping` (flap detection),
+:mod:`alerts.history` (every transition as a document in ``<prefix>-alerts-*``), :mod:`alerts.queries` (Elasticsearch aggregations),
 :mod:`alerts.notify` (Alertmanager's API), :mod:`alerts.replay` (a rule replayed over stored data), :mod:`alerts.evaluator` (the loop, one active
 evaluator through a ZooKeeper election, state kept in ZooKeeper), :mod:`alerts.cli` (``oam alerts``).
 """

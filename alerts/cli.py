@@ -1,5 +1,5 @@
-"""``oam alerts``: rules in the CMDB (ls, get, set, delete), the evaluator (run), a rule's replay
-over stored data (test) and the mailbox (mail).
+"""``oam alerts``: rules in the CMDB (ls, get, set, delete), the evaluator (run), its history, a
+rule's replay over stored data (test) and the mailbox (mail).
 
 Rules are the CMDB keys ``<environment>/alerts/<name>`` (``-e``, default ``$OAM_ENVIRONMENT`` or
 production); the CMDB options are ``oam cmdb``'s. ``set`` refuses an invalid rule with one line
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from elasticsearch import ApiError, TransportError
 
 from backing_services.smtp import read_mailbox
 from cmdb import CmdbError
@@ -32,6 +33,7 @@ from foundation.settings import SettingsError, validate
 from foundation.suite import smtp_dir, suite_elasticsearch
 
 from .evaluator import Evaluator, EvaluatorOptions, evaluators
+from .history import ACTIONS, search_history
 from .notify import figure
 from .queries import QueryFailed
 from .replay import Replay, ReplayError, evaluation_times, parse_moment, replay
@@ -66,6 +68,7 @@ def alerts(ctx: click.Context, cmdb: CmdbConnection, environment: str) -> None:
           "measure": "error_rate", "op": ">", "threshold": 5, "window": "1m", "for": "2m"}'
       oam alerts ls                 rules with their firing and pending groups
       oam alerts get order-errors   the rule, and each group's state
+      oam alerts history order-errors --since 24h --state firing   its transitions, newest first
       oam alerts run --alertmanager http://127.0.0.1:9093 --alertmanager http://127.0.0.1:9095
       oam alerts test order-errors --since 24h   when it would have fired and resolved
       oam alerts mail --mailbox DIR the mail the SMTP receiver got
@@ -211,8 +214,9 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
 
 def _elasticsearch(settings: Any, url: str | None, user: str | None, password: str | None,
                    ca_file: str | None) -> Any:
-    """The evaluator's client: the suite's read-only user unless --es names another server."""
-    base: dict[str, Any] = suite_elasticsearch(settings, "dashboard") if settings is not None and not url else {}
+    """The evaluator's client: the suite's alerts user (reads, writes the alert history only) unless
+    --es names another server."""
+    base: dict[str, Any] = suite_elasticsearch(settings, "alerts") if settings is not None and not url else {}
     if url:
         base["hosts"] = [part.strip() for part in url.split(",") if part.strip()]
     overrides = {"username": user, "password": password, "ca_file": ca_file}
@@ -235,10 +239,46 @@ def _es_options(func: Any) -> Any:
     return func
 
 
+@alerts.command("history")
+@click.argument("rule", required=False, default="")
+@click.option("--since", default="24h", show_default=True, callback=_duration, help="How far back.")
+@click.option("--state", "states", multiple=True, type=click.Choice(ACTIONS),
+              help="Only these transitions (repeat).")
+@click.option("--limit", type=click.IntRange(min=1, max=10000), default=100, show_default=True,
+              help="At most this many.")
+@_es_options
+@click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
+@output_option
+@click.pass_obj
+def history_command(obj: AlertsContext, rule: str, since: float, states: tuple[str, ...], limit: int,
+                    es_url: str | None, es_user: str | None, es_password: str | None, es_ca_file: str | None,
+                    index_prefix: str, output: str) -> None:
+    """The alert transitions (of RULE, or of every rule) from <prefix>-alerts-*, newest first.
+
+    With -o json: a list of {"timestamp", "rule", "state", "previous", "value", "severity", "labels",
+    "message", "error"}.
+    """
+    client = _elasticsearch(obj.settings, es_url, es_user, es_password, es_ca_file)
+    with reported(ApiError, TransportError):
+        rows = search_history(client, index_prefix, rule=rule, since=time.time() - since, states=states,
+                              size=limit)
+    if output == "json":
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("(no alert transitions)", err=True)
+        return
+    click.echo(table([[r["timestamp"], r["rule"], f"{r['previous']} -> {r['state']}", figure(r["value"]),
+                       ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "-",
+                       r["error"] or r["message"]] for r in rows],
+                     headers=["TIME", "RULE", "TRANSITION", "VALUE", "LABELS", "MESSAGE"]))
+
+
 @alerts.command("run")
 @click.option("--alertmanager", "alertmanagers", multiple=True, envvar="OAM_ALERTMANAGERS",
               help="An Alertmanager's URL; repeat for each peer (each gets every alert) [env OAM_ALERTMANAGERS].")
 @_es_options
+@click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
 @click.option("--resend", default="1m", show_default=True, callback=_duration,
               help="A firing alert is sent again this often.")
 @click.option("--resolved-for", default="5m", show_default=True, callback=_duration,
@@ -246,13 +286,12 @@ def _es_options(func: Any) -> Any:
 @click.option("--reload", default="5s", show_default=True, callback=_duration,
               help="How often the rules are read from the CMDB.")
 @click.option("--dashboard-url", default="", help="The dashboard's URL, for each alert's link.")
-@click.option("--index-prefix", default="oam", show_default=True, help="Prefix of the Elasticsearch indices.")
 @click.option("--identity", help="This evaluator's name in the election [default: host:pid].")
 @log_format_option
 @click.pass_obj
 def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str | None, es_user: str | None,
-                es_password: str | None, es_ca_file: str | None, resend: float, resolved_for: float,
-                reload: float, dashboard_url: str, index_prefix: str, identity: str | None, log_format: str) -> None:
+                es_password: str | None, es_ca_file: str | None, index_prefix: str, resend: float, resolved_for: float,
+                reload: float, dashboard_url: str, identity: str | None, log_format: str) -> None:
     """Evaluate the environment's rules until Ctrl-C or SIGTERM.
 
     Run two or more on different machines: one is active (a ZooKeeper election), the others stand

@@ -29,9 +29,10 @@ from cmdb import Cmdb, CmdbError
 
 from . import notify
 from .context import what_changed
+from .history import HistoryWriter, transition_document
 from .queries import QueryFailed, evaluate
 from .rules import Rule
-from .state import FIRING, RESOLVED, AlertState, due, finished, step
+from .state import FIRING, FLAPPING, INACTIVE, RESOLVED, AlertState, due, finished, flap, step
 from .store import RuleState, drop_state, load_rules, load_states, save_state
 
 log = logging.getLogger("alerts.evaluator")
@@ -80,6 +81,7 @@ class Evaluator:
         self._loaded_at = float("-inf")
         self._broken: dict[str, str] = {}
         self.retired: dict[str, Rule] = {}  # removed rules whose resolved alerts are still being sent
+        self.history = HistoryWriter(elasticsearch, options.prefix)
         cmdb.client.add_listener(self._on_state)
 
     def _on_state(self, state: str) -> None:
@@ -137,6 +139,7 @@ class Evaluator:
         touched |= self._deliver(now)
         for name in sorted(touched):
             self._persist(name)
+        self.history.flush()
 
     def _reload(self, now: float) -> None:
         rules, broken = load_rules(self.cmdb, self.options.environment)
@@ -152,6 +155,7 @@ class Evaluator:
             for state in self.states.get(name, RuleState(name)).groups.values():
                 if state.state == FIRING:
                     state.state, state.resolved_at = RESOLVED, now
+                    self.history.add(transition_document(self.rules[name], state, RESOLVED, FIRING, now))
         self.retired.update({name: rule for name, rule in self.rules.items() if name not in fresh})
         for name in fresh:
             self.retired.pop(name, None)
@@ -170,6 +174,8 @@ class Evaluator:
         except (QueryFailed, CmdbError) as exc:
             if record.error != str(exc):
                 log.warning("alerts: %s is in error: %s", rule.key, exc)
+                if record.error is None:
+                    self.history.add(transition_document(rule, None, "error", "ok", now, error=str(exc)))
             record.error = str(exc)  # state kept as it was: no false resolve
             return
         record.error, record.evaluated_at = None, now
@@ -178,6 +184,8 @@ class Evaluator:
             current = record.groups.get(key) or AlertState(labels=sample.labels if sample else {})
             new, moved = step(current, sample.outcome if sample else None, sample.value if sample else None, now,
                               rule)
+            new, flapped = flap(new, now)
+            self._record(rule, current, new, moved.old if moved else None, flapped, now)
             if moved:
                 log.info("alerts: %s %s: %s -> %s (value %s)", rule.key, key, moved.old, moved.new,
                          notify.figure(new.value))
@@ -186,6 +194,22 @@ class Evaluator:
                                                service=rule.service or new.labels.get("service", ""),
                                                host=new.labels.get("host", ""), environment=rule.environment)
             record.groups[key] = new
+
+    def _record(self, rule: Rule, before: AlertState, after: AlertState, old: str | None, flapped: str | None,
+                now: float) -> None:
+        """Queue the history documents of one evaluation's transitions (an alert back to inactive has
+        none; a flapping one none until it stops)."""
+        if before.flapping and after.flapping:
+            return
+        if after.no_data and not before.no_data:
+            self.history.add(transition_document(rule, after, "no_data", before.state, now))
+        if old is not None and after.state != INACTIVE:
+            self.history.add(transition_document(rule, after, after.state, old, now))
+        elif flapped == "stopped" and after.state == RESOLVED and before.state != RESOLVED:
+            self.history.add(transition_document(rule, after, RESOLVED, FLAPPING, now))
+        if flapped == "started":
+            log.info("alerts: %s %s is flapping", rule.key, after.labels)
+            self.history.add(transition_document(rule, after, FLAPPING, after.state, now))
 
     def _deliver(self, now: float) -> set[str]:
         """Send every due alert to all Alertmanagers; mark them sent only when every one took them."""

@@ -7,7 +7,8 @@ Usage::
 
 A firing alert's ``endsAt`` lies four resend periods ahead (as Prometheus does it), so an
 Alertmanager resolves it by itself if no evaluator is left to re-send it; a resolved one's
-``endsAt`` is the moment it resolved, in the past. ``startsAt`` is when it started firing, kept
+``endsAt`` is the moment it resolved, in the past. A flapping alert is sent as firing with the
+annotation ``flapping="true"`` (the same alert to Alertmanager: no new mail per flip). ``startsAt`` is when it started firing, kept
 in the persisted state, so a re-send from another evaluator is the same alert to Alertmanager.
 """
 from __future__ import annotations
@@ -48,6 +49,8 @@ def annotations_of(rule: Rule, state: AlertState) -> dict[str, str]:
         out["changes"] = "\n".join(state.context)
     if rule.runbook_url:
         out["runbook_url"] = rule.runbook_url
+    if state.flapping:
+        out["flapping"] = "true"
     return out
 
 
@@ -57,8 +60,9 @@ def figure(value: float | None) -> str:
 
 def payload(rule: Rule, state: AlertState, now: float, resend: float, dashboard: str = "") -> dict[str, Any]:
     """One alert of the ``/api/v2/alerts`` body."""
-    starts = state.fired_at or now
-    ends = state.resolved_at if state.state == RESOLVED and state.resolved_at else now + 4 * max(resend, rule.interval)
+    starts = (state.flapping_since if state.flapping else state.fired_at) or now
+    resolved = state.state == RESOLVED and state.resolved_at and not state.flapping
+    ends = state.resolved_at if resolved else now + 4 * max(resend, rule.interval)
     body: dict[str, Any] = {"labels": labels_of(rule, state), "annotations": annotations_of(rule, state),
                             "startsAt": utc_iso(starts, "milliseconds"), "endsAt": utc_iso(ends, "milliseconds")}
     if dashboard:

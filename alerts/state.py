@@ -15,7 +15,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .flapping import flapping_now, percent_change, remember
+
 INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
+FLAPPING = "flapping"  # not a state of its own: a mark on an alert whose state keeps changing
 STATES = (INACTIVE, PENDING, FIRING, RESOLVED)
 
 
@@ -41,6 +44,9 @@ class AlertState:
     no_data: bool = False  # the last evaluation found no data for this group
     last_sent: float | None = None
     context: list[str] = field(default_factory=list)  # what changed before it fired (alerts.context)
+    recent: list[str] = field(default_factory=list)  # the state after each of the last evaluations (flapping)
+    flapping: bool = False
+    flapping_since: float | None = None  # the flapping alert's startsAt
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,10 +95,30 @@ def step(current: AlertState, outcome: bool | None, value: float | None, now: fl
     return state, moved
 
 
+def flap(state: AlertState, now: float) -> tuple[AlertState, str | None]:
+    """Record the state of an evaluation at ``now`` and mark or unmark the alert as flapping.
+
+    Returns the new state and ``"started"`` / ``"stopped"`` when the mark changed (else None).
+    A flapping alert is sent as firing (from ``flapping_since``) whatever its state does, so its
+    flips notify nobody; when it stops flapping and is not firing, it resolves at ``now``."""
+    state = dataclasses.replace(state, recent=remember(state.recent, state.state))
+    flapping = flapping_now(state.flapping, percent_change(state.recent))
+    if flapping == state.flapping:
+        return state, None
+    state.flapping = flapping
+    if flapping:
+        state.flapping_since, state.last_sent = state.fired_at or now, None  # sent at once, marked
+        return state, "started"
+    if state.state != FIRING:
+        state.state, state.fired_at, state.resolved_at = RESOLVED, state.flapping_since or now, now
+    state.flapping_since = None
+    return state, "stopped"
+
+
 def due(state: AlertState, now: float, resend: float, resolved_for: float) -> bool:
-    """Should the alert go to Alertmanager now: firing and not sent for ``resend`` seconds, or
-    resolved less than ``resolved_for`` ago and not sent since it resolved or for ``resend``."""
-    if state.state == FIRING:
+    """Should the alert go to Alertmanager now: firing (or flapping) and not sent for ``resend``
+    seconds, or resolved less than ``resolved_for`` ago and not sent since it resolved or for ``resend``."""
+    if state.state == FIRING or state.flapping:
         return state.last_sent is None or now - state.last_sent >= resend
     if state.state == RESOLVED and state.resolved_at is not None and now - state.resolved_at < resolved_for:
         return (state.last_sent is None or state.last_sent < state.resolved_at
@@ -101,7 +127,10 @@ def due(state: AlertState, now: float, resend: float, resolved_for: float) -> bo
 
 
 def finished(state: AlertState, now: float, resolved_for: float) -> bool:
-    """Nothing left to remember: inactive, or resolved at least ``resolved_for`` ago."""
+    """Nothing left to remember: inactive with no recent change, or resolved at least
+    ``resolved_for`` ago; never while flapping."""
+    if state.flapping:
+        return False
     if state.state == INACTIVE:
-        return True
+        return percent_change(state.recent) == 0.0
     return state.state == RESOLVED and state.resolved_at is not None and now - state.resolved_at >= resolved_for

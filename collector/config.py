@@ -43,14 +43,14 @@ from pydantic import Field, field_validator
 
 from foundation.elasticsearch import ElasticsearchConnection
 from foundation.settings import PathStr, PositiveFloat, PositiveInt, SettingsError, SettingsModel, read_toml, validate
-from telemetry.ecs import KINDS
+from telemetry.ecs import STORED_KINDS
 
 from .limits import InputLimits
 
 DEFAULT_RETENTION_DAYS = {"logs": 14, "transactions": 7, "spans": 7, "metrics": 30, "errors": 90, "changes": 365,
-                          "deadletter": 30}
+                          "alerts": 365, "deadletter": 30}
 PASSWORD_ENV = "OAM_COLLECTOR_ES_PASSWORD"
-RetentionKind = Literal[(*KINDS, "deadletter")]  # type: ignore[valid-type]
+RetentionKind = Literal[(*STORED_KINDS, "deadletter")]  # type: ignore[valid-type]
 
 
 def _default_state_dir() -> Path:

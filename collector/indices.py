@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from foundation.clock import utc_now_iso
-from telemetry.ecs import KINDS, stable_id
+from telemetry.ecs import STORED_KINDS, stable_id
 from telemetry.templates import TEMPLATE_VERSION, install_templates
 
 from .decode import Action
@@ -84,7 +84,7 @@ def expired_indices(names: list[str], retention_days: dict[str, int], today: dat
 def apply_retention(client: Any, retention_days: dict[str, int], prefix: str = "oam",
                     today: date | None = None) -> list[str]:
     """Delete the expired daily indices of every kind with a retention; returns their names."""
-    kinds = [kind for kind in retention_days if kind in KINDS or kind == DEAD_LETTER]
+    kinds = [kind for kind in retention_days if kind in STORED_KINDS or kind == DEAD_LETTER]
     if not kinds:
         return []
     pattern = ",".join(f"{prefix}-{kind}-*" for kind in kinds)

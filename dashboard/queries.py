@@ -87,23 +87,32 @@ def error_groups(es: Any, prefix: str, time_range: TimeRange, *, service: str = 
 
 # -- change markers -------------------------------------------------------------------------------
 def change_kind(doc: dict[str, Any]) -> str:
-    """``deployment`` for a deploy or rollback, else ``configuration`` (events stored before
-    ``event.category: configuration`` was the only category said ``deployment`` there)."""
+    """``alert`` for an alert firing or resolving (``<prefix>-alerts-*``), ``deployment`` for a deploy
+    or rollback, else ``configuration`` (events stored before ``event.category: configuration`` was
+    the only category said ``deployment`` there)."""
+    if lookup(doc, "event.kind") == "alert":
+        return "alert"
     deployed = is_deployment(lookup(doc, "event.action")) or lookup(doc, "event.category") == "deployment"
     return "deployment" if deployed else "configuration"
 
 
-def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", size: int = 100) -> list[dict[str, Any]]:
-    """Deploys and configuration changes in the range, newest first (the markers on every chart)."""
-    filters = _filters(time_range)
+def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", size: int = 100,
+            alerts: bool = True) -> list[dict[str, Any]]:
+    """Deploys, configuration changes and alerts firing or resolving in the range, newest first (the
+    markers on every chart; ``alerts=False``: without them); no alert history index yet is no alert marker."""
+    filters = _filters(time_range) + [{"bool": {"should": [
+        {"bool": {"must_not": {"term": {"event.kind": "alert"}}}},
+        {"terms": {"event.action": ["firing", "resolved"]}}]}}]
     if service:
         filters.append({"bool": {"should": [{"term": {"service.name": service}},
                                             {"wildcard": {"change.target": f"*{service}*"}}]}})
-    response = es.search(index=index_pattern("changes", prefix), size=size, query={"bool": {"filter": filters}},
+    indices = index_pattern("changes", prefix) + (f",{index_pattern('alerts', prefix)}" if alerts else "")
+    response = es.search(index=indices, size=size, query={"bool": {"filter": filters}},
                          sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}], **SEARCH_OPTIONS)
     return [{"timestamp": doc.get("@timestamp"), "category": lookup(doc, "event.category"),
              "kind": change_kind(doc), "action": lookup(doc, "event.action"), "user": lookup(doc, "user.name"),
-             "target": lookup(doc, "change.target"), "message": doc.get("message")}
+             "target": lookup(doc, "change.target"), "message": doc.get("message"),
+             **({"rule": lookup(doc, "rule.name")} if lookup(doc, "event.kind") == "alert" else {})}
             for doc in (hit["_source"] for hit in response["hits"]["hits"])]
 
 

@@ -7,7 +7,8 @@ from typing import Any
 ELASTICSEARCH_ADMIN_USER = "oam-admin"
 """The superuser of the suite's own Elasticsearch (file realm); only ``oam up`` and tests use it."""
 
-ELASTICSEARCH_USERS = {"collector": "oam-collector", "dashboard": "oam-dashboard", "retention": "oam-retention"}
+ELASTICSEARCH_USERS = {"collector": "oam-collector", "dashboard": "oam-dashboard", "retention": "oam-retention",
+                      "alerts": "oam-alerts"}
 """Each piece's own Elasticsearch user (native realm, made by ``oam up``); their roles: telemetry.access."""
 
 

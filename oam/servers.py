@@ -6,7 +6,7 @@ from backing_services.process import reap_stale
 from backing_services.redis import RedisServer, ping
 from backing_services.zookeeper import ZooKeeperServer, four_letter_word
 from foundation.suite import ELASTICSEARCH_USERS, elasticsearch_ca_dir
-from telemetry.access import COLLECTOR, READER, RETENTION, roles
+from telemetry.access import ALERTS, COLLECTOR, READER, RETENTION, roles
 from telemetry.templates import index_pattern
 
 from .cmdb_accounts import provision
@@ -14,7 +14,7 @@ from .component import ServerComponent, ServiceStatus
 from .config import Settings
 from .suite_secrets import elasticsearch_admin_password, elasticsearch_passwords
 
-ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION}
+ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION, "alerts": ALERTS}
 """The role of each piece's Elasticsearch user (foundation.suite.ELASTICSEARCH_USERS)."""
 
 

@@ -82,6 +82,6 @@ def elasticsearch_admin_password(settings: Settings, make: bool = True) -> str:
 
 
 def elasticsearch_passwords(settings: Settings) -> dict[str, str]:
-    """Each piece's Elasticsearch password (``collector``, ``dashboard``, ``retention``), made on the first start."""
+    """Each piece's Elasticsearch password (``collector``, ``dashboard``, ``retention``, ``alerts``), made on the first start."""
     return {piece: kept_secret(settings, elasticsearch_password_file(settings.data_dir, piece).name)[0]
             for piece in ELASTICSEARCH_USERS}

@@ -38,6 +38,9 @@ from .context import TraceIds, current_ids
 
 KINDS = ("logs", "transactions", "spans", "metrics", "errors", "changes")
 Kind = Literal["logs", "transactions", "spans", "metrics", "errors", "changes"]
+STORED_KINDS = (*KINDS, "alerts")
+"""Every kind with an index template: the shipped ones, and ``alerts`` (alert transitions, written by
+the alert evaluator itself, never through the collector; see alerts.history)."""
 _LINE_NUMBER = re.compile(r", line \d+")
 Outcome = Literal["success", "failure", "unknown"]
 ECS_VERSION = "8.11.0"

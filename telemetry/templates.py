@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .ecs import KINDS
+from .ecs import STORED_KINDS
 
 PREFIX = "oam"
 TEMPLATE_VERSION = 3
@@ -76,13 +76,16 @@ KIND_MAPPINGS: dict[str, dict[str, Any]] = {
     "changes": {"properties": {"change": _props(target=_KEYWORD, comment=_TEXT,
                                                 old={"type": "keyword", "index": False, "doc_values": False},
                                                 new={"type": "keyword", "index": False, "doc_values": False})}},
+    "alerts": {"properties": {"rule": _props(name=_KEYWORD, reference=_KEYWORD),
+                              "oam": _props(alert=_props(value={"type": "double"}, threshold={"type": "double"},
+                                                         previous=_KEYWORD, severity=_KEYWORD))}},
 }
 
 
 def index_name(kind: str, moment: datetime | None = None, prefix: str = PREFIX) -> str:
     """The daily index a document of ``kind`` written at ``moment`` (UTC) goes to."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown document kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in STORED_KINDS:
+        raise ValueError(f"unknown document kind {kind!r}; expected one of {', '.join(STORED_KINDS)}")
     moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return f"{prefix}-{kind}-{moment:%Y.%m.%d}"
 
@@ -94,8 +97,8 @@ def index_pattern(kind: str | None = None, prefix: str = PREFIX) -> str:
 
 def index_template(kind: str, shards: int = 1, replicas: int = 0, prefix: str = PREFIX) -> dict[str, Any]:
     """The body of the composable index template for ``kind``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown document kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in STORED_KINDS:
+        raise ValueError(f"unknown document kind {kind!r}; expected one of {', '.join(STORED_KINDS)}")
     settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas}
     if kind == "metrics":
         settings["mapping.total_fields.limit"] = 5000
@@ -119,7 +122,7 @@ def install_templates(client: Any, shards: int = 1, replicas: int = 0, prefix: s
         meta={"managed_by": "oam"},
     )
     names = []
-    for kind in KINDS:
+    for kind in STORED_KINDS:
         body = index_template(kind, shards, replicas, prefix)
         name = f"{prefix}-{kind}"
         client.indices.put_index_template(

@@ -8,11 +8,11 @@ from backing_services.elasticsearch import ElasticsearchServer
 from backing_services.ports import free_port
 from foundation.elasticsearch import ElasticsearchConnection
 from foundation.suite import ELASTICSEARCH_USERS
-from telemetry.access import COLLECTOR, READER, RETENTION, roles
+from telemetry.access import ALERTS, COLLECTOR, READER, RETENTION, roles
 
 TEST_INDEX_PATTERNS = ["oam*", "dash*"]
 """The index prefixes of the tests (oam, oamingest, dash<tag>...): the pieces' roles cover them all."""
-PIECE_ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION}
+PIECE_ROLES = {"collector": COLLECTOR, "dashboard": READER, "retention": RETENTION, "alerts": ALERTS}
 PASSWORDS = {piece: secrets.token_urlsafe(16) for piece in PIECE_ROLES}
 
 

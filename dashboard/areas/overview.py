@@ -32,7 +32,7 @@ def _overview() -> dict[str, Any]:
     if health["elasticsearch"]["ok"]:
         try:
             figures = queries.overview_figures(es(), prefix(), window)
-            today_changes = queries.changes(es(), prefix(), today, size=50)
+            today_changes = queries.changes(es(), prefix(), today, size=50, alerts=False)
         except (ApiError, TransportError) as exc:  # answering, but not searches yet (shards recovering)
             health["elasticsearch"] = {"ok": False, "detail": f"answers, but not searches yet ({type(exc).__name__})"}
     return {"health": health, "hosts_live": sum(h["live"] for h in hosts),

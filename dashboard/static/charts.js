@@ -21,8 +21,16 @@
       d.pointRadius = 1;
     });
     datasets.forEach(function (d) { d.data.forEach(function (p) { if (p.y > top) { top = p.y; } }); });
+    function marks(wanted) {
+      return markers.filter(function (m) { return (m.kind === "alert") === wanted; })
+        .map(function (m) {
+          return {x: Date.parse(m.timestamp), y: top, note: (wanted ? m.action + ": " : "") + m.message};
+        });
+    }
     datasets.push({label: "changes", type: "scatter", pointStyle: "triangle", pointRadius: 7, borderColor: "#555",
-                   backgroundColor: "#555", data: markers.map(function (m) { return {x: Date.parse(m.timestamp), y: top, note: m.message}; })});
+                   backgroundColor: "#555", data: marks(false)});
+    datasets.push({label: "alerts", type: "scatter", pointStyle: "rectRot", pointRadius: 6, borderColor: "#b91c1c",
+                   backgroundColor: "#b91c1c", data: marks(true)});
     new Chart(canvas, {type: "line", data: {datasets: datasets}, options: {
       animation: false, parsing: false, spanGaps: false, normalized: true,  // no data: a gap, not a line
       scales: {x: {type: "linear", ticks: {callback: function (v) { return new Date(v).toLocaleTimeString(); }}}},

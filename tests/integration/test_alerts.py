@@ -21,12 +21,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from elasticsearch import AuthorizationException
 
 from backing_services.smtp import read_mailbox
 from cmdb import Cmdb, SchemaViolation
+from dashboard.queries import changes
+from dashboard.timerange import TimeRange
 from deployer.events import deployment_event
 from foundation.clock import utc_iso
-from foundation.elasticsearch import delete_indices
+from foundation.elasticsearch import connect, delete_indices
 from foundation.waiting import NotReady, wait_until
 from oam.cli import cli
 from telemetry.templates import index_name, install_templates
@@ -94,7 +97,7 @@ def oam(zookeeper, root: str, *args: str):
 
 
 def start_evaluator(name: str, zookeeper, root: str, es_users, alertmanagers, tmp_path: Path) -> subprocess.Popen:
-    reader = es_users["dashboard"]  # the read-only user
+    reader = es_users["alerts"]  # reads, and writes the alert history only
     env = {**os.environ, "OAM_CMDB_ZK": zookeeper.connection_string, "OAM_CMDB_USER": USER,
            "OAM_CMDB_PASSWORD": PASSWORD, "OAM_CMDB_ROOT": root, "OAM_ES_URL": ",".join(reader.hosts),
            "OAM_ES_USER": reader.username, "OAM_ES_PASSWORD": reader.resolved_password(),
@@ -182,6 +185,7 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
         body = printed[0]["body"]
         assert "What changed before it fired:" in body and "deploy order-service 0.9.0 -> 1.0.0 by alice" in body, body
         assert "Failed traces: http://127.0.0.1:8080/traces/search?service=order-service" in body
+        assert_history(zookeeper, root, es_client, es_users["alerts"], name)
     finally:
         for process in evaluators.values():
             if process.poll() is None:
@@ -191,6 +195,39 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
                 except subprocess.TimeoutExpired:
                     process.kill()
         show_logs(tmp_path, alertmanagers)
+
+
+def assert_history(zookeeper, root: str, es_client, user, name: str) -> None:
+    """The transitions are in <prefix>-alerts-*, written by the evaluators' own user, and listed newest first."""
+    def transitions() -> list[str]:
+        es_client.indices.refresh(index=f"{PREFIX}-alerts-*", allow_no_indices=True)
+        hits = es_client.search(index=f"{PREFIX}-alerts-*", query={"term": {"rule.name": name}}, size=50,
+                                sort=[{"@timestamp": "asc"}], allow_no_indices=True)["hits"]["hits"]
+        actions = [hit["_source"]["event"]["action"] for hit in hits]
+        if "resolved" not in actions:
+            raise NotReady(f"transitions so far: {actions}")
+        return hits
+
+    hits = wait_until(transitions, timeout=15, interval=0.5, what="the alert history")
+    docs = {hit["_source"]["event"]["action"]: hit["_source"] for hit in hits}
+    assert [hit["_source"]["event"]["action"] for hit in hits] == ["pending", "firing", "resolved"]
+    assert all(hit["_index"].startswith(f"{PREFIX}-alerts-") for hit in hits)
+    firing = docs["firing"]
+    assert (firing["event"]["dataset"], firing["oam"]["alert"]["previous"], firing["service"]["name"]) == (
+        "oam.alerts", "pending", "order-service")
+    assert firing["oam"]["alert"]["value"] > 20 and firing["oam"]["alert"]["severity"] == "critical"
+    assert firing["message"].startswith("order-service failed ")
+    markers = changes(es_client, PREFIX, TimeRange.parse("now-1h", "now"), service="order-service")
+    assert [(m["kind"], m["action"]) for m in markers if m["kind"] != "deployment"] == [
+        ("alert", "resolved"), ("alert", "firing")]  # the chart markers: no pending
+    with pytest.raises(AuthorizationException):  # the evaluators' user writes the alert history only
+        connect(user).index(index=index_name("logs", prefix=PREFIX), document={"message": "x"})
+    es = ["--es", ",".join(user.hosts), "--es-user", user.username, "--es-password", user.resolved_password(),
+          "--es-ca-file", user.ca_file, "--index-prefix", PREFIX]
+    code, out, _ = oam(zookeeper, root, "history", name, "--since", "1h", *es, "-o", "json")
+    assert code == 0 and [row["state"] for row in json.loads(out)] == ["resolved", "firing", "pending"]
+    code, out, _ = oam(zookeeper, root, "history", name, "--state", "firing", *es)
+    assert code == 0 and "pending -> firing" in out and "resolved" not in out.split("\n", 1)[1]
 
 
 def show_logs(tmp_path: Path, alertmanagers) -> None:

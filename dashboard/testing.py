@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from cmdb import Cmdb, HostFacts
 from foundation.elasticsearch import delete_indices
+from telemetry.ecs import STORED_KINDS
 from telemetry.templates import install_templates
 
 from . import demo
@@ -71,7 +72,7 @@ def seeded(es: Any, zookeeper: str, *, elasticsearch: Any, **config: Any) -> Ite
         yield Seeded(prefix, root, trace_id, app_config, admin)
     finally:
         delete_indices(es, f"{prefix}-*")
-        for kind in ("logs", "transactions", "spans", "metrics", "errors", "changes"):
+        for kind in STORED_KINDS:
             es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
         es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-ecs-common")
         admin.client.delete(root, recursive=True)

@@ -24,7 +24,7 @@ from cmdb import (
 
 from . import auth, ops, security
 from .areas import AREAS
-from .areas.common import check_page_args
+from .areas.common import check_page_args, quick_ranges, range_args
 from .config import DashboardConfig
 from .safe_json import MAX_BYTES, JsonRejected, SafeJSONProvider, scrub
 from .services import Connections
@@ -99,7 +99,8 @@ def create_app(config: DashboardConfig | None = None, **flask_config: Any) -> Fl
     @app.context_processor
     def common() -> dict[str, Any]:
         return {"user": g.get("user"), "time_from": request.args.get("from", "now-1h"),
-                "time_to": request.args.get("to", "now"), "refresh": request.args.get("refresh", "")}
+                "time_to": request.args.get("to", "now"), "refresh": request.args.get("refresh", ""),
+                "range_args": range_args(), "quick_ranges": quick_ranges}
 
     return app
 

@@ -1,12 +1,13 @@
-"""Time ranges from query strings: ``now-15m`` .. ``now``, or ISO 8601 instants, bounded and checked."""
+"""Time ranges from query strings: ``now-15m`` .. ``now``, Elasticsearch-style rounding (``now-1d/d``),
+or ISO 8601 instants, bounded and checked."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-_RELATIVE = re.compile(r"^now(?:-(\d{1,9})([smhd]))?$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_RELATIVE = re.compile(r"^now(?:-(\d{1,9})([smhdw]))?(?:/([smhdw]))?$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_SPAN = timedelta(days=31)
 MAX_TEXT = 64
 DEFAULT_FROM = "now-1h"
@@ -16,18 +17,32 @@ class BadTimeRange(ValueError):
     """A time range that cannot be used; the message says why."""
 
 
-def parse_instant(text: str, now: datetime, what: str = "the time") -> datetime:
-    """``now``, ``now-<n><s|m|h|d>`` or an ISO 8601 instant (UTC if no offset), within the calendar."""
+def round_down(moment: datetime, unit: str) -> datetime:
+    """The start of ``moment``'s second, minute, hour, day or (Monday-based) week, in UTC."""
+    fields = {"s": {"microsecond": 0}, "m": {"second": 0, "microsecond": 0},
+              "h": {"minute": 0, "second": 0, "microsecond": 0}}
+    day = {"hour": 0, "minute": 0, "second": 0, "microsecond": 0}
+    start = moment.replace(**fields.get(unit, day))
+    return start - timedelta(days=start.weekday()) if unit == "w" else start
+
+
+def parse_instant(text: str, now: datetime, what: str = "the time", round_up: bool = False) -> datetime:
+    """``now``, ``now-<n><s|m|h|d|w>``, either rounded with ``/<unit>`` (down; to the unit's end when
+    ``round_up``, as Elasticsearch rounds an upper bound) or an ISO 8601 instant (UTC if no offset)."""
     text = text.strip()
-    bad = BadTimeRange(f"bad time in {what}: {text[:MAX_TEXT]!r}; use now, now-15m, now-2h, now-7d or an ISO 8601 time "
+    bad = BadTimeRange(f"bad time in {what}: {text[:MAX_TEXT]!r}; use now, now-15m, now-2h, now-7d, now-1d/d or an ISO 8601 time "
                        "(years 1 to 9999)")
     if len(text) > MAX_TEXT:
         raise bad
     match = _RELATIVE.match(text)
     try:
         if match:
-            amount, unit = match.groups()
-            return now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
+            amount, unit, rounding = match.groups()
+            moment = now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
+            if not rounding:
+                return moment
+            start = round_down(moment, rounding)
+            return start + timedelta(**{_UNITS[rounding]: 1}) - timedelta(milliseconds=1) if round_up else start
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     except (ValueError, OverflowError):  # not a time, or one before year 1 / after 9999 (in UTC)
@@ -43,7 +58,7 @@ class TimeRange:
     def parse(cls, start: str | None, end: str | None, now: datetime | None = None) -> TimeRange:
         now = now or datetime.now(timezone.utc)
         lower = parse_instant(start or DEFAULT_FROM, now, "from")
-        upper = parse_instant(end or "now", now, "to")
+        upper = parse_instant(end or "now", now, "to", round_up=True)
         try:
             span = upper - lower
         except OverflowError:  # instants at both ends of the calendar

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from ..config import DashboardConfig
@@ -43,6 +43,25 @@ def check_page_args() -> None:
 def time_range() -> TimeRange:
     """The request's ``from`` and ``to`` (default: the last hour); BadTimeRange (400) if unusable."""
     return TimeRange.parse(request.args.get("from"), request.args.get("to"))
+
+
+RANGE_ARGS = ("from", "to", "refresh")
+QUICK_RANGES = (("5 m", "now-5m"), ("15 m", "now-15m"), ("1 h", "now-1h"), ("6 h", "now-6h"), ("24 h", "now-24h"),
+                ("7 d", "now-7d"), ("today", "now/d"))
+
+
+def range_args() -> dict[str, str]:
+    """The request's ``from``, ``to`` and ``refresh``, for links that keep the range on another page."""
+    return {name: request.args[name] for name in RANGE_ARGS if request.args.get(name)}
+
+
+def quick_ranges() -> list[tuple[str, str, str]]:
+    """(label, ``from``, URL of this page over that range up to now) for the picker's quick ranges."""
+    if request.endpoint is None:
+        return []
+    others = {k: v for k, v in request.args.items() if k not in ("from", "to")}
+    return [(label, start, url_for(request.endpoint, **(request.view_args or {}), **{**others, "from": start, "to": "now"}))
+            for label, start in QUICK_RANGES]
 
 
 def text_arg(name: str, limit: int = 200) -> str:

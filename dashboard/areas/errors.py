@@ -1,12 +1,14 @@
-"""Errors: Sentry-style events grouped by ``error.grouping_key``."""
+"""Errors: Sentry-style events grouped by ``error.grouping_key``, and one group's page."""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
+from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import queries
 from ..auth import require
+from ..error_group import BadGroupingKey, error_group
 from .common import es, prefix, text_arg, time_range
 
 bp = Blueprint("errors", __name__)
@@ -16,13 +18,36 @@ def _groups() -> list[dict[str, Any]]:
     return queries.error_groups(es(), prefix(), time_range(), service=text_arg("service"))
 
 
+def _group(key: str) -> dict[str, Any]:
+    """The group of ``key``; a 400 if it cannot be a grouping key, a 404 if no error of it is stored."""
+    try:
+        group = error_group(es(), prefix(), key, time_range())
+    except BadGroupingKey as exc:
+        raise BadRequest(str(exc)) from None
+    if group is None:
+        raise NotFound(f"no error group {key!r} (no error with this grouping key is stored)")
+    return group
+
+
 @bp.get("/api/errors")
 @require("viewer")
 def api() -> Any:
     return jsonify(groups=_groups())
 
 
+@bp.get("/api/errors/<key>")
+@require("viewer")
+def api_group(key: str) -> Any:
+    return jsonify(_group(key))
+
+
 @bp.get("/errors")
 @require("viewer")
 def page() -> Any:
     return render_template("errors.html", groups=_groups())
+
+
+@bp.get("/errors/<key>")
+@require("viewer")
+def group_page(key: str) -> Any:
+    return render_template("error_group.html", group=_group(key))

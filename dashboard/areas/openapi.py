@@ -86,6 +86,9 @@ def document() -> dict[str, Any]:
                                               [*_TRACE_SEARCH, *_RANGE])},
             "/api/traces/{gtx}": {"get": _op("Every transaction, span, log and error of a GTX", [_path("gtx")])},
             "/api/errors": {"get": _op("Errors grouped by grouping key", _RANGE)},
+            "/api/errors/{key}": {"get": _op("One error group: first/last seen, count over the range, affected "
+                                             "services, hosts and versions, latest stack trace, recent occurrences",
+                                             [_path("key"), *_RANGE])},
             "/api/cmdb/keys": {"get": _op("Keys under a prefix", [{"name": "prefix", "in": "query",
                                                                  "schema": {"type": "string"}}])},
             "/api/cmdb/keys/{key}": {

@@ -161,3 +161,50 @@ def test_trace_search_lists_the_slow_trace_and_its_point_opens_it(served, browse
     ActionChains(browser).move_to_element_with_offset(canvas, int(x), int(y)).click().perform()
     WebDriverWait(browser, 10).until(until.url_contains(f"/traces/{seed.trace_id}"))
     assert browser.find_elements(By.ID, "waterfall")
+
+
+def test_an_error_group_page_and_its_time_controls(served, browser, shots):
+    require(DashboardConfig().chart_js_path(),
+            "Chart.js is not installed (Debian package libjs-chart.js, installed by scripts/setup)")
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    url, seed = served.url, served.seed
+    log_in(browser, url, "viewer")
+    browser.get(url + "/errors?from=now-2h")
+    browser.find_element(By.CSS_SELECTOR, "#error-groups a.group-link").click()
+    WebDriverWait(browser, 10).until(until.presence_of_element_located((By.ID, "group-count")))
+    assert "from=now-2h" in browser.current_url
+    assert browser.find_element(By.ID, "group-count").text == "6"  # one per seeded trace
+    assert browser.find_element(By.CSS_SELECTOR, ".affected-hosts").text != "(none in range)"
+    assert "TimeoutError" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_element(By.ID, "stack-trace").text
+    links = browser.find_elements(By.CSS_SELECTOR, "#occurrences a.trace-link")
+    assert len(links) == 6 and links[0].get_attribute("href") == f"{url}/traces/{seed.trace_id}"  # newest first
+    shot(browser, shots, "error-group")
+
+    def chart_range() -> list[float]:
+        WebDriverWait(browser, 15).until(
+            until.presence_of_element_located((By.CSS_SELECTOR, ".charts[data-loaded=true]")))
+        return browser.execute_script("const s = Chart.getChart(document.querySelector('canvas')).scales.x;"
+                                      "return [s.min, s.max];")
+
+    before = chart_range()
+    browser.find_element(By.LINK_TEXT, "6 h").click()
+    WebDriverWait(browser, 10).until(until.url_contains("from=now-6h"))
+    after = chart_range()
+    assert after[0] < before[0] - 3 * 3600 * 1000  # the axis starts about four hours earlier
+    assert "from=now-6h" in browser.find_element(By.LINK_TEXT, "Logs").get_attribute("href")  # carried along
+
+    canvas = browser.find_element(By.TAG_NAME, "canvas")
+    ActionChains(browser).move_to_element_with_offset(canvas, -canvas.size["width"] // 4, 0).click_and_hold() \
+        .move_by_offset(canvas.size["width"] // 4, 0).release().perform()
+    WebDriverWait(browser, 10).until(until.url_contains("to=20"))
+    zoomed = chart_range()
+    assert after[0] < zoomed[0] and zoomed[1] - zoomed[0] < (after[1] - after[0]) / 2
+    shot(browser, shots, "error-group-zoomed")
+
+    statuses = browser.execute_script("""
+        const bad = await fetch('/api/errors/a%20b'), unknown = await fetch('/api/errors/no-such-group');
+        return [bad.status, (await bad.json()).error, unknown.status, (await unknown.json()).error];""")
+    assert statuses[0] == 400 and "not an error grouping key" in statuses[1]
+    assert statuses[2] == 404 and "no error group 'no-such-group'" in statuses[3]

@@ -56,3 +56,9 @@ def test_cli_lists_the_dashboard_commands():
     assert result.exit_code == 0 and "run" in result.output and "add-user" in result.output
     result = CliRunner().invoke(cli, ["dashboard", "run", "--secret-key-file", "/nonexistent/key"])
     assert result.exit_code == 1 and "cannot read the secret key file" in result.output
+
+
+
+def test_openapi_document_describes_the_error_group():
+    document = app().test_client().get("/api/openapi.json").json
+    assert [p["name"] for p in document["paths"]["/api/errors/{key}"]["get"]["parameters"]] == ["key", "from", "to"]

@@ -19,7 +19,7 @@ import click
 from elasticsearch import ApiError, TransportError
 
 from backing_services.smtp import read_mailbox
-from cmdb import CmdbError
+from cmdb import CmdbError, PermissionDenied
 from cmdb.cli import CmdbOptions, session, with_suite_defaults
 from cmdb.connection import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HISTORY_LIMIT
 from cmdb.paths import DEFAULT_ROOT
@@ -310,7 +310,11 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with session(obj.cmdb) as handle:
-        install_schema(handle)
+        try:
+            install_schema(handle)
+        except PermissionDenied as exc:  # a read-only account: whoever writes rules registers the schema
+            click.echo(f"warning: the rule schema is not registered as this version has it ({exc}); "
+                       "rules are still checked when read", err=True)
         evaluator = Evaluator(handle, client, options)
         click.echo(f"evaluator {options.identity}: rules of {obj.environment}; waiting to be the active one",
                    err=True)

@@ -4,7 +4,6 @@ Each piece registers its own click command or group in :data:`COMMANDS`.
 """
 from __future__ import annotations
 
-import importlib
 import signal
 import subprocess
 import sys
@@ -14,13 +13,13 @@ import click
 
 from backing_services.process import ServiceError, tail
 from foundation.cli_options import output_option
+from foundation.extras import SUITE_EXTRA, MissingExtra, import_for, needs_suite
 from foundation.output import echo_json, run, table
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
 
 from . import __version__
 from .config import Settings, load
-from .stack import LocalStack, down, read_state, status
 
 
 class Context:
@@ -33,7 +32,9 @@ class Context:
 
 
 # Each piece of the suite names its commands here as "module:attribute". They are imported on
-# first use, so `oam agent run` does not load Flask, the collector or the deployer.
+# first use, so `oam agent run` does not load Flask, the collector or the deployer. A piece whose
+# packages are not installed (a host with only `oam-suite[agent]`) is listed, and using it prints
+# one line naming the missing package and the extra that brings it.
 PIECES: dict[str, str] = {
     "agent": "agents.host.cli:agent",
     "alerts": "alerts.cli:alerts",
@@ -66,8 +67,20 @@ class SuiteGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in PIECES:
             module, attribute = PIECES[name].split(":")
-            return getattr(importlib.import_module(module), attribute)
+            try:
+                return getattr(import_for(name, module), attribute)
+            except MissingExtra as missing:
+                return _unavailable(name, missing)
         return super().get_command(ctx, name)
+
+
+def _unavailable(name: str, missing: MissingExtra) -> click.Command:
+    """A stand-in for a piece that cannot be imported: listed in `oam --help`, and any use prints the error."""
+    def fail() -> None:
+        raise missing
+
+    return click.Command(name, callback=fail, add_help_option=False, short_help=f"(needs pip install '{SUITE_EXTRA}')",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -107,7 +120,7 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
     settings = obj.settings
     if detach:
         sys.exit(_detach(settings, timeout, sample))
-    stack = LocalStack(settings, say=lambda line: click.echo(line, err=True), with_sample=sample)
+    stack = import_for("up", "oam.stack").LocalStack(settings, say=lambda line: click.echo(line, err=True), with_sample=sample)
     signal.signal(signal.SIGTERM, _interrupt)  # `oam down` and service managers send SIGTERM
     # Ctrl-C stops the suite even when SIGINT came ignored (Python then leaves it ignored: a `cmd &`
     # of a non-interactive shell, or a parent that ignores it, would make `oam up` deaf to Ctrl-C).
@@ -135,6 +148,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _detach(settings: Settings, timeout: float, sample: bool) -> int:
+    stack = import_for("up", "oam.stack")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.run_dir / "up.log"
     argv = [sys.executable, "-m", "oam", "--data-dir", str(settings.data_dir)]
@@ -145,7 +159,7 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
                                  stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     def settled() -> str | None:
-        state = read_state(settings)
+        state = stack.read_state(settings)
         if state and state.get("pid") == child.pid and state.get("phase") == "running":
             return "running"
         return "exited" if child.poll() is not None else None
@@ -159,7 +173,7 @@ def _detach(settings: Settings, timeout: float, sample: bool) -> int:
         click.echo(f"last lines of {log_path}:\n{tail(log_path, 30)}", err=True)
         click.echo(f"Error: oam up failed (exit {child.returncode}); its log is {log_path}", err=True)
         return 1
-    _print_table(status(settings))
+    _print_table(stack.status(settings))
     _print_login(settings)
     click.echo(f"running in the background (pid {child.pid}, log {log_path}); `oam down` stops it.")
     return 0
@@ -184,7 +198,7 @@ def status_command(obj: Context, output: str) -> None:
 
     With -o json: a list of {"name", "address", "healthy": true|false, "detail"}.
     """
-    rows = status(obj.settings)
+    rows = import_for("status", "oam.stack").status(obj.settings)
     if output == "json":
         echo_json([{"name": r.name, "address": r.address, "healthy": r.healthy, "detail": r.detail} for r in rows])
     else:
@@ -206,9 +220,10 @@ def env_command(obj: Context, output: str) -> None:
     """
     import shlex
 
-    from . import sandbox
-    from .programs import collector_environment
-    from .suite_secrets import cmdb_credentials
+    with needs_suite("env"):
+        from . import sandbox
+        from .programs import collector_environment
+        from .suite_secrets import cmdb_credentials
 
     settings = obj.settings
     if not (settings.run_dir / "cmdb-suite.password").exists() and not settings.cmdb.password:
@@ -230,7 +245,7 @@ def down_command(obj: Context, timeout: float, output: str) -> None:
 
     With -o json: {"stopped": [what was stopped, e.g. "oam up (pid 4242)", "leftover redis"]}.
     """
-    stopped = down(obj.settings, timeout)
+    stopped = import_for("down", "oam.stack").down(obj.settings, timeout)
     if output == "json":
         echo_json({"stopped": stopped})
         return

@@ -18,6 +18,7 @@ import click
 
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
 from foundation.daemon_logging import configure_daemon_logging
+from foundation.extras import needs_suite
 from foundation.output import echo_json, reported, table
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
@@ -192,7 +193,8 @@ def install(hosts, host_lists, role, root, identity, known_hosts, trust_new_host
     """
     import tempfile
 
-    from .install import InstallPlan, install_all
+    with needs_suite("agent install"):  # SSH (Fabric) comes with the suite's packages
+        from .install import InstallPlan, install_all
 
     with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
         specs = _hosts_from(hosts, host_lists, role, handle)
@@ -227,7 +229,8 @@ def install(hosts, host_lists, role, root, identity, known_hosts, trust_new_host
 @ssh_options
 def uninstall(hosts, host_lists, role, root, identity, known_hosts, trust_new_host_keys, cmdb, output) -> None:
     """Stop the agent on hosts and remove its files (the oam-agent account stays). -o json: as `install -o json`."""
-    from .install import InstallPlan, uninstall_host
+    with needs_suite("agent uninstall"):
+        from .install import InstallPlan, uninstall_host
 
     with _cmdb(cmdb) or contextlib.nullcontext() as handle:  # closed on every way out
         specs = _hosts_from(hosts, host_lists, role, handle)

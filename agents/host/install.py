@@ -1,6 +1,6 @@
 """``oam agent install``: put the agent on hosts over SSH and wait until each is live.
 
-The suite is built once into a wheelhouse (the project's wheel and every dependency), packed,
+The suite is built once into a wheelhouse (the project's wheel and the agent's dependencies), packed,
 uploaded to each host and checked by SHA-256 there, installed into a virtualenv without
 reaching any package index, configured (files in :mod:`agents.host.layout`'s places, written
 over SFTP: the token and the CMDB password never appear in a command line), and started as
@@ -28,6 +28,9 @@ from remote import RemoteError, RemoteHost, SshHost, SshOptions
 from .layout import LOG_GROUPS, UNIT, USER, Layout, supervisor_text, unit_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# What each host gets: the agent's dependencies only, not the collector's, dashboard's or deployer's.
+EXTRA = "agent"
+REQUIREMENT = f"oam-suite[{EXTRA}]"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class HostResult:
 
 
 def build_bundle(work: Path, say: Callable[[str], None], python: str = "") -> tuple[Path, str]:
-    """The project and its dependencies as wheels in one tarball; returns (path, sha256).
+    """``oam-suite[agent]`` and its dependencies as wheels in one tarball; returns (path, sha256).
 
     The wheels are built by ``python`` if it is an absolute path that exists here too (the hosts'
     interpreter: dependencies then match its exact version), else by this interpreter.
@@ -88,9 +91,9 @@ def build_bundle(work: Path, say: Callable[[str], None], python: str = "") -> tu
     bundle = work / "oam-agent-bundle.tar.gz"
     builder = python if python.startswith("/") and Path(python).exists() else sys.executable
     if not bundle.exists():
-        say(f"building the wheelhouse (the project and its dependencies) with {builder} ...")
+        say(f"building the wheelhouse ({REQUIREMENT} and its dependencies) with {builder} ...")
         result = subprocess.run([builder, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels),
-                                 str(PROJECT_ROOT)], capture_output=True, text=True)
+                                 f"{PROJECT_ROOT}[{EXTRA}]"], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError("pip wheel failed: " + " | ".join(result.stderr.strip().splitlines()[-3:]))
         with tarfile.open(bundle, "w:gz") as archive:
@@ -172,7 +175,7 @@ def install_host(host: SshHost, plan: InstallPlan, ssh: SshOptions, bundle: Path
             step("install", lambda: remote.run(
                 "install", f"cd {q(prefix)} && rm -rf wheelhouse && tar xzf bundle.tar.gz && "
                            f"{q(plan.python)} -m venv venv && venv/bin/pip install --quiet --no-index "
-                           f"--find-links wheelhouse oam-suite", 600))
+                           f"--find-links wheelhouse {q(REQUIREMENT)}", 600))
             step("configure", lambda: _configure(remote, host, plan, layout))
             step("start", lambda: remote.run("start", _start_command(layout), 60))
         step("live", lambda: _check(wait_live(host.name), "did not show up live in time; see `journalctl -u "

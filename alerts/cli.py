@@ -8,6 +8,7 @@ naming the field, and registers the rule schema so the CMDB refuses one written 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,12 +33,14 @@ from foundation.output import CommandError, echo_json, reported, table
 from foundation.settings import SettingsError, validate
 from foundation.suite import smtp_dir, suite_elasticsearch
 
+from . import silences
 from .evaluator import Evaluator, EvaluatorOptions, evaluators
 from .history import ACTIONS, search_history
 from .notify import figure
 from .queries import QueryFailed
 from .replay import Replay, ReplayError, evaluation_times, parse_moment, replay
 from .rules import Rule, RuleError, check, parse_duration, parse_rule, rule_key
+from .silences import SilenceError, parse_matcher, split_urls
 from .state import FIRING, PENDING
 from .store import RuleState, install_schema, load_rules, load_states
 
@@ -72,6 +75,7 @@ def alerts(ctx: click.Context, cmdb: CmdbConnection, environment: str) -> None:
       oam alerts run --alertmanager http://127.0.0.1:9093 --alertmanager http://127.0.0.1:9095
       oam alerts test order-errors --since 24h   when it would have fired and resolved
       oam alerts mail --mailbox DIR the mail the SMTP receiver got
+      oam alerts silence add alertname=order-errors --for 2h -m 'deploying'   (also: silence ls, expire ID)
 
     Rules are CMDB keys <environment>/alerts/<name>: `oam cmdb history` and `oam cmdb rollback` work on them.
     """
@@ -458,3 +462,66 @@ def _text_of(message: Any) -> str:
                 return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
     return ""
 
+
+
+_ALERTMANAGER_OPTION = click.option(
+    "--alertmanager", "alertmanagers", multiple=True, envvar="OAM_ALERTMANAGERS",
+    help="An Alertmanager's URL; repeat for each peer (the first that answers is used) [env OAM_ALERTMANAGERS].")
+
+
+@alerts.group("silence")
+def silence_group() -> None:
+    """Silences in Alertmanager: add for matchers, ls, expire.
+
+    \b
+      oam alerts silence add alertname=order-errors 'host=~web-.*' --for 2h --comment "deploying 4.1"
+      oam alerts silence ls
+      oam alerts silence expire 5c0a…
+    """
+
+
+@silence_group.command("add")
+@click.argument("matchers", nargs=-1, required=True)
+@click.option("--for", "duration", default="1h", show_default=True, help="How long the silence lasts (30m, 2h).")
+@click.option("--comment", "-m", required=True, help="Why (shown beside the silence).")
+@click.option("--creator", default=lambda: os.environ.get("USER", "oam"), help="Who [default: $USER].")
+@_ALERTMANAGER_OPTION
+def silence_add(matchers: tuple[str, ...], duration: str, comment: str, creator: str,
+                alertmanagers: tuple[str, ...]) -> None:
+    """Silence alerts matching every MATCHER (name=value, name!=value, name=~regex, name!~regex); prints its id."""
+    with reported(SilenceError):
+        parsed = [parse_matcher(text) for text in matchers]
+        click.echo(silences.create(split_urls(alertmanagers), parsed, silences.parse_duration(duration), comment,
+                                   creator))
+
+
+@silence_group.command("ls")
+@click.option("--all", "show_all", is_flag=True, help="Also the expired ones.")
+@_ALERTMANAGER_OPTION
+@output_option
+def silence_ls(show_all: bool, alertmanagers: tuple[str, ...], output: str) -> None:
+    """Active and pending silences (with --all: expired ones too).
+
+    With -o json: a list of {"id", "state", "matchers", "startsAt", "endsAt", "createdBy", "comment"}.
+    """
+    states = silences.STATES if show_all else ("active", "pending")
+    with reported(SilenceError):
+        rows = silences.list_silences(split_urls(alertmanagers), states)
+    if output == "json":
+        echo_json([row.to_json() for row in rows])
+        return
+    if not rows:
+        click.echo("(no silences)", err=True)
+        return
+    click.echo(table([[r.id, r.state, " ".join(r.matchers), r.ends_at, r.created_by, r.comment] for r in rows],
+                     headers=["ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT"]))
+
+
+@silence_group.command("expire")
+@click.argument("silence_id")
+@_ALERTMANAGER_OPTION
+def silence_expire(silence_id: str, alertmanagers: tuple[str, ...]) -> None:
+    """End the silence SILENCE_ID now."""
+    with reported(SilenceError):
+        silences.expire(split_urls(alertmanagers), silence_id)
+    click.echo(f"{silence_id}: expired")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from alerts.silences import split_urls
 from cmdb import DEFAULT_ROOT, CmdbError
 from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option
@@ -56,6 +57,7 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DashboardConfig:
     if not collectors and settings is not None:
         collectors = [f"http://{host}:{port}" for port in settings.ports.collectors()]
     values["collectors"] = collectors
+    values["alertmanagers"] = split_urls(params.get("alertmanagers") or ())
     if settings is not None:
         values["suite_state_file"] = settings.run_dir / "stack.json"
     if params.get("session_minutes"):
@@ -112,6 +114,8 @@ def dashboard() -> None:
 @click.option("--identity", type=click.Path(path_type=Path), envvar="OAM_SSH_KEY", help="SSH key for deploys.")
 @click.option("--collector", "collectors", multiple=True, metavar="URL",
               help="A collector whose /health the overview shows (repeat; default: this host's collector ports).")
+@click.option("--alertmanager", "alertmanagers", multiple=True, metavar="URL", envvar="OAM_ALERTMANAGERS",
+              help="An Alertmanager for the Alerts page's silences (repeat for each peer) [env OAM_ALERTMANAGERS].")
 @click.option("--tokens-file", type=click.Path(path_type=Path), envvar="OAM_COLLECTOR_TOKENS",
               help="The collector's token file, for issuing ingest tokens (default: <data dir>/collector/tokens.json).")
 @click.option("--events-file", type=click.Path(path_type=Path), envvar="OAM_DEPLOY_EVENTS",

@@ -32,6 +32,7 @@ class DashboardConfig(SettingsModel):
     deploy_identity: PathStr | None = None
     tokens_file: PathStr | None = None
     collectors: list[Url] = Field(default_factory=list)  # base URLs, e.g. http://10.0.0.5:4318
+    alertmanagers: list[Url] = Field(default_factory=list)  # the Alerts page's silences, e.g. http://127.0.0.1:9093
     deploy_known_hosts: PathStr | None = None
     deploy_events_file: PathStr | None = None
     suite_state_file: PathStr | None = None  # `oam up`'s stack.json: the overview lists its pieces and restarts

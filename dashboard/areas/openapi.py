@@ -101,6 +101,11 @@ def document() -> dict[str, Any]:
                                                           {"type": "object", "required": ["version"], "properties": {
                                                               "version": {"type": "integer"},
                                                               "comment": {"type": "string"}}})},
+            "/api/alerts": {"get": _op("Firing and pending alerts, the last 24 h of transitions, silences, rules")},
+            "/api/alerts/silences": {"post": _op("Create a silence (201, its id)", [], "operator", {
+                "type": "object", "required": ["matchers", "duration", "comment"], "properties": {
+                    "matchers": {"type": "string"}, "duration": {"type": "string"}, "comment": {"type": "string"}}})},
+            "/api/alerts/silences/{id}/expire": {"post": _op("Expire a silence", [_path("id")], "operator")},
             "/api/deployments/{service}": {"get": _op("Deployment records and current version per host",
                                                       [_path("service")])},
             "/api/deployments/{service}/deploy": {"post": _op("Start a deploy (202, a job)", [_path("service")],

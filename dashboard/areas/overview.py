@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, render_template
 from .. import queries
 from ..auth import require
 from ..timerange import TimeRange
+from .alerts import firing_count
 from .common import config, connections, es, prefix, time_range
 from .hosts import host_list
 
@@ -37,7 +38,15 @@ def _overview() -> dict[str, Any]:
             health["elasticsearch"] = {"ok": False, "detail": f"answers, but not searches yet ({type(exc).__name__})"}
     return {"health": health, "hosts_live": sum(h["live"] for h in hosts),
             "hosts_down": [h["name"] for h in hosts if not h["live"]], "figures": figures,
-            "changes_today": today_changes, "pieces": suite_pieces()}
+            "changes_today": today_changes, "pieces": suite_pieces(), "alerts_firing": _firing()}
+
+
+def _firing() -> int | None:
+    """Alerts firing now; None if the CMDB cannot be read."""
+    try:
+        return firing_count()
+    except Exception:  # noqa: BLE001 - ZooKeeper down: health says so already
+        return None
 
 
 def suite_pieces() -> list[dict[str, Any]]:

@@ -171,7 +171,7 @@ WITH_JSON = {
     "collector token issue", "collector token list", "collector retention", "agent install", "agent uninstall",
     "alerts test",
     "traces search",
-    "alerts ls", "alerts get", "alerts mail", "alerts status", "alerts history",
+    "alerts ls", "alerts get", "alerts mail", "alerts status", "alerts history", "alerts silence ls",
 }
 WITH_CMDB = {"cmdb", "deploy", "rollback", "releases", "deploy-config", "dashboard run", "dashboard add-user",
              "collector run", "agent run", "agent install", "agent uninstall", "sample backend", "sample gateway",

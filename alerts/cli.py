@@ -328,10 +328,13 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
             while worker.is_alive():
                 worker.join(0.5)
         except KeyboardInterrupt:
-            pass
+            stop.set()
         finally:
+            died = not stop.is_set()  # the loop ended on its own: a bug; the supervisor restarts us
             stop.set()
             worker.join(10)
+    if died:
+        raise click.ClickException("the evaluator stopped unexpectedly (see the traceback above)")
     click.echo("stopped.", err=True)
 
 

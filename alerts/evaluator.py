@@ -171,7 +171,10 @@ class Evaluator:
         try:
             hosts = self._expected_hosts(rule) if rule.kind == "absent" else []
             reading = evaluate(self.elasticsearch, rule, now, hosts, self.options.prefix)
-        except (QueryFailed, CmdbError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one rule's failure, expected (QueryFailed, CmdbError) or not, never stops the others
+            if not isinstance(exc, QueryFailed | CmdbError):
+                log.exception("alerts: %s: unexpected %s while evaluating", rule.key, type(exc).__name__)
+                exc = QueryFailed(f"{type(exc).__name__}: {exc}")
             if record.error != str(exc):
                 log.warning("alerts: %s is in error: %s", rule.key, exc)
                 if record.error is None:

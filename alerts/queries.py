@@ -115,12 +115,15 @@ def _sample(rule: Rule, labels: dict[str, str], value: float | None) -> Sample:
     return Sample(labels, value, None if value is None else rule.breached(value))
 
 
-def _search(client: Any, index: str, body: dict[str, Any], reading: Reading) -> dict[str, Any]:
+def _search(client: Any, index: str, body: dict[str, Any], reading: Reading) -> dict[str, Any] | None:
+    """The response; None when no index matches yet (Elasticsearch then answers without aggregations)."""
     try:
         response = client.search(index=index, **body, **SEARCH_OPTIONS)
     except Exception as exc:  # noqa: BLE001 - connection, auth, bad field: the rule is in error, the others go on
         raise QueryFailed(f"Elasticsearch: {type(exc).__name__}: {str(exc)[:300]}") from exc
     reading.took_ms += int(response.get("took", 0))
+    if body.get("aggs") and "aggregations" not in getattr(response, "body", response):
+        return None
     return response
 
 
@@ -128,6 +131,8 @@ def _buckets(client: Any, index: str, body: dict[str, Any], reading: Reading) ->
     """Every bucket of the body's ``groups`` composite aggregation, page after page."""
     for _ in range(MAX_PAGES):
         response = _search(client, index, body, reading)
+        if response is None:
+            return
         groups = response["aggregations"]["groups"]
         yield from groups["buckets"]
         if not groups.get("after_key") or len(groups["buckets"]) < PAGE:
@@ -146,7 +151,8 @@ def _read(client: Any, rule: Rule, kind: str, body: dict[str, Any], prefix: str,
     reading = Reading()
     index = index_pattern(kind, prefix)
     if not rule.group_by:
-        reading.add(_sample(rule, {}, whole(_search(client, index, body, reading))))
+        response = _search(client, index, body, reading)
+        reading.add(_sample(rule, {}, None if response is None else whole(response)))
         return reading
     for bucket in _buckets(client, index, body, reading):
         reading.add(_sample(rule, _labels(bucket), group(bucket)))
@@ -225,8 +231,8 @@ def evaluate_absent(client: Any, rule: Rule, now: float, hosts: Iterable[str], p
     if not expected:
         return reading
     response = _search(client, index_pattern("metrics", prefix), absent_body(rule, now, expected), reading)
-    seen = {bucket["key"]: (now - bucket["last"]["value"] / 1000.0)
-            for bucket in response["aggregations"]["hosts"]["buckets"]}
+    buckets = [] if response is None else response["aggregations"]["hosts"]["buckets"]
+    seen = {bucket["key"]: (now - bucket["last"]["value"] / 1000.0) for bucket in buckets}
     window = rule.intervals * rule.metric_interval
     for host in expected:
         silent = host not in seen

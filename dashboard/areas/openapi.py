@@ -105,7 +105,7 @@ def document() -> dict[str, Any]:
             "/api/alerts/silences": {"post": _op("Create a silence (201, its id)", [], "operator", {
                 "type": "object", "required": ["matchers", "duration", "comment"], "properties": {
                     "matchers": {"type": "string"}, "duration": {"type": "string"}, "comment": {"type": "string"}}})},
-            "/api/alerts/silences/{id}/expire": {"post": _op("Expire a silence", [_path("id")], "operator")},
+            "/api/alerts/silences/{silence_id}/expire": {"post": _op("Expire a silence", [_path("silence_id")], "operator")},
             "/api/deployments/{service}": {"get": _op("Deployment records and current version per host",
                                                       [_path("service")])},
             "/api/deployments/{service}/deploy": {"post": _op("Start a deploy (202, a job)", [_path("service")],

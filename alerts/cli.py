@@ -278,6 +278,18 @@ def history_command(obj: AlertsContext, rule: str, since: float, states: tuple[s
                      headers=["TIME", "RULE", "TRANSITION", "VALUE", "LABELS", "MESSAGE"]))
 
 
+STOP_GRACE = 20.0
+
+
+def _exit_if_stuck(stop: threading.Event, grace: float) -> None:
+    """Once asked to stop, exit within ``grace`` seconds even if ZooKeeper or Elasticsearch went away
+    with us (kazoo retries a write forever; the state of every finished round is already saved)."""
+    stop.wait()
+    time.sleep(grace)
+    print(f"alerts: not stopped within {grace:g}s (ZooKeeper or Elasticsearch unreachable); exiting", file=sys.stderr)
+    os._exit(1)
+
+
 @alerts.command("run")
 @click.option("--alertmanager", "alertmanagers", multiple=True, envvar="OAM_ALERTMANAGERS",
               help="An Alertmanager's URL; repeat for each peer (each gets every alert) [env OAM_ALERTMANAGERS].")
@@ -313,6 +325,7 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
         options.identity = identity
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=_exit_if_stuck, args=(stop, STOP_GRACE), name="alerts-stop-watchdog", daemon=True).start()
     with session(obj.cmdb) as handle:
         try:
             install_schema(handle)
@@ -322,7 +335,8 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
         evaluator = Evaluator(handle, client, options)
         click.echo(f"evaluator {options.identity}: rules of {obj.environment}; waiting to be the active one",
                    err=True)
-        worker = threading.Thread(target=evaluator.run, args=(stop,), name="alerts-evaluator")
+        # A daemon: a round stuck on an unreachable Elasticsearch does not keep a stopped process alive.
+        worker = threading.Thread(target=evaluator.run, args=(stop,), name="alerts-evaluator", daemon=True)
         worker.start()
         try:
             while worker.is_alive():

@@ -76,6 +76,7 @@ class Evaluator:
         self.rules: dict[str, Rule] = {}
         self.states: dict[str, RuleState] = {}
         self.leading = threading.Event()
+        self._stop = threading.Event()  # run()'s, once it runs
         self._lost = threading.Event()
         self._next: dict[str, float] = {}
         self._loaded_at = float("-inf")
@@ -91,6 +92,7 @@ class Evaluator:
     # -- leadership ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Contend for leadership until ``stop`` is set; lead while elected."""
+        self._stop = stop
         path = election_path(self.cmdb, self.options.environment)
         self.cmdb.ensure_root(path)
         while not stop.is_set():
@@ -132,6 +134,8 @@ class Evaluator:
             self._reload(now)
         touched: set[str] = set()
         for name, rule in sorted(self.rules.items()):
+            if self._stop.is_set():  # stopping: the rest of the round waits for the next evaluator
+                break
             if rule.enabled and now >= self._next.get(name, 0.0):
                 self._next[name] = now + rule.interval
                 self._evaluate(rule, now)

@@ -209,6 +209,8 @@ def assert_history(zookeeper, root: str, es_client, user, name: str) -> None:
         return hits
 
     hits = wait_until(transitions, timeout=15, interval=0.5, what="the alert history")
+    while hits and hits[0]["_source"]["event"]["action"] in ("no_data", "error"):
+        hits = hits[1:]  # rounds before the first transaction, or while the evaluator's connection came up
     docs = {hit["_source"]["event"]["action"]: hit["_source"] for hit in hits}
     assert [hit["_source"]["event"]["action"] for hit in hits] == ["pending", "firing", "resolved"]
     assert all(hit["_index"].startswith(f"{PREFIX}-alerts-") for hit in hits)
@@ -225,7 +227,8 @@ def assert_history(zookeeper, root: str, es_client, user, name: str) -> None:
     es = ["--es", ",".join(user.hosts), "--es-user", user.username, "--es-password", user.resolved_password(),
           "--es-ca-file", user.ca_file, "--index-prefix", PREFIX]
     code, out, _ = oam(zookeeper, root, "history", name, "--since", "1h", *es, "-o", "json")
-    assert code == 0 and [row["state"] for row in json.loads(out)] == ["resolved", "firing", "pending"]
+    assert code == 0 and [row["state"] for row in json.loads(out)
+                          if row["state"] not in ("no_data", "error")] == ["resolved", "firing", "pending"]
     code, out, _ = oam(zookeeper, root, "history", name, "--state", "firing", *es)
     assert code == 0 and "pending -> firing" in out and "resolved" not in out.split("\n", 1)[1]
 

@@ -33,8 +33,11 @@ from remote import SshOptions
 
 PREFIX = f"oamverdicts{os.getpid()}"  # inside the pieces' roles (oam*)
 CMDB_USER, CMDB_PASSWORD = "deployer", "deployer-secret"
+# Latency fails only above P(new slower) = 0.75: on a busy 2-core CI machine the freshly started new
+# release is a few percent slower than the warm baseline for its first seconds (a good release once
+# failed at P = 0.605, medians 21.9 vs 20.5 ms). These tests judge error rates, verify and inconclusive.
 BAKE = {"bake_seconds": 5, "settle_seconds": 2.5,
-        "checks": {"error_rate": {"min_requests": 10}, "latency": {"min_requests": 10}}}
+        "checks": {"error_rate": {"min_requests": 10}, "latency": {"min_requests": 10, "effect_tolerance": 0.25}}}
 _names = itertools.count(1)
 
 

@@ -308,7 +308,8 @@ def _exit_if_stuck(stop: threading.Event, grace: float) -> None:
 def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str | None, es_user: str | None,
                 es_password: str | None, es_ca_file: str | None, index_prefix: str, resend: float, resolved_for: float,
                 reload: float, dashboard_url: str, identity: str | None, log_format: str) -> None:
-    """Evaluate the environment's rules until Ctrl-C or SIGTERM.
+    """Evaluate the environment's rules until Ctrl-C or SIGTERM (SIGHUP is logged and ignored:
+    the rules are re-read every --reload anyway).
 
     Run two or more on different machines: one is active (a ZooKeeper election), the others stand
     by and take over with the persisted state when it goes away.
@@ -325,6 +326,8 @@ def run_command(obj: AlertsContext, alertmanagers: tuple[str, ...], es_url: str 
         options.identity = identity
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: logging.getLogger("oam.alerts").info(
+        "SIGHUP: the rules are read from the CMDB every %gs already; options change with a restart", reload))
     threading.Thread(target=_exit_if_stuck, args=(stop, STOP_GRACE), name="alerts-stop-watchdog", daemon=True).start()
     with session(obj.cmdb) as handle:
         try:

@@ -64,6 +64,16 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def stop_child(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM a child, then SIGKILL after ``timeout`` seconds; waits for it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def terminate_group(pgid: int, timeout: float = 30.0) -> None:
     """SIGTERM a process group, then SIGKILL whatever is left after ``timeout`` seconds."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):

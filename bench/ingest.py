@@ -44,6 +44,7 @@ from elasticsearch.helpers import parallel_bulk  # noqa: E402
 
 from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
+from backing_services.process import stop_child  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
 from collector.workers import worker_count  # noqa: E402
@@ -134,14 +135,7 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
-def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for it."""
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+stop = stop_child
 
 
 def count(client: Elasticsearch, pattern: str) -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,6 +21,7 @@ import click
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
 from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import echo_json, reported, table
+from foundation.reload import ReloadRequested, describe_failure
 from foundation.settings import SettingsError
 from foundation.suite import suite_elasticsearch
 
@@ -27,6 +31,7 @@ from .workers import run_workers, shared_port_socket, worker_count
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
 URL_ENV = "OAM_COLLECTOR_URL"
+log = logging.getLogger("oam.collector")
 
 
 def _suite_defaults() -> dict[str, object]:
@@ -111,6 +116,10 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     (the file's settings win). With more than one worker, each worker process binds the port
     (SO_REUSEPORT) and keeps its own spool (worker-N inside the spool directory).
 
+    SIGHUP (`systemctl reload oam-collector`) reads the settings anew; if they are good, the
+    workers are replaced one at a time (the others keep the port open), a single process starts
+    again in place with the same pid. Bad settings are logged and the running ones stay.
+
     \b
     Example:
       oam collector run --config /etc/oam/collector.toml
@@ -125,13 +134,31 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
                      workers=int(workers) if workers and workers.isdigit() else workers)
     count = worker_count(config.workers)
+
+    def reread() -> str | None:
+        """None if the settings read anew are good, else the problem; warns of those a reload cannot change."""
+        try:
+            fresh = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
+                            workers=int(workers) if workers and workers.isdigit() else workers)
+        except (SettingsError, click.ClickException, OSError) as exc:  # a bad file or CMDB value, the CMDB away
+            return describe_failure(exc)
+        for name in ("host", "port", "workers", "spool_dir", "tokens_file"):
+            if getattr(fresh, name) != getattr(config, name):
+                log.warning("SIGHUP: %s changed; it applies only after a restart", name)
+        return None
+
     if worker_index is None and count > 1:
         click.echo(f"collector: {count} worker processes on http://{config.host}:{config.port}", err=True)
-        sys.exit(run_workers(count, sys.argv[1:]))
+        sys.exit(run_workers(count, sys.argv[1:], reread=reread, port=config.port))
     with reported(StartupError, SettingsError):
         collector = Collector(config, worker=worker_index or 0)
         collector.start()
     signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
+    restart = threading.Event()
+    if worker_index is None:
+        signal.signal(signal.SIGHUP, _restart_in_place(reread, restart))
+    else:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent replaces its workers on SIGHUP
     where = {"host": config.host, "port": config.port} if worker_index is None else {
         "sockets": [shared_port_socket(config.host, config.port)]}
     click.echo(f"collector{'' if worker_index is None else f' worker {worker_index}'} listening on "
@@ -142,14 +169,31 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
                        # far above the app's own limit, so the app answers 413 with its JSON message
                        max_request_body_size=2 * config.max_body_bytes + 65536, ident="oam-collector",
                        connection_limit=1000, channel_timeout=60)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # waitress ends its loop by itself on one; this catches one raised elsewhere
         pass
     finally:
         collector.close()
+    if restart.is_set():
+        log.info("SIGHUP: starting again in place with the new settings")
+        os.execv(sys.executable, [sys.executable, "-m", "oam", *sys.argv[1:]])
 
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def _restart_in_place(reread: Callable[[], str | None], restart: threading.Event) -> Callable[..., None]:
+    """The SIGHUP handler of a single collector process: good settings -> set ``restart`` and leave the
+    server loop (the caller then execs itself anew)."""
+    def handle(*_: object) -> None:
+        problem = reread()
+        if problem:
+            log.error("SIGHUP: %s; the running settings stay", problem)
+            return
+        restart.set()
+        raise ReloadRequested
+
+    return handle
 
 
 @collector_group.group("token")

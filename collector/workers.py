@@ -15,9 +15,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from backing_services.process import die_with_parent
+import psutil
+
+from backing_services.process import die_with_parent, stop_child
 
 log = logging.getLogger("oam.collector")
 
@@ -52,18 +55,26 @@ def shared_port_socket(host: str, port: int) -> socket.socket:
 STARTUP_SECONDS = 10.0  # a worker that exits with code 1 this soon could not start: no point in retrying
 
 
-def run_workers(count: int, worker_args: list[str]) -> int:
+def run_workers(count: int, worker_args: list[str], reread: Callable[[], str | None] = lambda: None,
+                port: int | None = None) -> int:
     """Run ``count`` workers until SIGTERM or SIGINT; a worker that exits is started again after a second.
 
+    On SIGHUP ``reread`` checks the settings (None: good, else the problem); good settings replace
+    the workers one at a time, each new one listening on ``port`` before the next goes.
     Returns 1 if a worker could not start at all (bad settings or credentials), else 0."""
-    stopping, failed = False, 0
+    stopping, failed, reload_wanted = False, 0, False
 
     def stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def want_reload(*_: object) -> None:
+        nonlocal reload_wanted
+        reload_wanted = True
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, want_reload)
 
     def start(index: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "oam", *worker_args, "--worker-index", str(index)],
@@ -73,6 +84,17 @@ def run_workers(count: int, worker_args: list[str]) -> int:
     workers = {index: start(index) for index in range(count)}
     restart_at: dict[int, float] = {}
     while not stopping:
+        if reload_wanted:
+            reload_wanted = False
+            problem = reread()
+            if problem:
+                log.error("SIGHUP: %s; the running workers stay", problem)
+            else:
+                for index in sorted(workers):
+                    if stopping:
+                        break
+                    workers[index] = _replace(workers[index], lambda index=index: start(index), port)
+                log.info("SIGHUP: %d workers replaced with the new settings", len(workers))
         for index, process in list(workers.items()):
             if process.poll() is None:
                 continue
@@ -99,3 +121,28 @@ def run_workers(count: int, worker_args: list[str]) -> int:
             process.kill()
             process.wait()
     return failed
+
+
+REPLACE_SECONDS = 30.0
+"""How long a worker being replaced may take to finish its requests, and its successor to listen."""
+
+
+def _replace(old: subprocess.Popen[bytes], start: Callable[[], subprocess.Popen[bytes]],
+             port: int | None) -> subprocess.Popen[bytes]:
+    """Stop ``old`` (its spool is then free), start its successor and wait until it listens on ``port``."""
+    stop_child(old, REPLACE_SECONDS)
+    new = start()
+    deadline = time.monotonic() + REPLACE_SECONDS
+    while port is not None and new.poll() is None and time.monotonic() < deadline and not listening(new.pid, port):
+        time.sleep(0.1)
+    return new
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has a TCP socket listening on ``port``."""
+    try:
+        process = psutil.Process(pid)
+        sockets = process.net_connections("tcp") if hasattr(process, "net_connections") else process.connections("tcp")
+    except psutil.Error:
+        return False
+    return any(sock.status == psutil.CONN_LISTEN and sock.laddr and sock.laddr.port == port for sock in sockets)

@@ -1,7 +1,9 @@
 """``oam dashboard``: serve the web UI, and manage its users."""
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +16,7 @@ from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option
 from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import reported
+from foundation.reload import SwappableApp, reload_on_hangup
 from foundation.settings import SettingsError, validate
 from foundation.suite import suite_elasticsearch
 
@@ -125,7 +128,11 @@ def dashboard() -> None:
 @log_format_option
 @click.pass_context
 def run(ctx: click.Context, port: int | None, bind: str, log_format: str, **params: Any) -> None:
-    """Serve the dashboard until Ctrl-C.
+    """Serve the dashboard until SIGTERM or Ctrl-C.
+
+    SIGHUP (`systemctl reload oam-dashboard`) re-reads the settings file and the files the options
+    name (secret key, Elasticsearch password, metrics token) and serves from then on with them,
+    keeping the port and the sessions; a bad setting is logged and the running ones stay.
 
     \b
     Example:
@@ -142,14 +149,35 @@ def run(ctx: click.Context, port: int | None, bind: str, log_format: str, **para
     with reported(SettingsError):
         config.metrics_token()  # an unreadable or too short token file: one line, before anything starts
     _move_legacy_users(config)
-    app = create_app(config)
+    app = SwappableApp(create_app(config))
+    reload_on_hangup(lambda: app.swap(create_app(_reloaded_config(ctx, params, app.current))),
+                     logging.getLogger("oam.dashboard"), (click.ClickException, SettingsError, OSError),
+                     close=close_app)
+    signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
     click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)
     try:
         waitress.serve(AccessLog(app), host=bind, port=port, threads=8, ident="oam-dashboard")
+    except KeyboardInterrupt:
+        pass
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror}") from exc
     finally:
-        close_app(app)
+        close_app(app.current)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _reloaded_config(ctx: click.Context, params: dict[str, Any], running: Any) -> DashboardConfig:
+    """The settings read anew for a reload; without a secret key file the running key stays (no one is logged out)."""
+    if ctx.obj is not None:
+        ctx.obj.reload()
+    config = _config(ctx, params)
+    config.metrics_token()
+    if params.get("secret_key_file") is None:
+        config = config.model_copy(update={"secret_key": running.config["SECRET_KEY"]})
+    return config
 
 
 def _move_legacy_users(config: Any) -> None:

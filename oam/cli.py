@@ -26,9 +26,18 @@ class Context:
     """What every subcommand gets: the settings, loaded once."""
 
     def __init__(self, config: Path | None, data_dir: Path | None) -> None:
-        self.settings: Settings = load(config)
-        if data_dir is not None:
-            self.settings.data_dir = data_dir
+        self._config, self._data_dir = config, data_dir
+        self.settings: Settings = self._load()
+
+    def _load(self) -> Settings:
+        settings = load(self._config)
+        if self._data_dir is not None:
+            settings.data_dir = self._data_dir
+        return settings
+
+    def reload(self) -> None:
+        """Read the settings file anew (a daemon's SIGHUP); a bad file raises and the old settings stay."""
+        self.settings = self._load()
 
 
 # Each piece of the suite names its commands here as "module:attribute". They are imported on

@@ -65,3 +65,9 @@ def test_the_shipped_units_are_hardened_and_pass_systemd_analyze_verify(tmp_path
 
 def test_there_are_units_for_the_collector_the_dashboard_and_the_alert_evaluator():
     assert [path.name for path in SHIPPED] == ["oam-alerts.service", "oam-collector.service", "oam-dashboard.service"]
+
+
+@pytest.mark.parametrize("piece", ["collector", "dashboard"])
+def test_the_collector_and_dashboard_units_reload_on_sighup(piece):
+    lines = (SHIPPED[0].parent / f"oam-{piece}.service").read_text().splitlines()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in lines

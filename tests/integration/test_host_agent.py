@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from elasticsearch import ApiError
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from agents.host.config import AgentConfig
@@ -82,8 +83,14 @@ def run_agent() -> Iterator:
 
 
 def count(es_client, query: dict, kind: str = "logs") -> int:
-    es_client.indices.refresh(index=f"{PREFIX}-{kind}-*", ignore_unavailable=True)
-    return es_client.count(index=f"{PREFIX}-{kind}-*", query=query, ignore_unavailable=True)["count"]
+    """The matching documents; NotReady while a just-created daily index has no started shard yet (503)."""
+    try:
+        es_client.indices.refresh(index=f"{PREFIX}-{kind}-*", ignore_unavailable=True)
+        return es_client.count(index=f"{PREFIX}-{kind}-*", query=query, ignore_unavailable=True)["count"]
+    except ApiError as error:
+        if error.meta.status == 503:
+            raise NotReady(f"the {kind} index is not searchable yet: {error}") from error
+        raise
 
 
 def wait_count(es_client, query: dict, expected: int, timeout: float = 60, kind: str = "logs") -> int:

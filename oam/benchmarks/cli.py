@@ -24,7 +24,7 @@ CHART_NAME = "{bench}-throughput.png"
 @click.command("bench")
 @click.option("--only", "only", multiple=True, metavar="NAME",
               help="Run only this benchmark (repeatable): cmdb, ingest, instrumentation, deploy, deploy_verdicts, "
-                   "peer_logs, agent, dashboard; soak runs only when named.")
+                   "alerts, peer_logs, agent, dashboard; soak runs only when named.")
 @click.option("--quick", is_flag=True, help="Short settings for every script (about 3 minutes in all on 2 cores).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Where the JSON results, logs, report and chart go  [default: <data dir>/bench].")
@@ -49,6 +49,8 @@ def bench(obj: Context, only: tuple[str, ...], quick: bool, out: Path | None, ti
     instrumentation  backend requests/s with the app agent vs without (overhead <= 10%)
     deploy           rolling deploy to 1, 3, 10 sshd hosts (10 hosts <= 3x one host), rollback
     deploy_verdicts  end of a batch's bake to its telemetry verdict vs ES's own query time
+    alerts           one evaluator round of 200 rules over 1M transactions vs the same
+                     searches straight (ratio <= 1.2); condition true to email p95
     peer_logs        log file to searchable: agent + collector vs rsyslog (imfile ->
                      omelasticsearch): docs/s, CPU s per 100k lines, peak PSS
     agent            agent CPU and RSS vs prometheus-node-exporter (<= 1% of a core,

@@ -33,7 +33,7 @@ def _installed_scripts() -> Path:
 
 BENCH_DIR = _installed_scripts()
 # Quick ones first, so a short look at the report does not wait for the long ones.
-ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "deploy_verdicts", "peer_logs", "agent", "dashboard")
+ORDER = ("cmdb", "ingest", "instrumentation", "deploy", "deploy_verdicts", "alerts", "peer_logs", "agent", "dashboard")
 # Run only when named with --only: the soak runs the whole suite for 30 minutes.
 ON_REQUEST = ("soak",)
 INTERRUPT_GRACE = 90.0  # seconds a script gets to stop the services it started

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import alert_parts
 import pytest
+from alert_parts import PASSWORD, USER, Traffic, mails_for, stop_evaluators, wait_for_mail
 from click.testing import CliRunner
 from elasticsearch import AuthorizationException
 
-from backing_services.smtp import read_mailbox
 from cmdb import Cmdb, SchemaViolation
 from dashboard.queries import changes
 from dashboard.timerange import TimeRange
@@ -36,43 +34,9 @@ from telemetry.templates import index_name, install_templates
 
 PREFIX = f"oamalerts{os.getpid()}"  # inside the pieces' roles (oam*)
 ENV = "staging"
-USER, PASSWORD = "alerts", "alerts-secret"
 RULE = {"kind": "service", "service": "order-service", "measure": "error_rate", "op": ">", "threshold": 20,
         "window": "3s", "interval": "1s", "for": "2s", "severity": "critical", "no_data": "keep_state",
         "annotations": {"summary": "order-service failed {value:.0f}% of its requests (over {threshold:.0f}%)"}}
-
-
-class Traffic:
-    """Indexes ``order-service`` transactions every half second; ``failing`` is the share that fails."""
-
-    def __init__(self, client) -> None:
-        self.client, self.failing = client, 0.0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        index = index_name("transactions", prefix=PREFIX)
-        while not self.stopping.wait(0.5):
-            now = time.time()
-            operations = []
-            for n in range(10):
-                failed = random.random() < self.failing
-                operations += [{"create": {"_index": index}}, {
-                    "@timestamp": utc_iso(now - n * 0.01, "milliseconds"), "event": {
-                        "dataset": "apm.transaction", "outcome": "failure" if failed else "success",
-                        "duration": random.randint(5, 50) * 1_000_000},
-                    "service": {"name": "order-service", "environment": ENV, "version": "1.0.0"},
-                    "host": {"name": f"web-{n % 2 + 1}"}, "transaction": {"name": "GET /orders", "type": "request"},
-                    "http": {"response": {"status_code": 500 if failed else 200}}}]
-            self.client.bulk(operations=operations, refresh=True)
-
-    def __enter__(self) -> Traffic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stopping.set()
-        self.thread.join(5)
 
 
 @pytest.fixture
@@ -97,37 +61,8 @@ def oam(zookeeper, root: str, *args: str):
 
 
 def start_evaluator(name: str, zookeeper, root: str, es_users, alertmanagers, tmp_path: Path) -> subprocess.Popen:
-    reader = es_users["alerts"]  # reads, and writes the alert history only
-    env = {**os.environ, "OAM_CMDB_ZK": zookeeper.connection_string, "OAM_CMDB_USER": USER,
-           "OAM_CMDB_PASSWORD": PASSWORD, "OAM_CMDB_ROOT": root, "OAM_ES_URL": ",".join(reader.hosts),
-           "OAM_ES_USER": reader.username, "OAM_ES_PASSWORD": reader.resolved_password(),
-           "OAM_ES_CA_FILE": reader.ca_file}
-    env.pop("OAM_CONFIG", None)
-    argv = [sys.executable, "-m", "oam", "alerts", "-e", ENV, "run", "--identity", name, "--resend", "8s",
-            "--reload", "1s", "--index-prefix", PREFIX, "--dashboard-url", "http://127.0.0.1:8080"]
-    for url in alertmanagers.urls:
-        argv += ["--alertmanager", url]
-    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def subjects(smtp_server) -> list[str]:
-    return [str(message["Subject"]) for message in read_mailbox(smtp_server.mailbox)]
-
-
-def mails_for(smtp_server, rule: str) -> list[str]:
-    return [s for s in subjects(smtp_server) if f"] {rule} (" in s]
-
-
-def wait_for_mail(smtp_server, rule: str, count: int, timeout: float, why: str) -> list[str]:
-    def arrived() -> list[str]:
-        got = mails_for(smtp_server, rule)
-        if len(got) < count:
-            raise NotReady(f"mail so far: {got}")
-        return got
-
-    return wait_until(arrived, timeout=timeout, interval=0.3, what=why)
+    return alert_parts.start_evaluator(name, zookeeper, root, es_users, alertmanagers, tmp_path, prefix=PREFIX,
+                                       environment=ENV)
 
 
 def leader(zookeeper, root: str) -> str:
@@ -149,7 +84,7 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
 
     evaluators = {n: start_evaluator(n, zookeeper, root, es_users, alertmanagers, tmp_path) for n in ("eval-a", "eval-b")}
     try:
-        with Traffic(es_client) as traffic:
+        with Traffic(es_client, PREFIX, ENV) as traffic:
             active = wait_until(lambda: leader(zookeeper, root), timeout=30, interval=0.3, what="an active evaluator",
                                 retry_on=(NotReady,))
             time.sleep(4)  # healthy traffic: nothing fires
@@ -187,13 +122,7 @@ def test_a_rule_fires_once_and_resolves_once_with_two_evaluators_and_a_takeover(
         assert "Failed traces: http://127.0.0.1:8080/traces/search?service=order-service" in body
         assert_history(zookeeper, root, es_client, es_users["alerts"], name)
     finally:
-        for process in evaluators.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_evaluators(evaluators.values())
         show_logs(tmp_path, alertmanagers)
 
 

@@ -251,6 +251,8 @@ def evaluate_absent(client: Any, rule: Rule, now: float, hosts: Iterable[str], p
     return reading
 
 
+DETAIL_CHARS = 200
+"""An error's type and message are kept (in the alert's persisted state) up to this long."""
 ERROR_GROUP_FIELDS = {"error_group": "error.grouping_key", "service": "service.name"}
 """An ``error`` rule's group labels and the fields they stand for."""
 
@@ -293,7 +295,7 @@ def error_sample(rule: Rule, now: float, bucket: dict[str, Any]) -> Sample | Non
     details = {"first_seen": utc_iso(first, "seconds"), "last_seen": utc_iso(last, "seconds")}
     hits = recent["latest"]["hits"]["hits"]
     error = (hits[0]["_source"].get("error") or {}) if hits else {}
-    details.update({f"error_{name}": str(error[name]) for name in ("type", "message") if error.get(name)})
+    details.update({f"error_{name}": str(error[name])[:DETAIL_CHARS] for name in ("type", "message") if error.get(name)})
     return Sample(_labels(bucket), count, outcome, details)
 
 

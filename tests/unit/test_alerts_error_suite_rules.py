@@ -163,3 +163,9 @@ def test_the_pack_watches_disks_error_groups_and_the_suite_itself():
     assert rules["dead-letters"].check == "dead_letters" and rules["dead-letters"].breached(1)
     summary = annotations_of(disk, AlertState(labels={"host": "web-1"}, value=0.934))["summary"]
     assert summary == "a filesystem of web-1 is 93% used (over 90%)"
+
+
+def test_a_long_error_message_is_kept_short_in_the_alerts_state():
+    long = bucket(NOW - 60, NOW - 10, 1, recent_first=NOW - 60)
+    long["recent"]["latest"]["hits"]["hits"][0]["_source"]["error"]["message"] = "x" * 5000
+    assert len(error_sample(rule(NEW), NOW, long).details["error_message"]) == 200

@@ -417,7 +417,7 @@ def test_command(obj: AlertsContext, name: str, rule_json: str | None, since: st
         seconds = parse_duration(step) if step else rule.interval
         times = evaluation_times(start, end, seconds)
     client = _elasticsearch(obj.settings, es_url, es_user, es_password, es_ca_file)
-    with reported(QueryFailed):
+    with reported(QueryFailed, ReplayError):
         result = replay(client, rule, times, hosts, index_prefix, resolved_for, _Progress())
     _print_replay(rule, result, times, seconds, output)
 

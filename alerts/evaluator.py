@@ -191,6 +191,8 @@ class Evaluator:
             current = record.groups.get(key) or AlertState(labels=sample.labels if sample else {})
             new, moved = step(current, sample.outcome if sample else None, sample.value if sample else None, now,
                               rule)
+            if sample is not None and sample.details:  # a quiet error group keeps its type and message
+                new.details = {**current.details, **sample.details}
             new, flapped = flap(new, now)
             self._record(rule, current, new, moved.old if moved else None, flapped, now)
             if moved:

@@ -37,10 +37,10 @@ def labels_of(rule: Rule, state: AlertState) -> dict[str, str]:
 
 
 def annotations_of(rule: Rule, state: AlertState) -> dict[str, str]:
-    """The rule's annotation templates filled with the alert's value, threshold and labels."""
+    """The rule's annotation templates filled with the alert's value, threshold, labels and details."""
     value = state.value
-    values: dict[str, Any] = {**labels_of(rule, state), "rule": rule.name, "value": value if value is not None else
-                              float("nan"), "threshold": rule.threshold}
+    values: dict[str, Any] = {**state.details, **labels_of(rule, state), "rule": rule.name,
+                              "value": value if value is not None else float("nan"), "threshold": rule.threshold}
     out = {"summary": f"{rule.name}: {rule.describe()}, value {figure(value)}",
            "description": f"{rule.describe()}; measured {figure(value)} (threshold {rule.threshold:g})"}
     out.update({name: render(text, values) for name, text in rule.annotations.items()})

@@ -7,7 +7,11 @@ sub-aggregation and ``event.duration`` as ``percentiles``. ``metric`` rules read
 aggregation or over all. ``log`` rules read ``oam-logs-*``: the count of matching documents in
 the window, per group a ``filter`` sub-aggregation of a ``composite`` over a longer look-back, so
 a group that went quiet counts 0 instead of vanishing. ``absent`` rules read ``oam-metrics-*``: a
-``terms`` aggregation of the expected hosts' ``host.name``.
+``terms`` aggregation of the expected hosts' ``host.name``. ``error`` rules read
+``oam-errors-*``: a ``composite`` aggregation over grouping key and service in the look-back,
+each bucket with its first and last ``@timestamp``, the last before the window and the window's
+count and latest occurrence (``top_hits`` of size 1). ``suite`` rules read the cluster health or
+the count of ``oam-deadletter-*`` documents in the window.
 
 Every function takes the evaluation time ``now``: the evaluator passes the clock, ``oam alerts
 test`` each step of a past window.
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.indices import DEAD_LETTER
 from foundation.clock import utc_iso
 from foundation.log_levels import level_spellings
 from telemetry.templates import index_pattern
@@ -48,6 +53,7 @@ class Sample:
     labels: dict[str, str]
     value: float | None
     outcome: bool | None
+    details: dict[str, str] = field(default_factory=dict)  # more words for the annotations
 
 
 @dataclass
@@ -115,12 +121,17 @@ def _sample(rule: Rule, labels: dict[str, str], value: float | None) -> Sample:
     return Sample(labels, value, None if value is None else rule.breached(value))
 
 
+def _failed(exc: Exception) -> QueryFailed:
+    """What a rule's failed call to Elasticsearch puts it in error with."""
+    return QueryFailed(f"Elasticsearch: {type(exc).__name__}: {str(exc)[:300]}")
+
+
 def _search(client: Any, index: str, body: dict[str, Any], reading: Reading) -> dict[str, Any] | None:
     """The response; None when no index matches yet (Elasticsearch then answers without aggregations)."""
     try:
         response = client.search(index=index, **body, **SEARCH_OPTIONS)
     except Exception as exc:  # noqa: BLE001 - connection, auth, bad field: the rule is in error, the others go on
-        raise QueryFailed(f"Elasticsearch: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise _failed(exc) from exc
     reading.took_ms += int(response.get("took", 0))
     if body.get("aggs") and "aggregations" not in getattr(response, "body", response):
         return None
@@ -240,8 +251,97 @@ def evaluate_absent(client: Any, rule: Rule, now: float, hosts: Iterable[str], p
     return reading
 
 
+DETAIL_CHARS = 200
+"""An error's type and message are kept (in the alert's persisted state) up to this long."""
+ERROR_GROUP_FIELDS = {"error_group": "error.grouping_key", "service": "service.name"}
+"""An ``error`` rule's group labels and the fields they stand for."""
+
+
+def error_body(rule: Rule, now: float) -> dict[str, Any]:
+    """The search body of an ``error`` rule: per error group and service in the look-back, its first
+    and last occurrence, its last before the window and the window's count and latest occurrence."""
+    window_start = utc_iso(now - rule.window, "milliseconds")
+    lookback = log_lookback(rule) if rule.condition == "frequency" else rule.lookback
+    filters: list[dict[str, Any]] = [_window(now, lookback), *_environment(rule)]
+    if rule.service:
+        filters.append({"term": {"service.name": rule.service}})
+    filters += [{"term": {GROUP_FIELDS[name]: value}} for name, value in sorted(rule.filters.items())]
+    latest = {"top_hits": {"size": 1, "sort": [{"@timestamp": "desc"}], "_source": ["error.type", "error.message"]}}
+    measures = {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}},
+                "before": {"filter": {"range": {"@timestamp": {"lt": window_start}}},
+                           "aggs": {"last": {"max": {"field": "@timestamp"}}}},
+                "recent": {"filter": {"range": {"@timestamp": {"gte": window_start}}},
+                           "aggs": {"first": {"min": {"field": "@timestamp"}}, "latest": latest}}}
+    sources = [{name: {"terms": {"field": field_name}}} for name, field_name in ERROR_GROUP_FIELDS.items()]
+    return {"size": 0, "query": {"bool": {"filter": filters}},
+            "aggs": {"groups": {"composite": {"size": PAGE, "sources": sources}, "aggs": measures}}}
+
+
+def error_sample(rule: Rule, now: float, bucket: dict[str, Any]) -> Sample | None:
+    """One error group's sample (value: its count in the window); None for a group quiet for longer
+    than a ``log`` rule's look-back, which has nothing left to resolve."""
+    first, last = bucket["first"]["value"] / 1000.0, bucket["last"]["value"] / 1000.0
+    if now - last > log_lookback(rule):
+        return None
+    recent = bucket["recent"]
+    count = float(recent["doc_count"])
+    if rule.condition == "new":
+        outcome = count > 0 and first >= now - rule.window
+    elif rule.condition == "regression":
+        before = bucket["before"]["last"]["value"]
+        outcome = count > 0 and before is not None and (recent["first"]["value"] - before) / 1000.0 >= rule.quiet
+    else:
+        outcome = rule.breached(count)
+    details = {"first_seen": utc_iso(first, "seconds"), "last_seen": utc_iso(last, "seconds")}
+    hits = recent["latest"]["hits"]["hits"]
+    error = (hits[0]["_source"].get("error") or {}) if hits else {}
+    details.update({f"error_{name}": str(error[name])[:DETAIL_CHARS] for name in ("type", "message") if error.get(name)})
+    return Sample(_labels(bucket), count, outcome, details)
+
+
+def evaluate_error(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
+    """One group per error group and service seen lately (see :func:`error_sample`)."""
+    reading = Reading()
+    for bucket in _buckets(client, index_pattern("errors", prefix), error_body(rule, now), reading):
+        sample = error_sample(rule, now, bucket)
+        if sample is not None:
+            reading.add(sample)
+    return reading
+
+
+HEALTH = {"green": 0.0, "yellow": 1.0, "red": 2.0}
+"""``elasticsearch_health``'s value of each cluster health status."""
+
+
+def dead_letter_body(rule: Rule, now: float) -> dict[str, Any]:
+    """The search body of a ``dead_letters`` check: the documents refused for good in the window."""
+    return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": [_window(now, rule.window)]}}}
+
+
+def evaluate_suite(client: Any, rule: Rule, now: float, prefix: str = "oam") -> Reading:
+    """The suite's own figure as one group: the cluster health now, or the window's dead letters."""
+    reading = Reading()
+    if rule.check == "dead_letters":
+        response = _search(client, f"{prefix}-{DEAD_LETTER}-*", dead_letter_body(rule, now), reading)
+        reading.add(_sample(rule, {}, float(response["hits"]["total"]["value"]) if response else 0.0))
+        return reading
+    try:
+        health = client.cluster.health()
+    except Exception as exc:  # noqa: BLE001 - unreachable or refused: the rule is in error, the others go on
+        raise _failed(exc) from exc
+    status = str(health["status"])
+    value = HEALTH.get(status, HEALTH["red"])
+    reading.add(Sample({}, value, rule.breached(value),
+                       {"status": status, "unassigned_shards": str(health.get("unassigned_shards", ""))}))
+    return reading
+
+
 def evaluate(client: Any, rule: Rule, now: float, hosts: Iterable[str] = (), prefix: str = "oam") -> Reading:
     """Run ``rule`` at ``now``; ``hosts``: the CMDB's expected hosts (``absent`` rules)."""
+    if rule.kind == "error":
+        return evaluate_error(client, rule, now, prefix)
+    if rule.kind == "suite":
+        return evaluate_suite(client, rule, now, prefix)
     if rule.kind == "absent":
         return evaluate_absent(client, rule, now, hosts, prefix)
     if rule.kind == "metric":

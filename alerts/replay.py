@@ -3,6 +3,7 @@
 Each step evaluates the rule with the live evaluator's query code (:func:`alerts.queries.evaluate`)
 as of that moment and moves each group through the same :func:`alerts.state.step`; a group is
 forgotten when :func:`alerts.state.finished` says so, as the evaluator does after delivery.
+Every kind replays but the ``suite`` check ``elasticsearch_health``, which reads the health now.
 
 Usage::
 
@@ -88,7 +89,11 @@ def evaluation_times(since: float, until: float, step_seconds: float,
 def replay(client: Any, rule: Rule, times: Sequence[float], hosts: Iterable[str] = (), prefix: str = "oam",
            resolved_for: float = 300.0, progress: Callable[[int, int], None] | None = None) -> Replay:
     """Evaluate ``rule`` at each of ``times`` from no state; a failing query raises
-    :class:`alerts.queries.QueryFailed`. ``progress(done, total)`` is called after each step."""
+    :class:`alerts.queries.QueryFailed`. ``progress(done, total)`` is called after each step.
+    An ``elasticsearch_health`` check is refused: Elasticsearch keeps no history of its health."""
+    if rule.kind == "suite" and rule.check == "elasticsearch_health":
+        raise ReplayError(f"{rule.key}: elasticsearch_health cannot be replayed (Elasticsearch keeps no "
+                          "history of its health); dead_letters and the other kinds can")
     result = Replay()
     groups: dict[str, AlertState] = {}
     firing_since: dict[str, float] = {}  # group key -> when it fired

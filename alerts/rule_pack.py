@@ -18,8 +18,9 @@ PACK_COMMENT = "the suite's default rules (oam up)"
 
 
 def default_rules(services: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Per service: error rate over 5 % for 2 minutes, p95 latency over 500 ms for 5 minutes; and
-    a host known to the CMDB that sent no metrics for 3 intervals (1 minute)."""
+    """Per service: error rate over 5 % for 2 minutes, p95 latency over 500 ms for 5 minutes. For
+    all: a host known to the CMDB that sent no metrics for 3 intervals (1 minute), a filesystem of
+    a host over 90 % used, a new error group, Elasticsearch not green for 2 minutes, and dead letters."""
     rules: dict[str, dict[str, Any]] = {}
     for service in services:
         rules[f"{service}-error-rate"] = {
@@ -33,6 +34,20 @@ def default_rules(services: Iterable[str]) -> dict[str, dict[str, Any]]:
     rules["host-down"] = {
         "kind": "absent", "intervals": 3, "metric_interval": "10s", "for": "1m", "severity": "critical",
         "annotations": {"summary": "{host} sent no metrics for a minute"}}
+    rules["disk-full"] = {
+        "kind": "metric", "metric": "system.filesystem.used.pct", "stat": "max", "op": ">", "threshold": 0.9,
+        "window": "5m", "group_by": ["host"], "severity": "critical",
+        "annotations": {"summary": "a filesystem of {host} is {value:.0%} used (over {threshold:.0%})"}}
+    rules["new-error-group"] = {
+        "kind": "error", "condition": "new", "window": "5m", "severity": "warning",
+        "annotations": {"summary": "new error in {service}: {error_type}: {error_message}"}}
+    rules["elasticsearch-not-green"] = {
+        "kind": "suite", "check": "elasticsearch_health", "op": ">", "threshold": 0, "for": "2m",
+        "severity": "critical", "annotations": {"summary": "Elasticsearch is {status} ({unassigned_shards} "
+                                                           "unassigned shards)"}}
+    rules["dead-letters"] = {
+        "kind": "suite", "check": "dead_letters", "op": ">", "threshold": 0, "window": "5m", "severity": "warning",
+        "annotations": {"summary": "{value:.0f} document(s) refused for good in 5 minutes (oam-deadletter-*)"}}
     return rules
 
 

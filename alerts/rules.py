@@ -14,10 +14,19 @@ second, or latency in ms at ``percentile``; optional ``route``/``host``/``versio
 document's field ``metric`` or of the scraped Prometheus sample ``prometheus``, only documents
 whose labels are ``match``; optional ``host`` filter and ``group_by`` host), ``log`` (the count
 of log documents of ``level``, ``service``, ``host`` and ``text`` in the window; ``group_by``
-service and/or host) and ``absent`` (a host known to the CMDB in the rule's environment that
-sent no metric document for ``intervals`` x ``metric_interval``; one group per host).
+service and/or host), ``absent`` (a host known to the CMDB in the rule's environment that
+sent no metric document for ``intervals`` x ``metric_interval``; one group per host), ``error``
+(one group per error group and service of ``oam-errors-*``, optionally only ``service``'s, by
+``condition``: ``new``, first seen ever (within ``lookback``, default 168h) inside the window;
+``regression``, seen in the window after at least ``quiet`` without an occurrence;
+``frequency``, its count in the window compared with ``op``/``threshold``) and ``suite`` (the
+suite itself, by ``check``: ``elasticsearch_health``, 0 green, 1 yellow, 2 red, or
+``dead_letters``, the count of ``oam-deadletter-*`` documents in the window; ``op``/``threshold``
+default to ``> 0``).
 Durations are text: ``500ms``, ``30s``, ``2m``, ``1h``. Annotation templates are Python format
-strings over ``value``, ``threshold``, ``rule``, ``environment``, ``service`` and the group's labels.
+strings over ``value``, ``threshold``, ``rule``, ``environment``, ``service``, the group's labels
+and its details (``error`` rules: ``error_type``, ``error_message``, ``first_seen``, ``last_seen``;
+``elasticsearch_health``: ``status``, ``unassigned_shards``).
 """
 from __future__ import annotations
 
@@ -42,9 +51,16 @@ LOG_GROUP_FIELDS = {"service": "service.name", "host": "host.name"}
 STATS = ("avg", "max", "min")
 KIND_FIELDS = {"service": ("measure", "percentile", "route", "version", "min_requests"),
                "metric": ("metric", "prometheus", "stat", "match"), "log": ("level", "text"),
-               "absent": ("intervals", "metric_interval", "role")}
+               "absent": ("intervals", "metric_interval", "role"), "error": ("condition", "quiet", "lookback"),
+               "suite": ("check",)}
 """The fields only one kind has."""
 MEASURES = ("error_rate", "request_rate", "latency")
+CONDITIONS = ("new", "regression", "frequency")
+"""An ``error`` rule's conditions."""
+CHECKS = ("elasticsearch_health", "dead_letters")
+"""A ``suite`` rule's checks."""
+ERROR_LOOKBACK = 7 * 86400.0
+"""How far back an ``error`` rule looks for a group's earlier occurrences, unless ``lookback`` says."""
 NO_DATA = ("ok", "alerting", "keep_state")
 OPERATORS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
 
@@ -56,7 +72,7 @@ RULE_SCHEMA: dict[str, Any] = {
     "required": ["kind"],
     "additionalProperties": False,
     "properties": {
-        "kind": {"enum": ["service", "metric", "log", "absent"]},
+        "kind": {"enum": ["service", "metric", "log", "absent", "error", "suite"]},
         "description": {"type": "string"},
         "interval": _duration, "for": _duration, "keep_firing_for": _duration, "window": _duration,
         "severity": {"enum": ["critical", "warning", "info"]},
@@ -88,6 +104,10 @@ RULE_SCHEMA: dict[str, Any] = {
         # absent
         "intervals": {"type": "integer", "minimum": 1}, "metric_interval": _duration,
         "role": _text,
+        # error
+        "condition": {"enum": list(CONDITIONS)}, "quiet": _duration, "lookback": _duration,
+        # suite
+        "check": {"enum": list(CHECKS)},
     },
     "allOf": [
         {"if": {"properties": {"kind": {"const": "service"}}},
@@ -106,6 +126,12 @@ RULE_SCHEMA: dict[str, Any] = {
         {"if": {"properties": {"kind": {"const": "absent"}}},
          "then": {"not": {"anyOf": [{"required": [name]} for name in
                                     ("service", "measure", "percentile", "route", "version", "group_by")]}}},
+        {"if": {"properties": {"kind": {"const": "error"}}}, "then": {"required": ["condition"]}},
+        {"if": {"properties": {"condition": {"const": "frequency"}}, "required": ["condition"]},
+         "then": {"required": ["op", "threshold"]}},
+        {"if": {"properties": {"condition": {"const": "regression"}}, "required": ["condition"]},
+         "then": {"required": ["quiet"]}},
+        {"if": {"properties": {"kind": {"const": "suite"}}}, "then": {"required": ["check"]}},
     ],
 }
 
@@ -177,6 +203,10 @@ class Rule:
     match: dict[str, str] = field(default_factory=dict)  # metric: label name -> value
     levels: tuple[str, ...] = ()  # log
     text: str = ""  # log: words the message must contain
+    condition: str = ""  # error: new, regression or frequency
+    quiet: float = 0.0  # error regression: seconds without an occurrence before the window
+    lookback: float = ERROR_LOOKBACK  # error: how far back earlier occurrences are looked for
+    check: str = ""  # suite
 
     @property
     def key(self) -> str:
@@ -190,6 +220,8 @@ class Rule:
         """One line: what the rule watches."""
         if self.kind == "absent":
             return f"hosts of {self.environment} silent for {self.intervals} x {self.metric_interval:g}s"
+        if self.kind in ("error", "suite"):
+            return self._describe_watch()
         by = f" by {','.join(self.group_by)}" if self.group_by else ""
         where = "".join(f" {name}={value}" for name, value in sorted({**self.filters, **self.match}.items()))
         if self.kind == "metric":
@@ -201,6 +233,21 @@ class Rule:
             return f"log documents{what}{where} {self.op} {self.threshold:g} over {self.window:g}s{by}"
         what = f"p{self.percentile:g} latency ms" if self.measure == "latency" else self.measure
         return f"{self.service}{where} {what} {self.op} {self.threshold:g} over {self.window:g}s{by}"
+
+    def _describe_watch(self) -> str:
+        """``error`` and ``suite`` rules' line."""
+        compared = f"{self.op} {self.threshold:g}"
+        if self.check == "elasticsearch_health":
+            return f"Elasticsearch cluster health (0 green, 1 yellow, 2 red) {compared}"
+        if self.check == "dead_letters":
+            return f"dead letters {compared} over {self.window:g}s"
+        of = f" of {self.service}" if self.service else ""
+        where = f" host={self.filters['host']}" if "host" in self.filters else ""
+        if self.condition == "new":
+            return f"error groups{of}{where} first seen in the last {self.window:g}s"
+        if self.condition == "regression":
+            return f"error groups{of}{where} seen in the last {self.window:g}s after {self.quiet:g}s quiet"
+        return f"occurrences of an error group{of}{where} {compared} over {self.window:g}s"
 
 
 def check(key: str, value: Any) -> str | None:
@@ -225,8 +272,13 @@ def _kind_reason(key: str, value: Any) -> str | None:
         for name in names:
             if other != kind and name in value:
                 return f"{key}: {name!r} is a field of {other} rules, not of {kind} rules"
-    if kind in ("metric", "absent") and "service" in value:
-        return f"{key}: 'service' is a field of service and log rules, not of {kind} rules"
+    if kind in ("metric", "absent", "suite") and "service" in value:
+        return f"{key}: 'service' is a field of service, log and error rules, not of {kind} rules"
+    for name in ("group_by", "host") if kind == "suite" else ("group_by",) if kind == "error" else ():
+        if name in value:
+            return f"{key}: {kind} rules take no {name!r} (their groups are fixed)"
+    if kind == "error" and "quiet" in value and value.get("condition") != "regression":
+        return f"{key}: 'quiet' is a field of error rules with condition regression only"
     if kind == "metric" and ("metric" in value) == ("prometheus" in value):
         return f"{key}: a metric rule needs exactly one of 'metric' (a document field) and 'prometheus' (a sample name)"
     return None
@@ -241,10 +293,13 @@ def parse_rule(key: str, value: Any) -> Rule:
     if reason:
         raise RuleError(reason)
     seconds = {name: parse_duration(value[name]) for name in ("interval", "for", "keep_firing_for", "window",
-                                                             "metric_interval") if name in value}
-    for name in ("interval", "window", "metric_interval"):
+                                                             "metric_interval", "quiet", "lookback") if name in value}
+    for name in ("interval", "window", "metric_interval", "lookback"):
         if seconds.get(name, 1.0) <= 0:
             raise RuleError(f"{key}: {name} must be longer than 0s")
+    lookback = seconds.get("lookback", ERROR_LOOKBACK)
+    if value["kind"] == "error" and lookback < seconds.get("window", 300.0) + seconds.get("quiet", 0.0):
+        raise RuleError(f"{key}: lookback must be at least window + quiet ({lookback:g}s is shorter)")
     return Rule(
         environment=parts[0], name=parts[2], kind=value["kind"], interval=seconds.get("interval", 30.0),
         for_seconds=seconds.get("for", 0.0), keep_firing_for=seconds.get("keep_firing_for", 0.0),
@@ -259,7 +314,8 @@ def parse_rule(key: str, value: Any) -> Rule:
         intervals=int(value.get("intervals", 3)), metric_interval=seconds.get("metric_interval", 10.0),
         role=value.get("role", ""), metric=value.get("metric", ""), prometheus=value.get("prometheus", ""),
         stat=value.get("stat", "avg"), match=dict(value.get("match") or {}), levels=_levels(value.get("level")),
-        text=value.get("text", ""))
+        text=value.get("text", ""), condition=value.get("condition", ""), quiet=seconds.get("quiet", 0.0),
+        lookback=seconds.get("lookback", ERROR_LOOKBACK), check=value.get("check", ""))
 
 
 def _levels(level: str | list[str] | None) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ class AlertState:
     last_true: float | None = None  # the last evaluation that met the condition (keep_firing_for)
     resolved_at: float | None = None  # Alertmanager's endsAt once resolved
     value: float | None = None
+    details: dict[str, str] = field(default_factory=dict)  # the last sample's words for the annotations
     no_data: bool = False  # the last evaluation found no data for this group
     last_sent: float | None = None
     context: list[str] = field(default_factory=list)  # what changed before it fired (alerts.context)

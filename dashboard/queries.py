@@ -99,7 +99,8 @@ def change_kind(doc: dict[str, Any]) -> str:
 def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", size: int = 100,
             alerts: bool = True) -> list[dict[str, Any]]:
     """Deploys, configuration changes and alerts firing or resolving in the range, newest first (the
-    markers on every chart; ``alerts=False``: without them); no alert history index yet is no alert marker."""
+    markers on every chart; ``alerts=False``: without them); no alert history index yet is no alert marker.
+    Each has its document ``id``: ``/api/changes/<id>`` opens a deploy or configuration change."""
     filters = _filters(time_range) + [{"bool": {"should": [
         {"bool": {"must_not": {"term": {"event.kind": "alert"}}}},
         {"terms": {"event.action": ["firing", "resolved"]}}]}}]
@@ -109,11 +110,11 @@ def changes(es: Any, prefix: str, time_range: TimeRange, *, service: str = "", s
     indices = index_pattern("changes", prefix) + (f",{index_pattern('alerts', prefix)}" if alerts else "")
     response = es.search(index=indices, size=size, query={"bool": {"filter": filters}},
                          sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}], **SEARCH_OPTIONS)
-    return [{"timestamp": doc.get("@timestamp"), "category": lookup(doc, "event.category"),
+    return [{"id": hit["_id"], "timestamp": doc.get("@timestamp"), "category": lookup(doc, "event.category"),
              "kind": change_kind(doc), "action": lookup(doc, "event.action"), "user": lookup(doc, "user.name"),
              "target": lookup(doc, "change.target"), "message": doc.get("message"),
              **({"rule": lookup(doc, "rule.name")} if lookup(doc, "event.kind") == "alert" else {})}
-            for doc in (hit["_source"] for hit in response["hits"]["hits"])]
+            for hit, doc in ((hit, hit["_source"]) for hit in response["hits"]["hits"])]
 
 
 # -- services -------------------------------------------------------------------------------------

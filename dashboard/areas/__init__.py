@@ -1,5 +1,6 @@
 """One blueprint per area of the dashboard; each serves its page(s) and its part of the JSON API."""
 from .alerts import bp as alerts_bp
+from .changes import bp as changes_bp
 from .cmdb_browser import bp as cmdb_bp
 from .deployments import bp as deployments_bp
 from .errors import bp as errors_bp
@@ -16,4 +17,4 @@ from .traces import bp as traces_bp
 from .users import bp as users_bp
 
 AREAS = [overview_bp, hosts_bp, services_bp, latency_bp, service_map_bp, logs_bp, trace_search_bp, traces_bp, errors_bp,
-         cmdb_bp, deployments_bp, alerts_bp, users_bp, tokens_bp, openapi_bp]
+         changes_bp, cmdb_bp, deployments_bp, alerts_bp, users_bp, tokens_bp, openapi_bp]

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .. import queries
 from ..auth import require
-from ..error_group import BadGroupingKey, error_group
+from ..error_group import BadGroupingKey, BadQuiet, error_group, parse_quiet
 from .common import es, prefix, text_arg, time_range
 
 bp = Blueprint("errors", __name__)
@@ -19,10 +19,11 @@ def _groups() -> list[dict[str, Any]]:
 
 
 def _group(key: str) -> dict[str, Any]:
-    """The group of ``key``; a 400 if it cannot be a grouping key, a 404 if no error of it is stored."""
+    """The group of ``key`` (``quiet``: the quiet period before a comeback that marks it regressed, e.g. 24h or
+    2d); a 400 if it cannot be a grouping key or quiet period, a 404 if no error of it is stored."""
     try:
-        group = error_group(es(), prefix(), key, time_range())
-    except BadGroupingKey as exc:
+        group = error_group(es(), prefix(), key, time_range(), parse_quiet(request.args.get("quiet")))
+    except (BadGroupingKey, BadQuiet) as exc:
         raise BadRequest(str(exc)) from None
     if group is None:
         raise NotFound(f"no error group {key!r} (no error with this grouping key is stored)")

@@ -81,14 +81,21 @@ def document() -> dict[str, Any]:
                 "Selected transactions (duration range and/or failed) against the rest of the range, per dimension"
                 " value, most over-represented first", [_path("name"), *_SELECTION, *_RANGE])},
             "/api/changes": {"get": _op("Deploys and configuration changes (chart markers)", _RANGE)},
+            "/api/changes/{change_id}": {"get": _op(
+                "One change a marker opens: a deploy (from/to versions, hosts, result, who, its record) or a CMDB "
+                "change (diff, who, comment), with the service's requests/s, error rate and p95 (ms) 15 minutes "
+                "before and after, by service.version for a deploy; 404 for an unknown id", [_path("change_id")])},
             "/api/logs": {"get": _op("Search logs (newest first, bounded)", [*query, *_RANGE])},
             "/api/traces/search": {"get": _op("Search traces (newest or slowest first, bounded)",
                                               [*_TRACE_SEARCH, *_RANGE])},
             "/api/traces/{gtx}": {"get": _op("Every transaction, span, log and error of a GTX", [_path("gtx")])},
             "/api/errors": {"get": _op("Errors grouped by grouping key", _RANGE)},
             "/api/errors/{key}": {"get": _op("One error group: first/last seen, count over the range, affected "
-                                             "services, hosts and versions, latest stack trace, recent occurrences",
-                                             [_path("key"), *_RANGE])},
+                                             "services, hosts and versions, latest stack trace, recent occurrences, "
+                                             "first release, regressed (back after the quiet period)",
+                                             [_path("key"), {"name": "quiet", "in": "query", "schema": {
+                                                 "type": "string", "default": "24h", "pattern": "^[0-9]{1,4}[hd]$"}},
+                                              *_RANGE])},
             "/api/cmdb/keys": {"get": _op("Keys under a prefix", [{"name": "prefix", "in": "query",
                                                                  "schema": {"type": "string"}}])},
             "/api/cmdb/keys/{key}": {

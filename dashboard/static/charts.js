@@ -48,6 +48,11 @@
       if (moved && b > a) { zoomTo(a, b); }
     });
   }
+  function openChange(elements, chart) {
+    var hit = (elements || []).map(function (e) { return chart.data.datasets[e.datasetIndex].data[e.index]; })
+      .filter(function (raw) { return raw && raw.id; })[0];
+    if (hit && window.oamChangePanel) { window.oamChangePanel.open(box, hit.id); }
+  }
   function draw(canvas, datasets, markers) {
     var top = 0, empty = true;
     datasets.forEach(function (d, i) {
@@ -64,7 +69,8 @@
     function marks(wanted) {
       return markers.filter(function (m) { return (m.kind === "alert") === wanted; })
         .map(function (m) {
-          return {x: Date.parse(m.timestamp), y: top, note: (wanted ? m.action + ": " : "") + m.message};
+          return {x: Date.parse(m.timestamp), y: top, id: wanted ? null : m.id,
+                  note: (wanted ? m.action + ": " : "") + m.message + (wanted ? "" : " (click for details)")};
         });
     }
     datasets.push({label: "changes", type: "scatter", pointStyle: "triangle", pointRadius: 7, borderColor: "#555",
@@ -76,6 +82,7 @@
       scales: {x: {type: "linear", min: bounds.min === null ? undefined : bounds.min,
                    max: bounds.max === null ? undefined : bounds.max,
                    ticks: {callback: tickLabel((bounds.max || 0) - (bounds.min || 0))}}},
+      onClick: function (event, elements, chart) { openChange(elements, chart); },  // a change marker opens its panel
       plugins: {tooltip: {callbacks: {label: function (c) { return c.raw.note || String(c.raw.y); }}}}}});
     brush(canvas, chart);
   }

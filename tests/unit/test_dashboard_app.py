@@ -61,4 +61,5 @@ def test_cli_lists_the_dashboard_commands():
 
 def test_openapi_document_describes_the_error_group():
     document = app().test_client().get("/api/openapi.json").json
-    assert [p["name"] for p in document["paths"]["/api/errors/{key}"]["get"]["parameters"]] == ["key", "from", "to"]
+    assert [p["name"] for p in document["paths"]["/api/errors/{key}"]["get"]["parameters"]] == ["key", "quiet", "from", "to"]
+    assert "/api/changes/{change_id}" in document["paths"]

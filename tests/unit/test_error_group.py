@@ -22,6 +22,7 @@ def test_a_group_is_shaped_with_its_series_affected_values_and_occurrences():
     response = {"hits": {"total": {"value": 7}}, "aggregations": {
         "first": {"value_as_string": "2026-11-20T00:00:00.000Z"}, "last": {"value_as_string": "2026-11-25T12:30:00.000Z"},
         "latest": {"hits": {"hits": [{"_source": latest}]}},
+        "earliest": {"hits": {"hits": [{"_source": {"service": {"version": "1.1.0"}}}]}}, "active": {"buckets": []},
         "in_range": {"doc_count": 2, "count_over_time": {"buckets": [{"key": 1000, "doc_count": 0},
                                                                       {"key": 2000, "doc_count": 2}]},
                      "recent": {"hits": {"hits": [{"_source": latest},
@@ -32,6 +33,7 @@ def test_a_group_is_shaped_with_its_series_affected_values_and_occurrences():
     group = shape_group("k1", response)
     assert group["count"] == 2 and group["total"] == 7 and group["type"] == "TimeoutError"
     assert group["first_seen"].startswith("2026-11-20") and group["stack_trace"] == "File x"
+    assert group["first_release"] == "1.1.0" and group["regressed"] is False
     assert group["series"]["count"] == [[1000, 0], [2000, 2]]
     assert [h["value"] for h in group["hosts"]] == ["web-1", "web-2"]
     assert [o["trace_id"] for o in group["occurrences"]] == ["a" * 32, "b" * 32]
@@ -45,7 +47,8 @@ def test_the_query_bounds_the_range_parts_but_not_first_and_last_seen():
     body = group_query("k1", RANGE)
     assert body["query"]["bool"]["filter"] == [{"term": {"error.grouping_key": "k1"}}]
     assert body["aggs"]["in_range"]["filter"] == RANGE.query()
-    assert set(body["aggs"]) == {"first", "last", "latest", "in_range"}
+    assert set(body["aggs"]) == {"first", "last", "latest", "earliest", "active", "in_range"}
+    assert "filter" not in body["aggs"]["active"] and body["aggs"]["active"]["date_histogram"]["min_doc_count"] == 1
 
 
 @pytest.mark.parametrize("key", ["", "a" * 129, "a b", "../etc", "<script>"])

@@ -135,7 +135,6 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
-stop = stop_child
 
 
 def count(client: Elasticsearch, pattern: str) -> int:
@@ -354,7 +353,7 @@ def main() -> int:
         return 0
     finally:
         for process, _ in collectors.values():
-            stop(process)
+            stop_child(process)
         es.stop()
         shutil.rmtree(work, ignore_errors=True)
 

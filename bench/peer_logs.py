@@ -41,8 +41,9 @@ from elasticsearch import ApiError, TransportError  # noqa: E402
 
 from backing_services.elasticsearch import ElasticsearchServer  # noqa: E402
 from backing_services.ports import free_port  # noqa: E402
+from backing_services.process import stop_child  # noqa: E402
 from backing_services.rsyslog import Output, RsyslogShipper  # noqa: E402
-from bench.ingest import cpu_seconds, peak_rss_mb, stop, wait_healthy  # noqa: E402
+from bench.ingest import cpu_seconds, peak_rss_mb, wait_healthy  # noqa: E402
 from collector.auth import TokenStore  # noqa: E402
 from collector.indices import install  # noqa: E402
 from foundation.elasticsearch import connect  # noqa: E402
@@ -132,7 +133,7 @@ class Ours(Pipeline):
     def stop(self) -> None:
         for process in reversed(self.processes):
             assert isinstance(process, subprocess.Popen)
-            stop(process)
+            stop_child(process)
 
 
 class Rsyslog(Pipeline):

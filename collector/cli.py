@@ -21,12 +21,12 @@ import click
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option, output_option
 from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import echo_json, reported, table
-from foundation.reload import ReloadRequested, describe_failure
+from foundation.reload import ReloadRequested, describe_failure, raise_interrupt
 from foundation.settings import SettingsError
 from foundation.suite import suite_elasticsearch
 
 from .auth import DEFAULT_SCOPE, SCOPES, TokenError, TokenStore, suite_state_dir, suite_tokens_file
-from .config import load_config
+from .config import CollectorConfig, load_config
 from .workers import run_workers, shared_port_socket, worker_count
 
 TOKEN_ENV = "OAM_COLLECTOR_TOKEN"
@@ -131,15 +131,17 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
 
     configure_daemon_logging("oam-collector", log_level, log_format)
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    config = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
-                     workers=int(workers) if workers and workers.isdigit() else workers)
+    def read_config() -> CollectorConfig:
+        return _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
+                       workers=int(workers) if workers and workers.isdigit() else workers)
+
+    config = read_config()
     count = worker_count(config.workers)
 
     def reread() -> str | None:
         """None if the settings read anew are good, else the problem; warns of those a reload cannot change."""
         try:
-            fresh = _config(config_path, cmdb, environment, host=bind, port=port, spool_dir=spool_dir,
-                            workers=int(workers) if workers and workers.isdigit() else workers)
+            fresh = read_config()
         except (SettingsError, click.ClickException, OSError) as exc:  # a bad file or CMDB value, the CMDB away
             return describe_failure(exc)
         for name in ("host", "port", "workers", "spool_dir", "tokens_file"):
@@ -153,7 +155,7 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     with reported(StartupError, SettingsError):
         collector = Collector(config, worker=worker_index or 0)
         collector.start()
-    signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
+    signal.signal(signal.SIGTERM, raise_interrupt)  # service managers stop it with SIGTERM
     restart = threading.Event()
     if worker_index is None:
         signal.signal(signal.SIGHUP, _restart_in_place(reread, restart))
@@ -176,10 +178,6 @@ def run(config_path: Path | None, bind: str | None, port: int | None, spool_dir:
     if restart.is_set():
         log.info("SIGHUP: starting again in place with the new settings")
         os.execv(sys.executable, [sys.executable, "-m", "oam", *sys.argv[1:]])
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _restart_in_place(reread: Callable[[], str | None], restart: threading.Event) -> Callable[..., None]:

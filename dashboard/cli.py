@@ -16,7 +16,7 @@ from cmdb.cli import with_suite_defaults
 from foundation.cli_options import CmdbConnection, cmdb_options, log_format_option
 from foundation.daemon_logging import AccessLog, configure_daemon_logging
 from foundation.output import reported
-from foundation.reload import SwappableApp, reload_on_hangup
+from foundation.reload import SwappableApp, raise_interrupt, reload_on_hangup
 from foundation.settings import SettingsError, validate
 from foundation.suite import suite_elasticsearch
 
@@ -153,7 +153,7 @@ def run(ctx: click.Context, port: int | None, bind: str, log_format: str, **para
     reload_on_hangup(lambda: app.swap(create_app(_reloaded_config(ctx, params, app.current))),
                      logging.getLogger("oam.dashboard"), (click.ClickException, SettingsError, OSError),
                      close=close_app)
-    signal.signal(signal.SIGTERM, _interrupt)  # service managers stop it with SIGTERM
+    signal.signal(signal.SIGTERM, raise_interrupt)  # service managers stop it with SIGTERM
     click.echo(f"dashboard on http://{bind}:{port}/ -> Elasticsearch {config.elasticsearch.describe()}", err=True)
     try:
         waitress.serve(AccessLog(app), host=bind, port=port, threads=8, ident="oam-dashboard")
@@ -163,10 +163,6 @@ def run(ctx: click.Context, port: int | None, bind: str, log_format: str, **para
         raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror}") from exc
     finally:
         close_app(app.current)
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _reloaded_config(ctx: click.Context, params: dict[str, Any], running: Any) -> DashboardConfig:

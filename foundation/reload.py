@@ -1,4 +1,5 @@
-"""SIGHUP reloads a daemon's settings (``systemctl reload``), the way nginx and gunicorn do.
+"""Signals of the daemons: SIGTERM stops a server loop as Ctrl-C does (:func:`raise_interrupt`),
+and SIGHUP reloads a daemon's settings (``systemctl reload``), the way nginx and gunicorn do.
 
 A bad new setting is logged in one line and the running settings stay; only a good one replaces
 them. Two forms:
@@ -25,6 +26,11 @@ from typing import Any
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 OLD_APP_GRACE_SECONDS = 60.0
 """How long a replaced app stays open for the requests it was serving before it is closed."""
+
+
+def raise_interrupt(*_: object) -> None:
+    """A signal handler (SIGTERM from a service manager) that ends a server loop as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 class ReloadRequested(KeyboardInterrupt):

@@ -15,6 +15,7 @@ from backing_services.process import ServiceError, tail
 from foundation.cli_options import output_option
 from foundation.extras import SUITE_EXTRA, MissingExtra, import_for, needs_suite
 from foundation.output import echo_json, run, table
+from foundation.reload import raise_interrupt
 from foundation.settings import SettingsError
 from foundation.waiting import wait_until
 
@@ -130,10 +131,10 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
     if detach:
         sys.exit(_detach(settings, timeout, sample))
     stack = import_for("up", "oam.stack").LocalStack(settings, say=lambda line: click.echo(line, err=True), with_sample=sample)
-    signal.signal(signal.SIGTERM, _interrupt)  # `oam down` and service managers send SIGTERM
+    signal.signal(signal.SIGTERM, raise_interrupt)  # `oam down` and service managers send SIGTERM
     # Ctrl-C stops the suite even when SIGINT came ignored (Python then leaves it ignored: a `cmd &`
     # of a non-interactive shell, or a parent that ignores it, would make `oam up` deaf to Ctrl-C).
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
     running = False
     try:
         stack.start(timeout=timeout)
@@ -150,10 +151,6 @@ def up(obj: Context, timeout: float, detach: bool, sample: bool) -> None:
         stack.stop()
     click.echo("stopped.", err=True)
     sys.exit(code)
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _detach(settings: Settings, timeout: float, sample: bool) -> int:

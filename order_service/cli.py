@@ -14,6 +14,7 @@ import click
 from agents.app import AppAgent
 from foundation.cli_options import CmdbConnection, cmdb_options, output_option
 from foundation.output import echo_json
+from foundation.reload import raise_interrupt
 from telemetry.ecs import ServiceInfo
 
 from .load import FAIL_PATH, ZipfKeys, run_load
@@ -77,7 +78,7 @@ def _serve(app, host: str, port: int, agent: AppAgent) -> None:
     from waitress import create_server
 
     server = create_server(app, host=host, port=port, threads=8, ident=None)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     click.echo(f"{agent.service.name} {agent.service.version} listening on http://{host}:{port}", err=True)
     try:
         server.run()
@@ -86,10 +87,6 @@ def _serve(app, host: str, port: int, agent: AppAgent) -> None:
     finally:
         server.close()
         agent.shutdown()
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 @click.group("sample")
